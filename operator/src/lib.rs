@@ -1,0 +1,1 @@
+//! MasBackend operator library.
