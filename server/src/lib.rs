@@ -1,1 +1,88 @@
-//! MAS backend library.
+//! MAS backend: REST API, Socket.IO, terminal relay and queue workers in one process.
+//!
+//! [`run`] is the whole server; `main.rs` only reads config, sets up logging and
+//! wires OS signals, so tests start the real thing on port 0.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod services;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod validation;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::state::AppState;
+
+/// Connects, migrates, seeds and returns the shared state.
+pub async fn bootstrap(config: Config, shutdown: CancellationToken) -> anyhow::Result<AppState> {
+    let db = startup::connect_database(&config).await?;
+    startup::migrate(&db).await?;
+    startup::seed(&db, &config).await.context("seeding")?;
+    let redis = startup::connect_redis(&config).await?;
+    Ok(AppState {
+        config: Arc::new(config),
+        db,
+        redis,
+        shutdown,
+        started_at: Instant::now(),
+    })
+}
+
+/// Runs the server on `listener` until `shutdown` resolves, then stops accepting,
+/// lets in-flight requests finish within `SHUTDOWN_GRACE_SECONDS` and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let token = CancellationToken::new();
+    let state = bootstrap(config, token.clone()).await?;
+    serve(listener, state, shutdown).await
+}
+
+/// Serves an already bootstrapped state (lets tests share one bootstrap).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let token = state.shutdown.clone();
+    let grace = state.config.shutdown_grace;
+    let addr = listener.local_addr()?;
+    tokio::spawn({
+        let token = token.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutdown requested; draining");
+            token.cancel();
+        }
+    });
+
+    let app = http::router(state.clone());
+    tracing::info!(%addr, "listening");
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let token = token.clone();
+        async move { token.cancelled().await }
+    });
+    let deadline = async {
+        token.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result.context("HTTP server failed")?,
+        () = deadline => tracing::warn!(?grace, "in-flight requests outlived the shutdown grace period"),
+    }
+    state.db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,415 @@
+//! Every setting the server reads from its environment, parsed in one place.
+//!
+//! A missing or malformed value becomes one `ConfigError` line naming the variable;
+//! secret values are never part of an error message or a `Debug` print.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the process runs; drives CORS leniency and log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Test,
+    Production,
+}
+
+/// Which parts of the backend this process runs (API, queue workers or both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessRole {
+    All,
+    Api,
+    Workers,
+}
+
+impl ProcessRole {
+    pub fn serves_api(self) -> bool {
+        matches!(self, ProcessRole::All | ProcessRole::Api)
+    }
+    pub fn runs_workers(self) -> bool {
+        matches!(self, ProcessRole::All | ProcessRole::Workers)
+    }
+}
+
+/// A string that must never be printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub email: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub bucket: String,
+    pub region: String,
+    /// Custom endpoint (moto, MinIO); path-style addressing is used when set.
+    pub endpoint: Option<String>,
+    pub presign_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    StartTls,
+    Tls,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
+    pub tls: SmtpTls,
+}
+
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    pub base_url: String,
+    pub api_key: Secret,
+    pub model: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub app_env: AppEnv,
+    pub role: ProcessRole,
+    pub database_url: Secret,
+    pub database_max_connections: u32,
+    pub redis_url: Secret,
+    pub cors_allowed_origins: Vec<String>,
+    pub jwt_secret: Secret,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub admin: Credentials,
+    pub superadmin: Credentials,
+    pub enable_seeding: bool,
+    pub assets_dir: PathBuf,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub login_max_attempts: u32,
+    pub login_window: Duration,
+    pub s3: Option<S3Config>,
+    pub smtp: Option<SmtpConfig>,
+    pub llm: Option<LlmConfig>,
+    pub log_json: bool,
+}
+
+/// One clear line naming the offending variable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("configuration error: {0} is required but not set")]
+    Missing(&'static str),
+    #[error("configuration error: {var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        reason: reason.into(),
+    }
+}
+
+/// Reads variables from a map so tests can feed exact inputs.
+struct Env<'a>(&'a HashMap<String, String>);
+
+impl Env<'_> {
+    fn opt(&self, var: &'static str) -> Option<&str> {
+        self.0
+            .get(var)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, var: &'static str) -> Result<&str, ConfigError> {
+        self.opt(var).ok_or(ConfigError::Missing(var))
+    }
+
+    fn parse<T: std::str::FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.opt(var) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|e: T::Err| invalid(var, format!("{e} (got {raw:?})"))),
+        }
+    }
+
+    fn bool(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.opt(var).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("1" | "true" | "yes" | "on") => Ok(true),
+            Some("0" | "false" | "no" | "off") => Ok(false),
+            Some(other) => Err(invalid(var, format!("expected true or false, got {other:?}"))),
+        }
+    }
+
+    fn seconds(&self, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        self.parse::<u64>(var, default).map(Duration::from_secs)
+    }
+
+    fn credentials(
+        &self,
+        email_var: &'static str,
+        password_var: &'static str,
+    ) -> Result<Credentials, ConfigError> {
+        let email = self.required(email_var)?.to_string();
+        if !crate::validation::is_email(&email) {
+            return Err(invalid(email_var, "not an email address"));
+        }
+        let password = self.required(password_var)?;
+        if password.len() < 8 {
+            return Err(invalid(password_var, "must be at least 8 characters"));
+        }
+        Ok(Credentials {
+            email,
+            password: Secret::new(password),
+        })
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+
+        let app_env = match env
+            .opt("APP_ENV")
+            .or_else(|| env.opt("NODE_ENV"))
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("development" | "dev") => AppEnv::Development,
+            Some("test") => AppEnv::Test,
+            Some("production" | "prod") => AppEnv::Production,
+            Some(other) => {
+                return Err(invalid(
+                    "APP_ENV",
+                    format!("expected development, test or production, got {other:?}"),
+                ));
+            }
+        };
+
+        let role = match env.opt("PROCESS_ROLE").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("all") => ProcessRole::All,
+            Some("api") => ProcessRole::Api,
+            Some("workers") => ProcessRole::Workers,
+            Some(other) => {
+                return Err(invalid(
+                    "PROCESS_ROLE",
+                    format!("expected all, api or workers, got {other:?}"),
+                ));
+            }
+        };
+
+        let database_url = env.required("DATABASE_URL")?;
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(invalid("DATABASE_URL", "must start with postgres://"));
+        }
+        let redis_url = env.required("REDIS_URL")?;
+        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+            return Err(invalid("REDIS_URL", "must start with redis:// or rediss://"));
+        }
+
+        let jwt_secret = env.required("JWT_SECRET")?;
+        if jwt_secret.len() < 32 {
+            return Err(invalid("JWT_SECRET", "must be at least 32 bytes"));
+        }
+
+        let cors_allowed_origins = match env.opt("CORS_ALLOWED_ORIGINS") {
+            None => Vec::new(),
+            Some(raw) => serde_json::from_str::<Vec<String>>(raw).map_err(|e| {
+                invalid(
+                    "CORS_ALLOWED_ORIGINS",
+                    format!("expected a JSON array of origins: {e}"),
+                )
+            })?,
+        };
+
+        let s3 = match env.opt("S3_BUCKET") {
+            None => None,
+            Some(bucket) => Some(S3Config {
+                bucket: bucket.to_string(),
+                region: env
+                    .opt("AWS_REGION")
+                    .or_else(|| env.opt("AWS_DEFAULT_REGION"))
+                    .unwrap_or("us-east-1")
+                    .to_string(),
+                endpoint: env
+                    .opt("S3_ENDPOINT")
+                    .or_else(|| env.opt("AWS_ENDPOINT_URL"))
+                    .map(str::to_string),
+                presign_ttl: env.seconds("S3_PRESIGN_TTL_SECONDS", 900)?,
+            }),
+        };
+
+        let smtp = match env.opt("SMTP_HOST") {
+            None => None,
+            Some(host) => Some(SmtpConfig {
+                host: host.to_string(),
+                port: env.parse("SMTP_PORT", 587)?,
+                username: env.opt("SMTP_USER").map(str::to_string),
+                password: env.opt("SMTP_PASSWORD").map(Secret::new),
+                from: env
+                    .opt("SMTP_FROM")
+                    .unwrap_or("MAS <no-reply@myanalyticsschool.com>")
+                    .to_string(),
+                tls: match env.opt("SMTP_TLS").map(str::to_ascii_lowercase).as_deref() {
+                    None | Some("starttls") => SmtpTls::StartTls,
+                    Some("none") => SmtpTls::None,
+                    Some("tls") => SmtpTls::Tls,
+                    Some(other) => {
+                        return Err(invalid(
+                            "SMTP_TLS",
+                            format!("expected none, starttls or tls, got {other:?}"),
+                        ));
+                    }
+                },
+            }),
+        };
+
+        let llm = match (env.opt("LITELLM_BASE_URL"), env.opt("LITELLM_API_KEY")) {
+            (Some(base_url), Some(key)) => Some(LlmConfig {
+                base_url: base_url.trim_end_matches('/').to_string(),
+                api_key: Secret::new(key),
+                model: env.opt("LITELLM_MODEL").unwrap_or("gpt-4o-mini").to_string(),
+            }),
+            (Some(_), None) => return Err(ConfigError::Missing("LITELLM_API_KEY")),
+            _ => None,
+        };
+
+        Ok(Config {
+            host: env.parse("HOST", IpAddr::from([0, 0, 0, 0]))?,
+            port: env.parse("PORT", 8000)?,
+            app_env,
+            role,
+            database_url: Secret::new(database_url),
+            database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 20)?,
+            redis_url: Secret::new(redis_url),
+            cors_allowed_origins,
+            jwt_secret: Secret::new(jwt_secret),
+            access_token_ttl: env.seconds("JWT_ACCESS_TTL_SECONDS", 15 * 60)?,
+            refresh_token_ttl: env.seconds("JWT_REFRESH_TTL_SECONDS", 30 * 24 * 3600)?,
+            admin: env.credentials("ADMIN_EMAIL", "ADMIN_PASSWORD")?,
+            superadmin: env.credentials("SUPERADMIN_EMAIL", "SUPERADMIN_PASSWORD")?,
+            enable_seeding: env.bool("ENABLE_SEEDING", false)?,
+            assets_dir: PathBuf::from(env.opt("ASSETS_DIR").unwrap_or("server/assets")),
+            body_limit_bytes: env.parse("BODY_LIMIT_BYTES", 20 * 1024 * 1024)?,
+            shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 25)?,
+            login_max_attempts: env.parse("LOGIN_MAX_ATTEMPTS", 10)?,
+            login_window: env.seconds("LOGIN_WINDOW_SECONDS", 15 * 60)?,
+            s3,
+            smtp,
+            llm,
+            log_json: env.bool("LOG_JSON", app_env == AppEnv::Production)?,
+        })
+    }
+
+    pub fn is_development(&self) -> bool {
+        self.app_env == AppEnv::Development
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> HashMap<String, String> {
+        [
+            ("DATABASE_URL", "postgres://u@127.0.0.1/db"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("ADMIN_EMAIL", "admin@example.com"),
+            ("ADMIN_PASSWORD", "admin-password"),
+            ("SUPERADMIN_EMAIL", "root@example.com"),
+            ("SUPERADMIN_PASSWORD", "root-password"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = Config::from_map(&base()).unwrap();
+        assert_eq!(c.port, 8000);
+        assert_eq!(c.host.to_string(), "0.0.0.0");
+        assert_eq!(c.app_env, AppEnv::Development);
+        assert_eq!(c.body_limit_bytes, 20 * 1024 * 1024);
+        assert!(c.s3.is_none() && c.smtp.is_none() && c.llm.is_none());
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let mut v = base();
+        v.remove("DATABASE_URL");
+        let err = Config::from_map(&v).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration error: DATABASE_URL is required but not set"
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_named_without_secrets() {
+        let mut v = base();
+        v.insert("CORS_ALLOWED_ORIGINS".into(), "http://a.com".into());
+        let err = Config::from_map(&v).unwrap_err().to_string();
+        assert!(err.contains("CORS_ALLOWED_ORIGINS"), "{err}");
+
+        let mut v = base();
+        v.insert("PORT".into(), "eighty".into());
+        assert!(Config::from_map(&v).unwrap_err().to_string().contains("PORT"));
+
+        let mut v = base();
+        v.insert("JWT_SECRET".into(), "short-secret-value".into());
+        let err = Config::from_map(&v).unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET") && !err.contains("short-secret-value"));
+    }
+
+    #[test]
+    fn node_env_is_accepted_and_secrets_hidden_in_debug() {
+        let mut v = base();
+        v.insert("NODE_ENV".into(), "production".into());
+        v.insert(
+            "CORS_ALLOWED_ORIGINS".into(),
+            r#"["https://app.example.com"]"#.into(),
+        );
+        let c = Config::from_map(&v).unwrap();
+        assert_eq!(c.app_env, AppEnv::Production);
+        assert_eq!(c.cors_allowed_origins, vec!["https://app.example.com"]);
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("0123456789abcdef") && !dbg.contains("admin-password"));
+    }
+}

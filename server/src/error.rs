@@ -1,0 +1,143 @@
+//! The one error type of the HTTP surface, rendered as
+//! `{"success":false,"error":{"code":..,"message":..}}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub type AppResult<T> = Result<T, AppError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body exceeds the size limit")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// A dependency (database, Redis, third-party integration) is down or not configured.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything unexpected; the cause is logged, never sent to the client.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    pub fn validation(msg: impl Into<String>) -> Self {
+        AppError::Validation(msg.into())
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        AppError::NotFound(what.into())
+    }
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        AppError::Conflict(msg.into())
+    }
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        AppError::Forbidden(msg.into())
+    }
+    pub fn unauthorized(msg: impl Into<String>) -> Self {
+        AppError::Unauthorized(msg.into())
+    }
+    pub fn unavailable(msg: impl Into<String>) -> Self {
+        AppError::Unavailable(msg.into())
+    }
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(err.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Validation(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable machine-readable code for clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Validation(_) => "VALIDATION_ERROR",
+            AppError::Unauthorized(_) => "UNAUTHORIZED",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            AppError::TooManyRequests(_) => "TOO_MANY_REQUESTS",
+            AppError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            AppError::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+}
+
+/// Body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        ErrorBody {
+            success: false,
+            error: ErrorDetail {
+                code: code.to_string(),
+                message: message.into(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let AppError::Internal(err) = &self {
+            tracing::error!(error = format!("{err:#}"), "internal error");
+        }
+        let body = ErrorBody::new(self.code(), self.to_string());
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::RowNotFound => AppError::NotFound("not found".into()),
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::error!(error = %err, "database unavailable");
+                AppError::Unavailable("database unavailable".into())
+            }
+            _ => AppError::Internal(err.into()),
+        }
+    }
+}
+
+impl From<redis::RedisError> for AppError {
+    fn from(err: redis::RedisError) -> Self {
+        tracing::error!(error = %err, "redis error");
+        AppError::Unavailable("cache unavailable".into())
+    }
+}

@@ -1,0 +1,3 @@
+//! Business logic, independent of HTTP.
+
+pub mod password;
