@@ -140,10 +140,7 @@ struct Env<'a>(&'a HashMap<String, String>);
 
 impl Env<'_> {
     fn opt(&self, var: &'static str) -> Option<&str> {
-        self.0
-            .get(var)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        self.0.get(var).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
     fn required(&self, var: &'static str) -> Result<&str, ConfigError> {
@@ -167,7 +164,10 @@ impl Env<'_> {
             None => Ok(default),
             Some("1" | "true" | "yes" | "on") => Ok(true),
             Some("0" | "false" | "no" | "off") => Ok(false),
-            Some(other) => Err(invalid(var, format!("expected true or false, got {other:?}"))),
+            Some(other) => Err(invalid(
+                var,
+                format!("expected true or false, got {other:?}"),
+            )),
         }
     }
 
@@ -221,7 +221,11 @@ impl Config {
             }
         };
 
-        let role = match env.opt("PROCESS_ROLE").map(str::to_ascii_lowercase).as_deref() {
+        let role = match env
+            .opt("PROCESS_ROLE")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("all") => ProcessRole::All,
             Some("api") => ProcessRole::Api,
             Some("workers") => ProcessRole::Workers,
@@ -239,7 +243,10 @@ impl Config {
         }
         let redis_url = env.required("REDIS_URL")?;
         if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
-            return Err(invalid("REDIS_URL", "must start with redis:// or rediss://"));
+            return Err(invalid(
+                "REDIS_URL",
+                "must start with redis:// or rediss://",
+            ));
         }
 
         let jwt_secret = env.required("JWT_SECRET")?;
@@ -303,7 +310,10 @@ impl Config {
             (Some(base_url), Some(key)) => Some(LlmConfig {
                 base_url: base_url.trim_end_matches('/').to_string(),
                 api_key: Secret::new(key),
-                model: env.opt("LITELLM_MODEL").unwrap_or("gpt-4o-mini").to_string(),
+                model: env
+                    .opt("LITELLM_MODEL")
+                    .unwrap_or("gpt-4o-mini")
+                    .to_string(),
             }),
             (Some(_), None) => return Err(ConfigError::Missing("LITELLM_API_KEY")),
             _ => None,
@@ -390,7 +400,12 @@ mod tests {
 
         let mut v = base();
         v.insert("PORT".into(), "eighty".into());
-        assert!(Config::from_map(&v).unwrap_err().to_string().contains("PORT"));
+        assert!(
+            Config::from_map(&v)
+                .unwrap_err()
+                .to_string()
+                .contains("PORT")
+        );
 
         let mut v = base();
         v.insert("JWT_SECRET".into(), "short-secret-value".into());

@@ -3,6 +3,7 @@
 //! [`run`] is the whole server; `main.rs` only reads config, sets up logging and
 //! wires OS signals, so tests start the real thing on port 0.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -30,6 +31,7 @@ pub async fn bootstrap(config: Config, shutdown: CancellationToken) -> anyhow::R
     startup::seed(&db, &config).await.context("seeding")?;
     let redis = startup::connect_redis(&config).await?;
     Ok(AppState {
+        jwt: auth::JwtKeys::new(config.jwt_secret.expose().as_bytes()),
         config: Arc::new(config),
         db,
         redis,

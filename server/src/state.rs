@@ -7,6 +7,7 @@ use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::JwtKeys;
 use crate::config::Config;
 
 #[derive(Clone)]
@@ -14,6 +15,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: PgPool,
     pub redis: ConnectionManager,
+    pub jwt: JwtKeys,
     /// Cancelled when shutdown starts: health turns 503, long-lived connections drain.
     pub shutdown: CancellationToken,
     pub started_at: Instant,

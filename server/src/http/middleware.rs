@@ -60,8 +60,7 @@ pub async fn cors_guard(State(config): State<Arc<Config>>, req: Request, next: N
         return next.run(req).await;
     }
     let shown = origin.and_then(|o| o.to_str().ok()).unwrap_or("<invalid>");
-    AppError::forbidden(format!("origin {shown} is not allowed by the CORS policy"))
-        .into_response()
+    AppError::forbidden(format!("origin {shown} is not allowed by the CORS policy")).into_response()
 }
 
 /// The header set helmet.js applies by default.
@@ -118,6 +117,10 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 pub async fn not_found(req: Request) -> Response {
-    AppError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
-        .into_response()
+    AppError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+    .into_response()
 }

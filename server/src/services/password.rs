@@ -1,7 +1,7 @@
 //! Argon2id password hashing, off the async runtime (hashing is deliberately slow).
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 
 use crate::error::{AppError, AppResult};
 

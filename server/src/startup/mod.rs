@@ -26,7 +26,10 @@ pub async fn connect_database(config: &Config) -> anyhow::Result<PgPool> {
 }
 
 pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR.run(db).await.context("running database migrations")
+    MIGRATOR
+        .run(db)
+        .await
+        .context("running database migrations")
 }
 
 pub async fn connect_redis(config: &Config) -> anyhow::Result<ConnectionManager> {

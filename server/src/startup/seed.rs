@@ -97,10 +97,11 @@ async fn ensure_privileged_user(
     role: &str,
     name: &str,
 ) -> anyhow::Result<()> {
-    let exists: Option<Uuid> = sqlx::query_scalar("select id from users where lower(email) = lower($1)")
-        .bind(&credentials.email)
-        .fetch_optional(db)
-        .await?;
+    let exists: Option<Uuid> =
+        sqlx::query_scalar("select id from users where lower(email) = lower($1)")
+            .bind(&credentials.email)
+            .fetch_optional(db)
+            .await?;
     if exists.is_some() {
         sqlx::query(
             "update users set role = $2, is_active = true where lower(email) = lower($1) \

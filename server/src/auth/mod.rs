@@ -1,0 +1,9 @@
+//! Identity: roles, JWT access tokens and the extractors that guard routes.
+
+mod extractor;
+pub mod jwt;
+mod role;
+
+pub use extractor::{AuthUser, RequireRole, RoleSet, bearer_token, roles};
+pub use jwt::{Claims, JwtKeys};
+pub use role::Role;
