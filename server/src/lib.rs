@@ -30,14 +30,24 @@ pub async fn bootstrap(config: Config, shutdown: CancellationToken) -> anyhow::R
     startup::migrate(&db).await?;
     startup::seed(&db, &config).await.context("seeding")?;
     let redis = startup::connect_redis(&config).await?;
-    Ok(AppState {
+    Ok(build_state(config, db, redis, shutdown))
+}
+
+/// Assembles the state from already connected (and migrated) dependencies.
+pub fn build_state(
+    config: Config,
+    db: sqlx::PgPool,
+    redis: redis::aio::ConnectionManager,
+    shutdown: CancellationToken,
+) -> AppState {
+    AppState {
         jwt: auth::JwtKeys::new(config.jwt_secret.expose().as_bytes()),
         config: Arc::new(config),
         db,
         redis,
         shutdown,
         started_at: Instant::now(),
-    })
+    }
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then stops accepting,
