@@ -4,6 +4,7 @@ pub mod extract;
 pub mod health;
 mod middleware;
 pub mod openapi;
+pub mod response;
 
 use std::time::Duration;
 
