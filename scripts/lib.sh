@@ -1,0 +1,73 @@
+# Shared helpers for scripts/*: locations, ports and installs. Sourced, not run.
+# shellcheck shell=bash
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${MAS_STATE_DIR:-$REPO/.state}
+
+# Private loopback ports so a system PostgreSQL/Redis on the default ports is never touched.
+PG_PORT=${MAS_PG_PORT:-55432}
+REDIS_PORT=${MAS_REDIS_PORT:-56379}
+MOTO_PORT=${MAS_MOTO_PORT:-55000}
+SMTP_PORT=${MAS_SMTP_PORT:-52525}
+
+log() { printf '[mas] %s\n' "$*" >&2; }
+die() { printf '[mas] error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+    log "installing Debian packages: $*"
+    as_root apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_bindir() {
+    local d
+    for d in /usr/lib/postgresql/*/bin; do
+        [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+    done
+    return 1
+}
+
+# Python tools live in the interpreter the scripts run with.
+PYTHON=${PYTHON:-python3}
+pip_install() {
+    log "installing Python packages: $*"
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check "$@"
+}
+
+ensure_postgres() { pg_bindir >/dev/null || apt_install postgresql; }
+ensure_redis() { command -v redis-server >/dev/null || apt_install redis-server; }
+ensure_python_tools() {
+    "$PYTHON" -c 'import moto.server, aiosmtpd, flask_cors' 2>/dev/null \
+        || pip_install 'moto[server]' aiosmtpd
+}
+
+# Waits up to $2 seconds for command $1 (a string) to succeed.
+wait_for() {
+    local what=$1 secs=$2 i
+    for ((i = 0; i < secs * 10; i++)); do
+        if eval "$what" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Stops the process in pid file $1: TERM, then KILL after 10 s.
+stop_pid() {
+    local f=$1 pid i
+    [ -f "$f" ] || return 0
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+}
