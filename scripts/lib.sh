@@ -57,6 +57,13 @@ wait_for() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Fails with a clear message when port $1 is taken by something not started from $STATE.
+port_free() {
+    if port_open "$1"; then
+        die "127.0.0.1:$1 is already in use by another process (another checkout's services?); stop it or set $2"
+    fi
+}
+
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # Stops the process in pid file $1: TERM, then KILL after 10 s.
