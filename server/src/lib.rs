@@ -47,6 +47,7 @@ pub fn build_state(
         redis,
         shutdown,
         started_at: Instant::now(),
+        storage: Arc::default(),
     }
 }
 

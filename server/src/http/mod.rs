@@ -5,6 +5,7 @@ pub mod health;
 mod middleware;
 pub mod openapi;
 pub mod response;
+pub mod uploads;
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use crate::state::AppState;
 /// All JSON API routes with their OpenAPI descriptions.
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base_document()).merge(health::routes())
+        .merge(uploads::routes())
 }
 
 /// The complete application: API, OpenAPI document, static assets and middleware.
