@@ -1,5 +1,7 @@
 //! HTTP surface: routes, middleware stack and the OpenAPI document.
 
+pub mod admin_users;
+pub mod auth;
 pub mod extract;
 pub mod health;
 mod middleware;
@@ -23,7 +25,10 @@ use crate::state::AppState;
 
 /// All JSON API routes with their OpenAPI descriptions.
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base_document()).merge(health::routes())
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .merge(health::routes())
+        .merge(auth::routes())
+        .merge(admin_users::routes())
 }
 
 /// The complete application: API, OpenAPI document, static assets and middleware.
