@@ -59,13 +59,14 @@ pub fn router(state: AppState) -> Router {
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(TraceLayer::new_for_http().make_span_with(middleware::request_span))
             .layer(PropagateRequestIdLayer::x_request_id())
+            // Outside the CORS guard and panic handler so their answers get the headers too.
+            .layer(axum::middleware::from_fn(middleware::security_headers))
             .layer(CatchPanicLayer::custom(middleware::panic_response))
             .layer(axum::middleware::from_fn_with_state(
                 config.clone(),
                 middleware::cors_guard,
             ))
             .layer(middleware::cors_layer(&config))
-            .layer(axum::middleware::from_fn(middleware::security_headers))
             .layer(TimeoutLayer::with_status_code(
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 Duration::from_secs(60),
