@@ -83,6 +83,8 @@ pub async fn serve(
 
     let app = http::router(state.clone());
     tracing::info!(%addr, "listening");
+    // Connect info gives handlers the peer address (login rate limiting).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let token = token.clone();
         async move { token.cancelled().await }

@@ -79,3 +79,46 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             .map_err(|r: PathRejection| AppError::validation(r.body_text()))
     }
 }
+
+/// A JSON or an urlencoded form body (HTML forms post the latter), chosen by
+/// `content-type`; both share the body limit and the JSON error format.
+pub struct JsonOrForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonOrForm<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            ApiForm::<T>::from_request(req, state)
+                .await
+                .map(|f| JsonOrForm(f.0))
+        } else {
+            ApiJson::<T>::from_request(req, state)
+                .await
+                .map(|j| JsonOrForm(j.0))
+        }
+    }
+}
+
+/// The peer address of the connection (`"unknown"` when the server was not
+/// started with connect info, e.g. in-process router tests).
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip().to_string())
+                .unwrap_or_else(|| "unknown".to_string()),
+        ))
+    }
+}

@@ -1,5 +1,7 @@
 //! HTTP surface: routes, middleware stack and the OpenAPI document.
 
+pub mod admin_users;
+pub mod auth;
 pub mod extract;
 pub mod health;
 mod middleware;
@@ -24,7 +26,10 @@ use crate::state::AppState;
 
 /// All JSON API routes with their OpenAPI descriptions.
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base_document()).merge(health::routes())
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .merge(health::routes())
+        .merge(auth::routes())
+        .merge(admin_users::routes())
         .merge(uploads::routes())
 }
 
@@ -56,13 +61,14 @@ pub fn router(state: AppState) -> Router {
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(TraceLayer::new_for_http().make_span_with(middleware::request_span))
             .layer(PropagateRequestIdLayer::x_request_id())
+            // Outside the CORS guard and panic handler so their answers get the headers too.
+            .layer(axum::middleware::from_fn(middleware::security_headers))
             .layer(CatchPanicLayer::custom(middleware::panic_response))
             .layer(axum::middleware::from_fn_with_state(
                 config.clone(),
                 middleware::cors_guard,
             ))
             .layer(middleware::cors_layer(&config))
-            .layer(axum::middleware::from_fn(middleware::security_headers))
             .layer(TimeoutLayer::with_status_code(
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 Duration::from_secs(60),

@@ -1,0 +1,192 @@
+//! `/api/admin/users`: account management for admins and superadmins.
+//! Only a superadmin may create or change admin and superadmin accounts.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::response::{Envelope, created, ok};
+use crate::auth::{RequireRole, Role, roles::Admins};
+use crate::error::{AppError, AppResult, ErrorBody};
+use crate::services::users::{self, NewUser, UserChanges, UserPage, UserView};
+use crate::state::AppState;
+
+type Admin = RequireRole<Admins>;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user))
+        .routes(routes!(deactivate_user))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page number, from 1 (default 1).
+    pub page: Option<u32>,
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+    /// Only accounts with this role.
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateUserRequest {
+    pub name: String,
+    pub email: String,
+    pub password: String,
+    pub role: Role,
+    /// Defaults to true: an admin vouches for the address.
+    pub email_verified: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+}
+
+/// Lists accounts, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/admin/users",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of users", body = Envelope<UserPage>),
+        (status = 400, description = "Bad page, limit or role", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody)
+    )
+)]
+pub async fn list_users(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> AppResult<Json<Envelope<UserPage>>> {
+    let role = q
+        .role
+        .as_deref()
+        .map(str::parse::<Role>)
+        .transpose()
+        .map_err(AppError::validation)?;
+    let page = users::list(&state.db, q.page.unwrap_or(1), q.limit.unwrap_or(20), role).await?;
+    Ok(ok(page))
+}
+
+/// One account.
+#[utoipa::path(
+    get,
+    path = "/api/admin/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = Envelope<UserView>),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody)
+    )
+)]
+pub async fn get_user(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<Json<Envelope<UserView>>> {
+    Ok(ok(users::get(&state.db, id).await?.view()?))
+}
+
+/// Creates an account with any role (admin roles need a superadmin).
+#[utoipa::path(
+    post,
+    path = "/api/admin/users",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created", body = Envelope<UserView>),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 403, description = "Not allowed to grant this role", body = ErrorBody),
+        (status = 409, description = "Email already registered", body = ErrorBody)
+    )
+)]
+pub async fn create_user(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiJson(req): ApiJson<CreateUserRequest>,
+) -> AppResult<impl IntoResponse> {
+    let new = NewUser::validated(
+        &req.name,
+        &req.email,
+        &req.password,
+        req.role,
+        req.email_verified.unwrap_or(true),
+    )?;
+    let user = users::create(&state.db, admin.user().role(), new).await?;
+    Ok(created(user.view()?))
+}
+
+/// Changes name, role or active flag. Deactivating or changing the role ends
+/// the account's sessions.
+#[utoipa::path(
+    patch,
+    path = "/api/admin/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "Updated", body = Envelope<UserView>),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody)
+    )
+)]
+pub async fn update_user(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<UpdateUserRequest>,
+) -> AppResult<Json<Envelope<UserView>>> {
+    let actor = admin.user();
+    let changes = UserChanges {
+        name: req.name,
+        role: req.role,
+        is_active: req.is_active,
+    };
+    let user = users::update(&state.db, actor.id(), actor.role(), id, changes).await?;
+    Ok(ok(user.view()?))
+}
+
+/// Deactivates the account: it can no longer log in or refresh.
+#[utoipa::path(
+    post,
+    path = "/api/admin/users/{id}/deactivate",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Deactivated", body = Envelope<UserView>),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody)
+    )
+)]
+pub async fn deactivate_user(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<Json<Envelope<UserView>>> {
+    let actor = admin.user();
+    let user = users::deactivate(&state.db, actor.id(), actor.role(), id).await?;
+    Ok(ok(user.view()?))
+}

@@ -1,0 +1,403 @@
+//! Account lifecycle: registration, email verification, login, refresh-token
+//! rotation, logout and password reset.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::otp::{self, OtpPurpose};
+use super::outbox::{self, EmailMessage, templates};
+use super::rate_limit::FailureLimiter;
+use super::users::{self, NewUser, UserRecord, UserView};
+use super::{password, secrets};
+use crate::auth::Role;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Access + refresh token pair handed out by login and refresh.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub access_token: String,
+    /// Opaque, single use: each refresh returns a new one.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Access token lifetime in seconds.
+    pub expires_in: u64,
+    /// Unverified accounts may log in; clients use this to prompt verification.
+    pub email_verified: bool,
+    pub user: UserView,
+}
+
+/// Refusing a login because of too many failures.
+#[derive(Debug)]
+pub enum LoginError {
+    RateLimited { retry_after_secs: u64 },
+    Other(AppError),
+}
+
+impl From<AppError> for LoginError {
+    fn from(err: AppError) -> Self {
+        LoginError::Other(err)
+    }
+}
+
+impl From<sqlx::Error> for LoginError {
+    fn from(err: sqlx::Error) -> Self {
+        LoginError::Other(err.into())
+    }
+}
+
+fn otp_key(state: &AppState) -> &[u8] {
+    state.config.jwt_secret.expose().as_bytes()
+}
+
+fn otp_email(user: &UserRecord, template: &str, code: &str, purpose: OtpPurpose) -> EmailMessage {
+    EmailMessage::new(
+        &user.email,
+        template,
+        json!({
+            "name": user.name,
+            "otp": code,
+            "expiresInMinutes": purpose.ttl().as_secs() / 60,
+        }),
+    )
+}
+
+/// Creates a student account, its verification code and the email carrying it,
+/// in one transaction.
+pub async fn register(
+    state: &AppState,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> AppResult<UserView> {
+    let new = NewUser::validated(name, email, password, Role::Student, false)?;
+    let mut tx = state.db.begin().await?;
+    let user = users::insert(&mut tx, &new).await?;
+    let code = otp::issue(&mut tx, otp_key(state), user.id, OtpPurpose::VerifyEmail).await?;
+    outbox::enqueue_email(
+        &mut tx,
+        &otp_email(
+            &user,
+            templates::VERIFY_EMAIL,
+            &code,
+            OtpPurpose::VerifyEmail,
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    user.view()
+}
+
+pub async fn verify_email(state: &AppState, email: &str, code: &str) -> AppResult<UserView> {
+    let email = users::normalize_email(email)?;
+    let mut conn = state.db.acquire().await?;
+    let user = users::find_by_email(&mut conn, &email)
+        .await?
+        .ok_or_else(otp::invalid_code)?;
+    drop(conn);
+    let mut tx = otp::consume(
+        &state.db,
+        otp_key(state),
+        user.id,
+        OtpPurpose::VerifyEmail,
+        code,
+    )
+    .await?;
+    let user: UserRecord = sqlx::query_as(
+        "update users set email_verified = true where id = $1 \
+         returning id, email, password_hash, name, role, email_verified, is_active, created_at, updated_at",
+    )
+    .bind(user.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    user.view()
+}
+
+/// Issues a new verification code (e.g. the first one expired). Silent for
+/// unknown or already verified accounts.
+pub async fn resend_verification(state: &AppState, email: &str) -> AppResult<()> {
+    let email = users::normalize_email(email)?;
+    let mut tx = state.db.begin().await?;
+    let Some(user) = users::find_by_email(&mut tx, &email).await? else {
+        return Ok(());
+    };
+    if user.email_verified || !user.is_active {
+        return Ok(());
+    }
+    let code = otp::issue(&mut tx, otp_key(state), user.id, OtpPurpose::VerifyEmail).await?;
+    outbox::enqueue_email(
+        &mut tx,
+        &otp_email(
+            &user,
+            templates::VERIFY_EMAIL,
+            &code,
+            OtpPurpose::VerifyEmail,
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Password login, limited per email and client address.
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client: &str,
+) -> Result<Session, LoginError> {
+    let email = users::normalize_email(email)?;
+    let limiter = FailureLimiter::login(
+        &email,
+        client,
+        state.config.login_max_attempts,
+        state.config.login_window,
+    );
+    let mut redis = state.redis.clone();
+    if let Some(retry_after_secs) = limiter.blocked(&mut redis).await? {
+        return Err(LoginError::RateLimited { retry_after_secs });
+    }
+
+    let mut conn = state.db.acquire().await?;
+    let user = users::find_by_email(&mut conn, &email).await?;
+    drop(conn);
+    let verified = match &user {
+        Some(user) => password::verify(password, &user.password_hash).await?,
+        None => {
+            // Same cost as a real check, so response time does not reveal
+            // whether the account exists.
+            let _ = password::verify(password, dummy_hash().await?).await?;
+            false
+        }
+    };
+    let user = match user {
+        Some(user) if verified => user,
+        _ => {
+            limiter.record_failure(&mut redis).await?;
+            return Err(AppError::unauthorized("invalid email or password").into());
+        }
+    };
+    limiter.reset(&mut redis).await?;
+    if !user.is_active {
+        return Err(AppError::forbidden("this account has been deactivated").into());
+    }
+    let mut tx = state.db.begin().await?;
+    let refresh = insert_refresh_token(&mut tx, state, user.id, Uuid::new_v4()).await?;
+    tx.commit().await?;
+    Ok(session(state, &user, refresh)?)
+}
+
+/// A real argon2id hash (of a random string) to verify against for unknown
+/// emails, computed once.
+async fn dummy_hash() -> AppResult<&'static str> {
+    static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DUMMY
+        .get_or_try_init(|| async {
+            let throwaway = secrets::random_token();
+            password::hash(&throwaway).await
+        })
+        .await
+        .map(String::as_str)
+}
+
+fn session(state: &AppState, user: &UserRecord, refresh_token: String) -> AppResult<Session> {
+    let ttl = state.config.access_token_ttl;
+    Ok(Session {
+        access_token: state.jwt.issue(user.id, user.role()?, &user.email, ttl)?,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in: ttl.as_secs(),
+        email_verified: user.email_verified,
+        user: user.view()?,
+    })
+}
+
+async fn insert_refresh_token(
+    conn: &mut PgConnection,
+    state: &AppState,
+    user_id: Uuid,
+    family_id: Uuid,
+) -> AppResult<String> {
+    let token = secrets::random_token();
+    sqlx::query(
+        "insert into refresh_tokens (id, user_id, token_hash, family_id, expires_at) \
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(user_id)
+    .bind(secrets::hash_token(&token))
+    .bind(family_id)
+    .bind(Utc::now() + state.config.refresh_token_ttl)
+    .execute(&mut *conn)
+    .await?;
+    Ok(token)
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredRefresh {
+    id: Uuid,
+    user_id: Uuid,
+    family_id: Uuid,
+    expires_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    replaced_at: Option<DateTime<Utc>>,
+}
+
+fn invalid_refresh() -> AppError {
+    AppError::unauthorized("refresh token is invalid or expired")
+}
+
+/// Rotates a refresh token. Presenting an already rotated token is treated as
+/// theft: the whole family (every descendant) is revoked.
+pub async fn refresh(state: &AppState, token: &str) -> AppResult<Session> {
+    let mut tx = state.db.begin().await?;
+    let stored: Option<StoredRefresh> = sqlx::query_as(
+        "select id, user_id, family_id, expires_at, revoked_at, replaced_at \
+         from refresh_tokens where token_hash = $1 for update",
+    )
+    .bind(secrets::hash_token(token.trim()))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let stored = stored.ok_or_else(invalid_refresh)?;
+    if stored.replaced_at.is_some() {
+        revoke_family(&mut tx, stored.family_id).await?;
+        tx.commit().await?;
+        tracing::warn!(user_id = %stored.user_id, "refresh token reuse detected; session revoked");
+        return Err(AppError::unauthorized(
+            "refresh token was already used; the session has been revoked",
+        ));
+    }
+    if stored.revoked_at.is_some() || stored.expires_at <= Utc::now() {
+        return Err(invalid_refresh());
+    }
+    let user = users::find_by_id(&mut tx, stored.user_id).await?;
+    let user = match user {
+        Some(user) if user.is_active => user,
+        _ => {
+            revoke_family(&mut tx, stored.family_id).await?;
+            tx.commit().await?;
+            return Err(AppError::unauthorized("this account has been deactivated"));
+        }
+    };
+    sqlx::query("update refresh_tokens set replaced_at = now(), revoked_at = now() where id = $1")
+        .bind(stored.id)
+        .execute(&mut *tx)
+        .await?;
+    let next = insert_refresh_token(&mut tx, state, user.id, stored.family_id).await?;
+    tx.commit().await?;
+    session(state, &user, next)
+}
+
+async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> AppResult<()> {
+    sqlx::query(
+        "update refresh_tokens set revoked_at = now() where family_id = $1 and revoked_at is null",
+    )
+    .bind(family_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn revoke_all_sessions(conn: &mut PgConnection, user_id: Uuid) -> AppResult<()> {
+    sqlx::query(
+        "update refresh_tokens set revoked_at = now() where user_id = $1 and revoked_at is null",
+    )
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Ends the session the refresh token belongs to. Idempotent: an unknown or
+/// already revoked token is not an error (the client is logged out either way).
+pub async fn logout(state: &AppState, token: &str) -> AppResult<()> {
+    let mut tx = state.db.begin().await?;
+    let family: Option<Uuid> =
+        sqlx::query_scalar("select family_id from refresh_tokens where token_hash = $1")
+            .bind(secrets::hash_token(token.trim()))
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(family) = family {
+        revoke_family(&mut tx, family).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The current account; 401 when it no longer exists or was deactivated, so a
+/// still-valid access token of a removed user gets nothing.
+pub async fn me(state: &AppState, user_id: Uuid) -> AppResult<UserView> {
+    let mut conn = state.db.acquire().await?;
+    match users::find_by_id(&mut conn, user_id).await? {
+        Some(user) if user.is_active => user.view(),
+        _ => Err(AppError::unauthorized("account not found or deactivated")),
+    }
+}
+
+/// Enqueues a reset code when the account exists and is active; the caller
+/// answers the same either way (no account enumeration).
+pub async fn forgot_password(state: &AppState, email: &str) -> AppResult<()> {
+    let email = users::normalize_email(email)?;
+    let mut tx = state.db.begin().await?;
+    let Some(user) = users::find_by_email(&mut tx, &email).await? else {
+        return Ok(());
+    };
+    if !user.is_active {
+        return Ok(());
+    }
+    let code = otp::issue(&mut tx, otp_key(state), user.id, OtpPurpose::ResetPassword).await?;
+    outbox::enqueue_email(
+        &mut tx,
+        &otp_email(
+            &user,
+            templates::PASSWORD_RESET,
+            &code,
+            OtpPurpose::ResetPassword,
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets a new password with a reset code and ends every session of the account.
+/// Receiving the code also proves the email address, so it counts as verified.
+pub async fn reset_password(
+    state: &AppState,
+    email: &str,
+    code: &str,
+    new_password: &str,
+) -> AppResult<()> {
+    let email = users::normalize_email(email)?;
+    users::check_password(new_password)?;
+    let mut conn = state.db.acquire().await?;
+    let user = users::find_by_email(&mut conn, &email)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(otp::invalid_code)?;
+    drop(conn);
+    let hash = password::hash(new_password).await?;
+    let mut tx = otp::consume(
+        &state.db,
+        otp_key(state),
+        user.id,
+        OtpPurpose::ResetPassword,
+        code,
+    )
+    .await?;
+    sqlx::query("update users set password_hash = $2, email_verified = true where id = $1")
+        .bind(user.id)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+    revoke_all_sessions(&mut tx, user.id).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,584 @@
+//! The /api/auth routes over real HTTP against real PostgreSQL and Redis.
+
+mod auth_support;
+mod common;
+
+use auth_support::*;
+use common::{ADMIN_EMAIL, TestApp};
+use mas_server::auth::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::PgPool;
+
+const PASSWORD: &str = "student-password-1";
+
+#[sqlx::test(migrations = false)]
+async fn register_queues_a_verification_mail_whose_code_verifies_once(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("reg");
+    let user = register(&app, "Asha Rao", &email.to_uppercase(), PASSWORD).await;
+    assert_eq!(user["email"], email, "emails are stored lower-cased");
+    assert_eq!(user["role"], "student");
+    assert_eq!(user["emailVerified"], false);
+    assert!(user.get("passwordHash").is_none() && user.get("password_hash").is_none());
+
+    let mail = outbox_mail(&app, &email, "verify_email")
+        .await
+        .expect("verification mail");
+    assert_eq!(mail["name"], "Asha Rao");
+    let otp = mail["otp"].as_str().expect("otp").to_string();
+    assert!(
+        otp.len() == 6 && otp.chars().all(|c| c.is_ascii_digit()),
+        "{otp}"
+    );
+    // Only a hash of the code is stored.
+    let stored: String = sqlx::query_scalar(
+        "select code_hash from email_otps o join users u on u.id = o.user_id where u.email = $1",
+    )
+    .bind(&email)
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    assert!(!stored.contains(&otp));
+    let unsent: bool =
+        sqlx::query_scalar("select sent_at is null from email_outbox where to_email = $1")
+            .bind(&email)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert!(unsent, "the worker, not the request, delivers the mail");
+
+    let (status, body) = read(
+        post(
+            &app,
+            "/api/auth/verify-email",
+            json!({"email": email, "otp": otp}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["emailVerified"], true);
+
+    // Single use.
+    let (status, body) = read(
+        post(
+            &app,
+            "/api/auth/verify-email",
+            json!({"email": email, "otp": otp}),
+        )
+        .await,
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+
+    let session = login_session(&app, &email, PASSWORD).await;
+    assert_eq!(session["emailVerified"], true);
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn verify_email_limits_attempts_and_rejects_expired_codes(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("otp");
+    register(&app, "Otp User", &email, PASSWORD).await;
+    let otp = outbox_otp(&app, &email, "verify_email").await;
+    let wrong = if otp == "000000" { "111111" } else { "000000" };
+
+    for _ in 0..5 {
+        let (status, body) = read(
+            post(
+                &app,
+                "/api/auth/verify-email",
+                json!({"email": email, "otp": wrong}),
+            )
+            .await,
+        )
+        .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    }
+    // The right code no longer helps once the attempts are used up.
+    let (status, body) = read(
+        post(
+            &app,
+            "/api/auth/verify-email",
+            json!({"email": email, "otp": otp}),
+        )
+        .await,
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOO_MANY_REQUESTS",
+    );
+
+    // A new code (resend) works, but not after it expired.
+    let (status, _) = read(
+        post(
+            &app,
+            "/api/auth/resend-verification",
+            json!({"email": email}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let fresh = outbox_otp(&app, &email, "verify_email").await;
+    sqlx::query(
+        "update email_otps set expires_at = now() - interval '1 second' where consumed_at is null",
+    )
+    .execute(&app.state.db)
+    .await
+    .unwrap();
+    let (status, body) = read(
+        post(
+            &app,
+            "/api/auth/verify-email",
+            json!({"email": email, "otp": fresh}),
+        )
+        .await,
+    )
+    .await;
+    let message = assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(message.contains("expired"), "{message}");
+
+    // Unknown emails get the same answer as wrong codes.
+    let (status, body) = read(
+        post(
+            &app,
+            "/api/auth/verify-email",
+            json!({"email": unique_email("nobody"), "otp": "123456"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+        "invalid or expired code"
+    );
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn register_rejects_a_taken_email_in_any_case(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("dup");
+    register(&app, "First", &email, PASSWORD).await;
+    let (status, body) = read(
+        post(
+            &app,
+            "/api/auth/register",
+            json!({"name": "Second", "email": email.to_uppercase(), "password": PASSWORD}),
+        )
+        .await,
+    )
+    .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
+    let count: i64 = sqlx::query_scalar("select count(*) from users where lower(email) = $1")
+        .bind(&email)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn unverified_login_is_allowed_and_tokens_carry_the_role(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("login");
+    register(&app, "Login User", &email, PASSWORD).await;
+
+    let session = login_session(&app, &email, PASSWORD).await;
+    assert_eq!(session["emailVerified"], false);
+    assert_eq!(session["tokenType"], "Bearer");
+    assert_eq!(session["expiresIn"], 900);
+    assert_eq!(session["user"]["email"], email);
+    let access = session["accessToken"].as_str().unwrap();
+    let refresh = session["refreshToken"].as_str().unwrap();
+    assert_eq!(refresh.len(), 64);
+    let claims = app.state.jwt.verify(access).unwrap();
+    assert_eq!(claims.role, Role::Student);
+    assert_eq!(claims.email, email);
+
+    // The refresh token is stored hashed.
+    let stored: i64 =
+        sqlx::query_scalar("select count(*) from refresh_tokens where token_hash = $1")
+            .bind(refresh)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(stored, 0);
+
+    let (status, body) = read(get_auth(&app, "/api/auth/me", access).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["email"], email);
+    assert_eq!(body["data"]["role"], "student");
+
+    let admin = app.admin_token().await;
+    assert_eq!(app.state.jwt.verify(&admin).unwrap().role, Role::Admin);
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn wrong_password_and_unknown_email_get_the_same_401(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("wrong");
+    register(&app, "Wrong Pw", &email, PASSWORD).await;
+    let (status, wrong_pw) = read(
+        post(
+            &app,
+            "/api/auth/login",
+            json!({"email": email, "password": "not-the-password"}),
+        )
+        .await,
+    )
+    .await;
+    let m1 = assert_error(status, &wrong_pw, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    let (status, unknown) = read(
+        post(
+            &app,
+            "/api/auth/login",
+            json!({"email": unique_email("ghost"), "password": PASSWORD}),
+        )
+        .await,
+    )
+    .await;
+    let m2 = assert_error(status, &unknown, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(m1, m2);
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn login_failures_are_rate_limited_per_email_and_address(db: PgPool) {
+    let app = spawn_with(db, |env| {
+        env.insert("LOGIN_MAX_ATTEMPTS".into(), "3".into());
+        env.insert("LOGIN_WINDOW_SECONDS".into(), "60".into());
+    })
+    .await;
+    let email = unique_email("limited");
+    register(&app, "Limited", &email, PASSWORD).await;
+    for _ in 0..3 {
+        let res = post(
+            &app,
+            "/api/auth/login",
+            json!({"email": email, "password": "bad-password"}),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Even the right password is refused inside the window.
+    let res = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": email, "password": PASSWORD}),
+    )
+    .await;
+    let retry_after: u64 = res
+        .headers()
+        .get("retry-after")
+        .expect("Retry-After header")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let (status, body) = read(res).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOO_MANY_REQUESTS",
+    );
+
+    // Another client address is not affected (loopback is all of 127/8).
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let res = other
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // Nor is another account from the same address.
+    let second = unique_email("unlimited");
+    register(&app, "Other", &second, PASSWORD).await;
+    login_session(&app, &second, PASSWORD).await;
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn successful_login_resets_the_failure_count(db: PgPool) {
+    let app = spawn_with(db, |env| {
+        env.insert("LOGIN_MAX_ATTEMPTS".into(), "2".into());
+    })
+    .await;
+    let email = unique_email("reset-count");
+    register(&app, "Counter", &email, PASSWORD).await;
+    for _ in 0..3 {
+        let res = post(
+            &app,
+            "/api/auth/login",
+            json!({"email": email, "password": "bad-password"}),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        login_session(&app, &email, PASSWORD).await;
+    }
+    app.shutdown().await.unwrap();
+}
+
+async fn refresh(app: &TestApp, token: &str) -> (StatusCode, serde_json::Value) {
+    read(post(app, "/api/auth/refresh", json!({"refreshToken": token})).await).await
+}
+
+#[sqlx::test(migrations = false)]
+async fn refresh_rotates_and_reuse_revokes_the_whole_family(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("rotate");
+    register(&app, "Rotator", &email, PASSWORD).await;
+    let first = login_session(&app, &email, PASSWORD).await;
+    let r1 = first["refreshToken"].as_str().unwrap().to_string();
+    // A parallel session of the same user must survive the other's revocation.
+    let other = login_session(&app, &email, PASSWORD).await;
+
+    let (status, body) = refresh(&app, &r1).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let r2 = body["data"]["refreshToken"].as_str().unwrap().to_string();
+    assert_ne!(r1, r2);
+    let access = body["data"]["accessToken"].as_str().unwrap();
+    assert_eq!(
+        read(get_auth(&app, "/api/auth/me", access).await).await.0,
+        StatusCode::OK
+    );
+
+    // r1 again: reuse. The family (including r2) is revoked.
+    let (status, body) = refresh(&app, &r1).await;
+    let message = assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert!(message.contains("already used"), "{message}");
+    let (status, body) = refresh(&app, &r2).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+
+    let (status, body) = refresh(&app, other["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "other sessions are untouched: {body}"
+    );
+
+    let (status, body) = refresh(&app, "not-a-token").await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn expired_refresh_tokens_are_refused(db: PgPool) {
+    let app = spawn_with(db, |env| {
+        env.insert("JWT_REFRESH_TTL_SECONDS".into(), "1".into());
+    })
+    .await;
+    let email = unique_email("expire");
+    register(&app, "Expiring", &email, PASSWORD).await;
+    let session = login_session(&app, &email, PASSWORD).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, body) = refresh(&app, session["refreshToken"].as_str().unwrap()).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn logout_revokes_the_refresh_token(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("logout");
+    register(&app, "Leaver", &email, PASSWORD).await;
+    let session = login_session(&app, &email, PASSWORD).await;
+    let token = session["refreshToken"].as_str().unwrap();
+    for _ in 0..2 {
+        // Idempotent.
+        let (status, body) =
+            read(post(&app, "/api/auth/logout", json!({"refreshToken": token})).await).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = refresh(&app, token).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn forgot_password_never_reveals_accounts_and_reset_ends_sessions(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("forgot");
+    register(&app, "Forgetful", &email, PASSWORD).await;
+    let session = login_session(&app, &email, PASSWORD).await;
+
+    let ghost = unique_email("ghost");
+    let (status_ghost, body_ghost) =
+        read(post(&app, "/api/auth/forgot-password", json!({"email": ghost})).await).await;
+    let (status_real, body_real) =
+        read(post(&app, "/api/auth/forgot-password", json!({"email": email})).await).await;
+    assert_eq!(status_ghost, StatusCode::OK);
+    assert_eq!(status_real, StatusCode::OK);
+    assert_eq!(body_ghost, body_real, "identical answers");
+    assert!(outbox_mail(&app, &ghost, "password_reset").await.is_none());
+    let mail = outbox_mail(&app, &email, "password_reset")
+        .await
+        .expect("reset mail");
+    assert_eq!(mail["name"], "Forgetful");
+    let otp = mail["otp"].as_str().unwrap().to_string();
+
+    let new_password = "brand-new-password";
+    let wrong = if otp == "000000" { "111111" } else { "000000" };
+    let (status, body) = read(
+        post(
+            &app,
+            "/api/auth/reset-password",
+            json!({"email": email, "otp": wrong, "newPassword": new_password}),
+        )
+        .await,
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let (status, body) = read(
+        post(
+            &app,
+            "/api/auth/reset-password",
+            json!({"email": email, "otp": otp, "newPassword": "short"}),
+        )
+        .await,
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+
+    let (status, body) = read(
+        post(
+            &app,
+            "/api/auth/reset-password",
+            json!({"email": email, "otp": otp, "newPassword": new_password}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Old sessions and the old password are gone; the code was single use.
+    let (status, _) = refresh(&app, session["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let res = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": email, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let fresh = login_session(&app, &email, new_password).await;
+    assert_eq!(
+        fresh["emailVerified"], true,
+        "the reset code proved the address"
+    );
+    let (status, _) = read(
+        post(
+            &app,
+            "/api/auth/reset-password",
+            json!({"email": email, "otp": otp, "newPassword": "third-password"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn deactivated_users_cannot_log_in_refresh_or_read_me(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("deact");
+    let user = register(&app, "Soon Gone", &email, PASSWORD).await;
+    let session = login_session(&app, &email, PASSWORD).await;
+    let admin = app.admin_token().await;
+
+    let id = user["id"].as_str().unwrap();
+    let (status, body) = read(
+        post_auth(
+            &app,
+            &format!("/api/admin/users/{id}/deactivate"),
+            &admin,
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["isActive"], false);
+
+    let (status, body) = read(
+        post(
+            &app,
+            "/api/auth/login",
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await,
+    )
+    .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let (status, body) = refresh(&app, session["refreshToken"].as_str().unwrap()).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    let (status, body) = read(
+        get_auth(
+            &app,
+            "/api/auth/me",
+            session["accessToken"].as_str().unwrap(),
+        )
+        .await,
+    )
+    .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+
+    // No reset mail for a deactivated account either.
+    let (status, _) =
+        read(post(&app, "/api/auth/forgot-password", json!({"email": email})).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(outbox_mail(&app, &email, "password_reset").await.is_none());
+
+    // Reactivation restores login.
+    let (status, body) = read(
+        app.client
+            .patch(app.url(&format!("/api/admin/users/{id}")))
+            .bearer_auth(&admin)
+            .json(&json!({"isActive": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    login_session(&app, &email, PASSWORD).await;
+    let _ = ADMIN_EMAIL;
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn auth_forms_accept_urlencoded_bodies(db: PgPool) {
+    let app = spawn(db).await;
+    let res = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "email={}&password={}",
+            common::ADMIN_EMAIL.replace('@', "%40"),
+            common::ADMIN_PASSWORD
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["data"]["accessToken"].is_string());
+    app.shutdown().await.unwrap();
+}
