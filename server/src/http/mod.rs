@@ -1,10 +1,16 @@
 //! HTTP surface: routes, middleware stack and the OpenAPI document.
 
+pub mod batches;
+pub mod bookings;
+pub mod colleges;
+pub mod courses;
 pub mod extract;
 pub mod health;
+pub mod meetings;
 mod middleware;
 pub mod openapi;
 pub mod response;
+pub mod slots;
 
 use std::time::Duration;
 
@@ -23,7 +29,15 @@ use crate::state::AppState;
 
 /// All JSON API routes with their OpenAPI descriptions.
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base_document()).merge(health::routes())
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .merge(health::routes())
+        .merge(openapi::routes())
+        .merge(colleges::routes())
+        .merge(courses::routes())
+        .merge(batches::routes())
+        .merge(slots::routes())
+        .merge(bookings::routes())
+        .merge(meetings::routes())
 }
 
 /// The complete application: API, OpenAPI document, static assets and middleware.
@@ -34,13 +48,7 @@ pub fn router(state: AppState) -> Router {
 
     let app = Router::new()
         .merge(api)
-        .route(
-            "/api/openapi.json",
-            axum::routing::get(move || {
-                let document = document.clone();
-                async move { axum::Json(document.as_ref().clone()) }
-            }),
-        )
+        .layer(axum::Extension(document))
         .nest_service("/assets", ServeDir::new(&config.assets_dir))
         .fallback(middleware::not_found)
         .with_state(state.clone());
