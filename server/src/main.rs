@@ -5,6 +5,20 @@ use mas_server::config::Config;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `mas-server openapi` prints the API document (for the checked-in snapshot and
+    // client generation) without needing any configuration.
+    if std::env::args().nth(1).as_deref() == Some("openapi") {
+        return match serde_json::to_string_pretty(&mas_server::http::openapi::document()) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("cannot render the OpenAPI document: {err}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {

@@ -2,11 +2,17 @@
 
 pub mod admin_users;
 pub mod auth;
+pub mod batches;
+pub mod bookings;
+pub mod colleges;
+pub mod courses;
 pub mod extract;
 pub mod health;
+pub mod meetings;
 mod middleware;
 pub mod openapi;
 pub mod response;
+pub mod slots;
 pub mod uploads;
 
 use std::time::Duration;
@@ -31,6 +37,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(admin_users::routes())
         .merge(uploads::routes())
+        .merge(openapi::routes())
+        .merge(colleges::routes())
+        .merge(courses::routes())
+        .merge(batches::routes())
+        .merge(slots::routes())
+        .merge(bookings::routes())
+        .merge(meetings::routes())
 }
 
 /// The complete application: API, OpenAPI document, static assets and middleware.
@@ -41,13 +54,7 @@ pub fn router(state: AppState) -> Router {
 
     let app = Router::new()
         .merge(api)
-        .route(
-            "/api/openapi.json",
-            axum::routing::get(move || {
-                let document = document.clone();
-                async move { axum::Json(document.as_ref().clone()) }
-            }),
-        )
+        .layer(axum::Extension(document))
         .nest_service("/assets", ServeDir::new(&config.assets_dir))
         .fallback(middleware::not_found)
         .with_state(state.clone());

@@ -2,6 +2,8 @@
 //! database per test from `#[sqlx::test]`) and real Redis (`REDIS_URL`).
 #![allow(dead_code)]
 
+pub mod api;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
