@@ -1,1 +1,4 @@
-//! MasBackend operator library.
+//! MasBackend operator: CRD types, pure builders, the rollout state machine and the thin
+//! Kubernetes I/O layer around them.
+
+pub mod crd;
