@@ -2,3 +2,4 @@
 //! Kubernetes I/O layer around them.
 
 pub mod crd;
+pub mod build;
