@@ -72,7 +72,7 @@ pub async fn probe_targets(
                         Err(e) => Err(format!("reading body: {e}")),
                     }
                 }
-                Err(e) => Err(format!("GET {url}: {e}")),
+                Err(e) => Err(format!("GET {url}: {}", error_chain(&e))),
             };
             res.map_err(|e| format!("pod {} ({}): {e}", t.pod, t.ip))
         }
@@ -83,6 +83,18 @@ pub async fn probe_targets(
     } else {
         GateResult::Fail { detail: failures.join("; ") }
     }
+}
+
+/// reqwest's Display hides the cause ("error sending request"); include the whole chain.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
 }
 
 fn host_port(ip: &str, port: i32) -> String {

@@ -37,6 +37,10 @@ async fn run() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,kube=warn".into()),
         )
         .init();
+    // kube (ring) and the AWS SDK (aws-lc-rs) both enable a rustls provider; pick one explicitly.
+    if rustls::crypto::aws_lc_rs::default_provider().install_default().is_err() {
+        tracing::debug!("rustls crypto provider already installed");
+    }
     let config = Config::from_env()?;
     let client = kube::Client::try_default().await?;
     let metrics = Arc::new(Metrics::default());

@@ -102,12 +102,18 @@ pub struct Decision {
     pub requeue: Duration,
 }
 
-/// Color the I/O layer must probe before the next `step`, if any.
-pub fn gate_target(status: &MasBackendStatus) -> Option<(Color, String)> {
+/// Color and image the I/O layer must probe before the next `step`: only while gating, and
+/// at most once per `health.periodSeconds` however often reconciles are triggered.
+pub fn gate_target(spec: &MasBackendSpec, status: &MasBackendStatus, now: Timestamp) -> Option<(Color, String)> {
     status
         .rollout
         .as_ref()
         .filter(|r| r.stage == Stage::Gating)
+        .filter(|r| {
+            r.last_probe
+                .as_ref()
+                .is_none_or(|t| now >= plus_secs(t.0, spec.health.period_seconds))
+        })
         .map(|r| (r.color, r.image.clone()))
 }
 
@@ -212,6 +218,7 @@ impl Machine<'_> {
             started_at: self.now(),
             gate_passes: 0,
             gate_failures: 0,
+            last_probe: None,
         });
     }
 
@@ -423,8 +430,18 @@ impl Machine<'_> {
         }
     }
 
+    fn mark_probed(&mut self) {
+        let now = self.now();
+        if let Some(r) = self.s.rollout.as_mut() {
+            r.last_probe = Some(now);
+        }
+    }
+
     fn gate(&mut self, r: &Rollout) {
         let health = &self.spec.health;
+        if matches!(self.obs.gate, Some(GateResult::Pass | GateResult::Fail { .. })) {
+            self.mark_probed();
+        }
         match &self.obs.gate {
             Some(GateResult::Pass) => {
                 let passes = r.gate_passes + 1;
@@ -637,7 +654,10 @@ pub fn step(spec: &MasBackendSpec, prev: &MasBackendStatus, obs: &Observed) -> D
 
     let period = Duration::from_secs(u64::try_from(spec.health.period_seconds).unwrap_or(5).max(1));
     let mut requeue = match m.s.rollout.as_ref().map(|r| r.stage) {
-        Some(Stage::Gating) => period,
+        Some(Stage::Gating) => match m.s.rollout.as_ref().and_then(|r| r.last_probe.as_ref()) {
+            Some(t) => until(obs.now, plus_secs(t.0, spec.health.period_seconds)),
+            None => Duration::from_secs(1),
+        },
         Some(Stage::Progressing) => period.min(Duration::from_secs(5)),
         Some(Stage::AwaitingPromotion) => Duration::from_secs(60),
         None => Duration::from_secs(300),

@@ -129,6 +129,7 @@ mod tests {
             started_at: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
             gate_passes: 0,
             gate_failures: 0,
+            last_probe: None,
         });
         s
     }

@@ -45,7 +45,8 @@ pub async fn reconcile(mb: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Requeue
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let blue = deployment_facts(&deployments, &owner.color_name(Color::Blue)).await?;
     let green = deployment_facts(&deployments, &owner.color_name(Color::Green)).await?;
-    let gate = match rollout::gate_target(&prev) {
+    let now = Timestamp::now();
+    let gate = match rollout::gate_target(&mb.spec, &prev, now) {
         Some((color, image)) if !mb.spec.paused => {
             let expected = usize::try_from(mb.spec.replicas).unwrap_or(0);
             let res = health::probe_color(client, ns, name, color, &image, expected, mb.spec.port, &mb.spec.health).await;
@@ -57,7 +58,7 @@ pub async fn reconcile(mb: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Requeue
         _ => None,
     };
     let observed = Observed {
-        now: Timestamp::now(),
+        now,
         generation: mb.metadata.generation,
         blue,
         green,

@@ -88,6 +88,9 @@ pub struct Rollout {
     pub gate_passes: i32,
     #[serde(default)]
     pub gate_failures: i32,
+    /// When the last counted probe round ran; rounds are spaced by `health.periodSeconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_probe: Option<Time>,
 }
 
 /// What a color's Deployment should run. `replicas` follow `spec.replicas` unless scaled down.

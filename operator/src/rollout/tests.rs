@@ -62,13 +62,14 @@ impl World {
             generation: Some(1),
             blue: self.facts(Color::Blue),
             green: self.facts(Color::Green),
-            gate: gate_target(&self.status).and(self.gate.clone()),
+            gate: gate_target(&self.spec, &self.status, self.now).and(self.gate.clone()),
             requests: self.requests.clone(),
         };
         let d = step(&self.spec, &self.status, &obs);
         let json = serde_json::to_value(&d.status).unwrap();
         self.status = serde_json::from_value(json).unwrap();
-        self.now = self.now.checked_add(SignedDuration::from_secs(1)).unwrap();
+        // One health period per step, so every gating step is a due probe round.
+        self.now = self.now.checked_add(SignedDuration::from_secs(5)).unwrap();
         d
     }
 
@@ -127,11 +128,12 @@ fn first_release_rolls_out_blue_and_goes_live_after_gate() {
     assert!(has_event(&d.actions, "GateStarted"));
     assert_eq!(stage(&w), Some(Stage::Gating));
     assert_eq!(w.status.phase, Phase::Gating);
-    assert_eq!(d.requeue, Duration::from_secs(5));
+    assert_eq!(d.requeue, Duration::from_secs(1), "first probe round right away");
 
     w.gate = Some(GateResult::Pass);
-    w.step();
+    let d = w.step();
     assert_eq!(w.status.rollout.as_ref().unwrap().gate_passes, 1);
+    assert_eq!(d.requeue, Duration::from_secs(5), "next round one period later");
     let d = w.step();
     assert!(has_event(&d.actions, "HealthGatePassed"));
     assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Blue }));
@@ -509,6 +511,7 @@ fn resumes_mid_gate_from_status_alone() {
     // "Restart": a fresh World holding only the stored status.
     let stored = serde_json::to_string(&w.status).unwrap();
     let mut w2 = World::new(w.spec.clone());
+    w2.now = w.now;
     w2.status = serde_json::from_str(&stored).unwrap();
     w2.gate = Some(GateResult::Pass);
     let d = w2.step();
@@ -546,4 +549,21 @@ fn set_condition_keeps_transition_time_when_status_is_unchanged() {
     assert_eq!((cs[0].reason.as_str(), cs[0].observed_generation), ("B", Some(2)));
     set_condition(&mut cs, READY, false, "C", "", Some(2), t1);
     assert_eq!(cs[0].last_transition_time, Time(t1));
+}
+
+#[test]
+fn probe_rounds_are_spaced_by_period_however_often_reconcile_runs() {
+    let mut w = World::live();
+    w.spec.image = "api:2".into();
+    w.step();
+    w.step();
+    assert!(gate_target(&w.spec, &w.status, w.now).is_some(), "first round is due at once");
+    w.gate = Some(GateResult::Fail { detail: "503".into() });
+    w.step();
+    let probed = w.status.rollout.clone().unwrap().last_probe.unwrap().0;
+    assert!(gate_target(&w.spec, &w.status, probed).is_none());
+    let almost = probed.checked_add(SignedDuration::from_secs(4)).unwrap();
+    assert!(gate_target(&w.spec, &w.status, almost).is_none());
+    let due = probed.checked_add(SignedDuration::from_secs(5)).unwrap();
+    assert_eq!(gate_target(&w.spec, &w.status, due), Some((Color::Green, "api:2".to_owned())));
 }
