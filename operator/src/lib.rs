@@ -1,1 +1,11 @@
-//! MasBackend operator library.
+//! MasBackend operator: CRD types, pure builders, the rollout state machine and the thin
+//! Kubernetes I/O layer around them.
+
+pub mod build;
+pub mod config;
+pub mod controller;
+pub mod crd;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod rollout;

@@ -1,0 +1,40 @@
+use std::collections::BTreeMap;
+
+use crate::crd::{COLOR_LABEL, Color};
+
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGER: &str = "mas-operator";
+
+/// Labels on every child object of one MasBackend.
+pub fn instance_labels(name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (NAME_LABEL.to_owned(), name.to_owned()),
+        (INSTANCE_LABEL.to_owned(), name.to_owned()),
+        (MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
+    ])
+}
+
+/// Selector for one color's pods (also the Deployment selector, which is immutable).
+pub fn color_selector(name: &str, color: Color) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (INSTANCE_LABEL.to_owned(), name.to_owned()),
+        (COLOR_LABEL.to_owned(), color.as_str().to_owned()),
+    ])
+}
+
+/// `color_selector` as a label-selector string for list calls and the scale subresource.
+pub fn pod_selector_string(name: &str, color: Color) -> String {
+    color_selector(name, color)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(super) fn color_labels(name: &str, color: Color) -> BTreeMap<String, String> {
+    let mut l = instance_labels(name);
+    l.insert(COLOR_LABEL.to_owned(), color.as_str().to_owned());
+    l
+}

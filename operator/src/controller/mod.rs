@@ -1,0 +1,84 @@
+//! Thin I/O layer: observe the cluster, run the pure state machine, apply its result with
+//! server-side apply (one field manager), write status, publish events.
+
+mod apply;
+mod observe;
+mod reconcile;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::Service, networking::v1::Ingress};
+use kube::api::ListParams;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+
+use crate::build::BuildError;
+use crate::crd::MasBackend;
+use crate::metrics::Metrics;
+
+pub use reconcile::reconcile;
+
+/// Field manager for every write the operator makes (children and status).
+pub const FIELD_MANAGER: &str = "mas-operator";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kubernetes API: {0}")]
+    Kube(#[source] kube::Error),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("serializing status: {0}")]
+    Serialize(#[source] serde_json::Error),
+}
+
+impl From<kube::Error> for Error {
+    fn from(e: kube::Error) -> Self {
+        Error::Kube(e)
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Context {
+    pub fn new(client: Client, instance: Option<String>, metrics: Arc<Metrics>) -> Self {
+        let reporter = Reporter { controller: FIELD_MANAGER.to_owned(), instance };
+        Self { recorder: Recorder::new(client.clone(), reporter), client, metrics }
+    }
+}
+
+fn error_policy(mb: Arc<MasBackend>, err: &Error, ctx: Arc<Context>) -> Action {
+    Metrics::inc(&ctx.metrics.reconcile_errors);
+    tracing::warn!(name = ?mb.metadata.name, error = %err, "reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Runs the controller until SIGINT/SIGTERM.
+pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
+    let client = ctx.client.clone();
+    let mbs: Api<MasBackend> = Api::all(client.clone());
+    mbs.list(&ListParams::default().limit(1)).await.map_err(|e| {
+        anyhow::anyhow!("cannot list MasBackends ({e}); install the CRD: mas-operator crd | kubectl apply -f -")
+    })?;
+    let owned = || watcher::Config::default().labels("app.kubernetes.io/managed-by=mas-operator");
+    Controller::new(mbs, watcher::Config::default())
+        .owns(Api::<Deployment>::all(client.clone()), owned())
+        .owns(Api::<Service>::all(client.clone()), owned())
+        .owns(Api::<Ingress>::all(client), owned())
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+    Ok(())
+}
