@@ -1,6 +1,7 @@
 //! MasBackend operator: CRD types, pure builders, the rollout state machine and the thin
 //! Kubernetes I/O layer around them.
 
+pub mod aws_secrets;
 pub mod build;
 pub mod config;
 pub mod controller;

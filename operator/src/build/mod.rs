@@ -4,10 +4,12 @@
 
 mod labels;
 mod network;
+mod secret;
 mod workload;
 
 pub use labels::{color_selector, instance_labels, pod_selector_string};
 pub use network::{active_service, color_service, ingress, preview_service};
+pub use secret::{SECRET_HASH_ANNOTATION, aws_secret, content_hash, secret_name};
 pub use workload::deployment;
 
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Service, networking::v1::Ingress};
