@@ -1,10 +1,14 @@
 //! HTTP surface: routes, middleware stack and the OpenAPI document.
 
+pub mod batch_imports;
 pub mod extract;
 pub mod health;
+pub mod kpis;
 mod middleware;
 pub mod openapi;
+pub mod queue_admin;
 pub mod response;
+pub mod resumes;
 
 use std::time::Duration;
 
@@ -23,7 +27,12 @@ use crate::state::AppState;
 
 /// All JSON API routes with their OpenAPI descriptions.
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base_document()).merge(health::routes())
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .merge(health::routes())
+        .merge(kpis::routes())
+        .merge(resumes::routes())
+        .merge(batch_imports::routes())
+        .merge(queue_admin::routes())
 }
 
 /// The complete application: API, OpenAPI document, static assets and middleware.
@@ -34,6 +43,7 @@ pub fn router(state: AppState) -> Router {
 
     let app = Router::new()
         .merge(api)
+        .merge(queue_admin::page_routes())
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {
