@@ -17,6 +17,7 @@ const DRAIN_DELAY: Duration = Duration::from_secs(1);
 /// One running BullMQ worker and the task that logs its events.
 pub struct RunningWorker {
     pub queue: QueueName,
+    queues: Queues,
     worker: Arc<Worker>,
     events: JoinHandle<()>,
     stop_events: CancellationToken,
@@ -29,11 +30,35 @@ impl RunningWorker {
 
     /// Stops fetching, lets running jobs finish within `grace`, then closes.
     pub async fn close(self, grace: Duration) {
-        if let Err(err) = self.worker.close(grace.as_millis() as u64).await {
+        let (closed, ()) = tokio::join!(
+            self.worker.close(grace.as_millis() as u64),
+            wake_idle_fetcher(&self.queues, self.queue)
+        );
+        if let Err(err) = closed {
             tracing::warn!(queue = %self.queue, error = %err, "closing worker");
         }
         self.stop_events.cancel();
         let _ = self.events.await;
+    }
+}
+
+/// An idle worker blocks on the queue's marker key for up to 5 s (longer when only
+/// delayed jobs exist); a marker wakes it so `close` returns promptly. Markers are
+/// only hints to fetch, so an extra one is harmless to other workers.
+async fn wake_idle_fetcher(queues: &Queues, queue: QueueName) {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let Ok(handle) = queues.get(queue).await else {
+        return;
+    };
+    let mut conn = handle.connection().connection();
+    let woke: Result<(), redis::RedisError> = redis::cmd("ZADD")
+        .arg(handle.keys().marker())
+        .arg(0)
+        .arg("0")
+        .query_async(&mut conn)
+        .await;
+    if let Err(err) = woke {
+        tracing::debug!(%queue, error = %err, "could not wake the idle worker");
     }
 }
 
@@ -70,6 +95,7 @@ where
     let events = tokio::spawn(log_events(queue, worker.clone(), stop_events.clone()));
     Ok(RunningWorker {
         queue,
+        queues: queues.clone(),
         worker,
         events,
         stop_events,
