@@ -199,8 +199,9 @@ async fn failing_jobs_retry_with_exponential_backoff_then_fail_with_reason(db: P
         let q = &q;
         let job_id = job_id.clone();
         async move {
-            let job = q.get_job(&job_id).await.ok()??;
-            (q.get_job_state(&job_id).await.ok()?.as_str() == "failed").then_some(job)
+            // State first: a job read before the final failure would show fewer attempts.
+            (q.get_job_state(&job_id).await.ok()?.as_str() == "failed").then_some(())?;
+            q.get_job(&job_id).await.ok()?
         }
     })
     .await;
