@@ -92,6 +92,25 @@ pub struct LlmConfig {
     pub model: String,
 }
 
+/// Queue workers: key prefix, per-queue concurrency, retry policy, outbox relay cadence.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// BullMQ key prefix (`bull` like the Node app, so existing queues and Bull Board keep working).
+    pub prefix: String,
+    pub email_concurrency: usize,
+    pub database_concurrency: usize,
+    pub cleanup_concurrency: usize,
+    pub kpi_concurrency: usize,
+    pub resume_concurrency: usize,
+    /// Attempts per job (first run + retries).
+    pub attempts: u32,
+    /// Base delay of the exponential backoff between attempts.
+    pub backoff: Duration,
+    pub outbox_poll: Duration,
+    pub cleanup_every: Duration,
+    pub kpi_every: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub host: IpAddr,
@@ -116,6 +135,7 @@ pub struct Config {
     pub s3: Option<S3Config>,
     pub smtp: Option<SmtpConfig>,
     pub llm: Option<LlmConfig>,
+    pub queues: QueueConfig,
     pub log_json: bool,
 }
 
@@ -132,6 +152,14 @@ fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         var,
         reason: reason.into(),
+    }
+}
+
+fn positive(value: usize, var: &'static str) -> Result<usize, ConfigError> {
+    if value == 0 {
+        Err(invalid(var, "must be at least 1"))
+    } else {
+        Ok(value)
     }
 }
 
@@ -342,6 +370,19 @@ impl Config {
             s3,
             smtp,
             llm,
+            queues: QueueConfig {
+                prefix: env.opt("QUEUE_PREFIX").unwrap_or("bull").to_string(),
+                email_concurrency: positive(env.parse("QUEUE_EMAIL_CONCURRENCY", 5)?, "QUEUE_EMAIL_CONCURRENCY")?,
+                database_concurrency: positive(env.parse("QUEUE_DATABASE_CONCURRENCY", 2)?, "QUEUE_DATABASE_CONCURRENCY")?,
+                cleanup_concurrency: positive(env.parse("QUEUE_CLEANUP_CONCURRENCY", 1)?, "QUEUE_CLEANUP_CONCURRENCY")?,
+                kpi_concurrency: positive(env.parse("QUEUE_KPI_CONCURRENCY", 1)?, "QUEUE_KPI_CONCURRENCY")?,
+                resume_concurrency: positive(env.parse("QUEUE_RESUME_CONCURRENCY", 2)?, "QUEUE_RESUME_CONCURRENCY")?,
+                attempts: env.parse("QUEUE_JOB_ATTEMPTS", 3)?.max(1),
+                backoff: Duration::from_millis(env.parse("QUEUE_BACKOFF_MS", 2000)?),
+                outbox_poll: Duration::from_millis(env.parse("EMAIL_OUTBOX_POLL_MS", 2000)?.max(50)),
+                cleanup_every: env.seconds("CLEANUP_EVERY_SECONDS", 24 * 3600)?,
+                kpi_every: env.seconds("KPI_EVERY_SECONDS", 15 * 60)?,
+            },
             log_json: env.bool("LOG_JSON", app_env == AppEnv::Production)?,
         })
     }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod queues;
 pub mod services;
 pub mod startup;
 pub mod state;
@@ -41,6 +42,7 @@ pub fn build_state(
     shutdown: CancellationToken,
 ) -> AppState {
     AppState {
+        queues: queues::Queues::new(config.redis_url.expose(), config.queues.clone()),
         jwt: auth::JwtKeys::new(config.jwt_secret.expose().as_bytes()),
         config: Arc::new(config),
         db,
@@ -81,6 +83,18 @@ pub async fn serve(
         }
     });
 
+    // Workers stop taking jobs as soon as shutdown starts, in parallel with the HTTP drain.
+    let workers = if state.config.role.runs_workers() {
+        let set = queues::WorkerSet::start(&state).await?;
+        let token = token.clone();
+        Some(tokio::spawn(async move {
+            token.cancelled().await;
+            set.close(grace).await;
+        }))
+    } else {
+        None
+    };
+
     let app = http::router(state.clone());
     tracing::info!(%addr, "listening");
     // Connect info gives handlers the peer address (login rate limiting).
@@ -97,6 +111,13 @@ pub async fn serve(
         result = server => result.context("HTTP server failed")?,
         () = deadline => tracing::warn!(?grace, "in-flight requests outlived the shutdown grace period"),
     }
+    if let Some(workers) = workers {
+        token.cancel();
+        if workers.await.is_err() {
+            tracing::error!("queue worker shutdown task panicked");
+        }
+    }
+    state.queues.close().await;
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())

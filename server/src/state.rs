@@ -21,6 +21,8 @@ pub struct AppState {
     /// Cancelled when shutdown starts: health turns 503, long-lived connections drain.
     pub shutdown: CancellationToken,
     pub started_at: Instant,
+    /// BullMQ producers (every role can enqueue; workers run per PROCESS_ROLE).
+    pub queues: crate::queues::Queues,
     /// Built on first use: loading AWS credentials is async and only needed by upload routes.
     pub storage: Arc<tokio::sync::OnceCell<Storage>>,
 }

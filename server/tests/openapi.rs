@@ -21,7 +21,13 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 /// Mounts that are deliberately not part of the JSON API document.
-const NOT_API: &[(&str, &str)] = &[("/assets", "static files")];
+const NOT_API: &[(&str, &str)] = &[
+    ("/assets", "static files"),
+    ("/admin/queues", "HTML dashboard page"),
+    ("/admin/queues/login", "HTML form post of the dashboard page"),
+    ("/admin/queues/logout", "HTML form post of the dashboard page"),
+    ("/admin/queues/app.js", "dashboard script"),
+];
 
 const METHODS: &[&str] = &[
     "get", "post", "put", "patch", "delete", "head", "options", "trace",

@@ -56,11 +56,23 @@ pub fn cors_layer(config: &Arc<Config>) -> CorsLayer {
 /// disallowed browser origin gets an explicit answer instead of silent success.
 pub async fn cors_guard(State(config): State<Arc<Config>>, req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN);
-    if origin_allowed(&config, origin) {
+    if origin_allowed(&config, origin) || same_origin(&req) {
         return next.run(req).await;
     }
     let shown = origin.and_then(|o| o.to_str().ok()).unwrap_or("<invalid>");
     AppError::forbidden(format!("origin {shown} is not allowed by the CORS policy")).into_response()
+}
+
+/// The server's own pages (e.g. /admin/queues) posting back to it are not cross-origin.
+fn same_origin(req: &Request) -> bool {
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    match (host, origin) {
+        (Some(host), Some(origin)) => {
+            origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) == Some(host)
+        }
+        _ => false,
+    }
 }
 
 /// The header set helmet.js applies by default.

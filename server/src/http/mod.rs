@@ -2,16 +2,20 @@
 
 pub mod admin_users;
 pub mod auth;
+pub mod batch_imports;
 pub mod batches;
 pub mod bookings;
 pub mod colleges;
 pub mod courses;
 pub mod extract;
 pub mod health;
+pub mod kpis;
 pub mod meetings;
 mod middleware;
 pub mod openapi;
+pub mod queue_admin;
 pub mod response;
+pub mod resumes;
 pub mod slots;
 pub mod uploads;
 
@@ -44,6 +48,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(slots::routes())
         .merge(bookings::routes())
         .merge(meetings::routes())
+        .merge(kpis::routes())
+        .merge(resumes::routes())
+        .merge(batch_imports::routes())
+        .merge(queue_admin::routes())
 }
 
 /// The complete application: API, OpenAPI document, static assets and middleware.
@@ -54,6 +62,7 @@ pub fn router(state: AppState) -> Router {
 
     let app = Router::new()
         .merge(api)
+        .merge(queue_admin::page_routes())
         .layer(axum::Extension(document))
         .nest_service("/assets", ServeDir::new(&config.assets_dir))
         .fallback(middleware::not_found)

@@ -37,6 +37,8 @@ pub fn test_env() -> HashMap<String, String> {
         ("SUPERADMIN_PASSWORD", SUPERADMIN_PASSWORD),
         ("CORS_ALLOWED_ORIGINS", r#"["https://app.example.com"]"#),
         ("SHUTDOWN_GRACE_SECONDS", "10"),
+        // Queue workers only where a test asks for them (queues_* tests use their own prefix).
+        ("PROCESS_ROLE", "api"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,0 +1,73 @@
+//! Moves `email_outbox` rows into emailQueue. Rows are claimed with
+//! `for update skip locked` and stamped `enqueued_at`, so several replicas never
+//! enqueue the same row; the job id is the row id, so a crash between the stamp
+//! and the add cannot produce two mails either (the row is simply re-added).
+
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{QueueName, Queues};
+
+const BATCH: i64 = 100;
+
+pub async fn run(db: PgPool, queues: Queues, every: Duration, stop: CancellationToken) {
+    loop {
+        match relay_once(&db, &queues).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "outbox rows enqueued"),
+            Err(err) => tracing::warn!(error = %err, "email outbox relay failed; will retry"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: Uuid,
+    to_email: String,
+    template: String,
+    payload: serde_json::Value,
+}
+
+/// Enqueues one batch of pending rows; returns how many were enqueued.
+pub async fn relay_once(db: &PgPool, queues: &Queues) -> anyhow::Result<usize> {
+    let rows: Vec<OutboxRow> = sqlx::query_as(
+        "update email_outbox set enqueued_at = now() where id in ( \
+             select id from email_outbox \
+             where enqueued_at is null and sent_at is null and failed_at is null \
+             order by created_at limit $1 for update skip locked) \
+         returning id, to_email, template, payload",
+    )
+    .bind(BATCH)
+    .fetch_all(db)
+    .await?;
+    let mut enqueued = 0;
+    for row in rows {
+        let data = json!({
+            "outboxId": row.id,
+            "to": row.to_email,
+            "template": row.template,
+            "payload": row.payload,
+        });
+        let added = queues
+            .add(QueueName::Email, &row.template, data, Some(format!("outbox-{}", row.id)))
+            .await;
+        if let Err(err) = added {
+            // Hand the row back so the next pass tries again.
+            sqlx::query("update email_outbox set enqueued_at = null where id = $1")
+                .bind(row.id)
+                .execute(db)
+                .await?;
+            return Err(err.into());
+        }
+        enqueued += 1;
+    }
+    Ok(enqueued)
+}

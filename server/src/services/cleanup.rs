@@ -1,0 +1,48 @@
+//! Daily housekeeping: expire past open mentor slots, drop dead one-time codes
+//! and refresh tokens that can never be used again.
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanupReport {
+    pub expired_slots: u64,
+    pub deleted_otps: u64,
+    pub deleted_refresh_tokens: u64,
+}
+
+/// Marks open slots whose start has passed as `expired` (a slot nobody booked
+/// before it began can no longer be booked).
+pub async fn expire_past_open_slots(db: &PgPool) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "update mentor_slots set status = 'expired' where status = 'open' and starts_at < now()",
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn delete_expired_otps(db: &PgPool) -> sqlx::Result<u64> {
+    let done = sqlx::query("delete from email_otps where expires_at < now()")
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn delete_dead_refresh_tokens(db: &PgPool) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "delete from refresh_tokens where revoked_at is not null or expires_at < now()",
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn run(db: &PgPool) -> sqlx::Result<CleanupReport> {
+    Ok(CleanupReport {
+        expired_slots: expire_past_open_slots(db).await?,
+        deleted_otps: delete_expired_otps(db).await?,
+        deleted_refresh_tokens: delete_dead_refresh_tokens(db).await?,
+    })
+}

@@ -1,0 +1,295 @@
+//! Resume analysis: a student submits resume text or a URL, a resumeAnalysisQueue
+//! job asks the OpenAI-compatible gateway (LiteLLM) for a structured JSON review,
+//! and the result lands in `resume_analyses`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::config::LlmConfig;
+use crate::error::{AppError, AppResult};
+use crate::queues::{JobError, QueueName};
+use crate::state::AppState;
+
+pub const NOT_CONFIGURED: &str =
+    "resume analysis is not configured: set LITELLM_BASE_URL and LITELLM_API_KEY";
+const MAX_TEXT_CHARS: usize = 60_000;
+const MAX_FETCH_BYTES: usize = 2 * 1024 * 1024;
+const GATEWAY_TIMEOUT: Duration = Duration::from_secs(90);
+
+const SYSTEM_PROMPT: &str = "You are a career coach reviewing a student's resume for analytics \
+and data roles. Reply with one JSON object only, no prose, with exactly these keys: \
+\"summary\" (string, 2-3 sentences), \"score\" (integer 0-100), \"strengths\" (array of strings), \
+\"weaknesses\" (array of strings), \"suggestions\" (array of strings), \"skills\" (array of strings).";
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Analysis {
+    pub id: Uuid,
+    #[serde(skip)]
+    pub student_id: Uuid,
+    /// `queued`, `processing`, `completed` or `failed`.
+    pub status: String,
+    pub resume_url: Option<String>,
+    pub result: Option<Value>,
+    /// Last failure reason (while retrying or after the final attempt).
+    pub error: Option<String>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str =
+    "id, student_id, status, resume_url, result, error, attempts, created_at, completed_at";
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisRequest {
+    /// The resume as plain text.
+    pub resume_text: Option<String>,
+    /// Or a public http(s) URL to fetch it from (plain text or HTML).
+    pub resume_url: Option<String>,
+}
+
+pub async fn request(state: &AppState, student_id: Uuid, req: AnalysisRequest) -> AppResult<Analysis> {
+    if state.config.llm.is_none() {
+        return Err(AppError::unavailable(NOT_CONFIGURED));
+    }
+    let text = req.resume_text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    let url = req.resume_url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    match (&text, &url) {
+        (None, None) => return Err(AppError::validation("provide resumeText or resumeUrl")),
+        (Some(t), _) if t.chars().count() > MAX_TEXT_CHARS => {
+            return Err(AppError::validation(format!(
+                "resumeText is longer than {MAX_TEXT_CHARS} characters"
+            )));
+        }
+        (_, Some(u)) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+            return Err(AppError::validation("resumeUrl must be an http(s) URL"));
+        }
+        _ => {}
+    }
+    let id = Uuid::new_v4();
+    let analysis: Analysis = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "insert into resume_analyses (id, student_id, resume_text, resume_url) \
+         values ($1, $2, $3, $4) returning {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(student_id)
+    .bind(&text)
+    .bind(&url)
+    .fetch_one(&state.db)
+    .await?;
+    if let Err(err) = state
+        .queues
+        .add(
+            QueueName::ResumeAnalysis,
+            "analyzeResume",
+            json!({"analysisId": id}),
+            Some(format!("resume-{id}")),
+        )
+        .await
+    {
+        sqlx::query("delete from resume_analyses where id = $1")
+            .bind(id)
+            .execute(&state.db)
+            .await?;
+        return Err(err.into());
+    }
+    Ok(analysis)
+}
+
+/// The analysis if `user_id` owns it.
+pub async fn get_owned(db: &PgPool, id: Uuid, user_id: Uuid) -> AppResult<Analysis> {
+    let analysis: Analysis = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from resume_analyses where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| AppError::not_found("resume analysis not found"))?;
+    if analysis.student_id != user_id {
+        return Err(AppError::forbidden("this resume analysis belongs to another user"));
+    }
+    Ok(analysis)
+}
+
+/// Worker side: runs one attempt. Already completed analyses are left alone, so a
+/// re-delivered job never calls the gateway twice.
+pub async fn analyze(state: &AppState, id: Uuid) -> Result<(), JobError> {
+    let llm = state
+        .config
+        .llm
+        .as_ref()
+        .ok_or_else(|| JobError::permanent(NOT_CONFIGURED))?;
+    let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "update resume_analyses set status = 'processing', attempts = attempts + 1 \
+         where id = $1 and status <> 'completed' returning status, resume_text, resume_url",
+    )
+    .bind(id)
+    .fetch_optional(&state.db)
+    .await?;
+    let Some((_, text, url)) = row else {
+        let exists: Option<(String,)> =
+            sqlx::query_as("select status from resume_analyses where id = $1")
+                .bind(id)
+                .fetch_optional(&state.db)
+                .await?;
+        return match exists {
+            Some(_) => Ok(()),
+            None => Err(JobError::permanent(format!("resume analysis {id} does not exist"))),
+        };
+    };
+    let resume = match (text, url) {
+        (Some(text), _) => text,
+        (None, Some(url)) => fetch_resume(&url).await?,
+        (None, None) => return Err(JobError::permanent("resume analysis has no input")),
+    };
+    let result = ask_gateway(llm, &resume).await?;
+    sqlx::query(
+        "update resume_analyses set status = 'completed', result = $2, error = null, \
+         completed_at = now() where id = $1",
+    )
+    .bind(id)
+    .bind(result)
+    .execute(&state.db)
+    .await?;
+    Ok(())
+}
+
+pub async fn record_failure(db: &PgPool, id: Uuid, reason: &str, last: bool) -> sqlx::Result<()> {
+    sqlx::query(
+        "update resume_analyses set error = $2, \
+         status = case when $3 then 'failed' else 'queued' end \
+         where id = $1 and status <> 'completed'",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(last)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+fn http() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(GATEWAY_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new())
+    })
+}
+
+async fn fetch_resume(url: &str) -> Result<String, JobError> {
+    let res = http()
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| JobError::retry(format!("fetching resumeUrl failed: {e}")))?;
+    let status = res.status();
+    if !status.is_success() {
+        let msg = format!("fetching resumeUrl failed: HTTP {status}");
+        return Err(if status.is_server_error() {
+            JobError::retry(msg)
+        } else {
+            JobError::permanent(msg)
+        });
+    }
+    let bytes = res
+        .bytes()
+        .await
+        .map_err(|e| JobError::retry(format!("reading resumeUrl failed: {e}")))?;
+    let bytes = &bytes[..bytes.len().min(MAX_FETCH_BYTES)];
+    let text: String = String::from_utf8_lossy(bytes).chars().take(MAX_TEXT_CHARS).collect();
+    if text.trim().is_empty() {
+        return Err(JobError::permanent("resumeUrl returned an empty document"));
+    }
+    Ok(text)
+}
+
+async fn ask_gateway(llm: &LlmConfig, resume: &str) -> Result<Value, JobError> {
+    let body = json!({
+        "model": llm.model,
+        "temperature": 0.2,
+        "response_format": {"type": "json_object"},
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": format!("Resume:\n\n{resume}")},
+        ],
+    });
+    let res = http()
+        .post(format!("{}/chat/completions", llm.base_url))
+        .bearer_auth(llm.api_key.expose())
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| JobError::retry(format!("LLM gateway unreachable: {}", error_chain(&e))))?;
+    let status = res.status();
+    if !status.is_success() {
+        let detail: String = res.text().await.unwrap_or_default().chars().take(300).collect();
+        let msg = format!("LLM gateway answered HTTP {status}: {detail}");
+        return Err(if status.is_server_error() || status.as_u16() == 429 {
+            JobError::retry(msg)
+        } else {
+            JobError::permanent(msg)
+        });
+    }
+    let reply: Value = res
+        .json()
+        .await
+        .map_err(|e| JobError::retry(format!("LLM gateway sent invalid JSON: {e}")))?;
+    let content = reply["choices"][0]["message"]["content"]
+        .as_str()
+        .ok_or_else(|| JobError::retry("LLM reply has no choices[0].message.content"))?;
+    parse_review(content)
+}
+
+/// Error text with the gateway URL kept (useful) — reqwest never prints headers, so
+/// the API key cannot leak here.
+fn error_chain(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The model's JSON (tolerating a ```json fence) must be an object with a summary.
+pub fn parse_review(content: &str) -> Result<Value, JobError> {
+    let trimmed = content.trim();
+    let trimmed = trimmed
+        .strip_prefix("```json")
+        .or_else(|| trimmed.strip_prefix("```"))
+        .map(|s| s.trim_end().trim_end_matches("```").trim())
+        .unwrap_or(trimmed);
+    let value: Value = serde_json::from_str(trimmed)
+        .map_err(|e| JobError::retry(format!("LLM reply is not JSON: {e}")))?;
+    if !value.is_object() || !value.get("summary").is_some_and(Value::is_string) {
+        return Err(JobError::retry("LLM reply JSON lacks a \"summary\" string"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_review;
+
+    #[test]
+    fn parses_plain_and_fenced_json() {
+        assert!(parse_review(r#"{"summary":"ok","score":70}"#).is_ok());
+        assert!(parse_review("```json\n{\"summary\":\"ok\"}\n```").is_ok());
+        assert!(parse_review("not json").is_err());
+        assert!(parse_review(r#"{"score":1}"#).is_err());
+    }
+}
