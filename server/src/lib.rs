@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod realtime;
 pub mod services;
 pub mod startup;
 pub mod state;
@@ -80,7 +81,15 @@ pub async fn serve(
         }
     });
 
-    let app = http::router(state.clone());
+    let realtime = realtime::Realtime::start(&state).await?;
+    tokio::spawn({
+        let (realtime, token) = (realtime.clone(), token.clone());
+        async move {
+            token.cancelled().await;
+            realtime.drain().await;
+        }
+    });
+    let app = http::router_with(state.clone(), realtime.routes());
     tracing::info!(%addr, "listening");
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let token = token.clone();

@@ -4,6 +4,7 @@ pub mod extract;
 pub mod health;
 mod middleware;
 pub mod openapi;
+pub mod realtime;
 pub mod response;
 
 use std::time::Duration;
@@ -24,10 +25,16 @@ use crate::state::AppState;
 /// All JSON API routes with their OpenAPI descriptions.
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base_document()).merge(health::routes())
+        .merge(realtime::routes())
 }
 
 /// The complete application: API, OpenAPI document, static assets and middleware.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] plus `extra` routes that share the middleware stack (Socket.IO).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let (api, document) = api_routes().split_for_parts();
     let document = std::sync::Arc::new(document);
     let config = state.config.clone();
@@ -41,6 +48,8 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(document.as_ref().clone()) }
             }),
         )
+        .merge(realtime::pages())
+        .merge(extra)
         .nest_service("/assets", ServeDir::new(&config.assets_dir))
         .fallback(middleware::not_found)
         .with_state(state.clone());

@@ -1,3 +1,4 @@
 //! Business logic, independent of HTTP.
 
 pub mod password;
+pub mod realtime;
