@@ -56,11 +56,24 @@ pub fn cors_layer(config: &Arc<Config>) -> CorsLayer {
 /// disallowed browser origin gets an explicit answer instead of silent success.
 pub async fn cors_guard(State(config): State<Arc<Config>>, req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN);
-    if origin_allowed(&config, origin) {
+    if origin_allowed(&config, origin) || same_origin(&req) {
         return next.run(req).await;
     }
     let shown = origin.and_then(|o| o.to_str().ok()).unwrap_or("<invalid>");
     AppError::forbidden(format!("origin {shown} is not allowed by the CORS policy")).into_response()
+}
+
+/// Same-origin requests are not cross-origin: browsers still send `Origin` on
+/// WebSocket upgrades and POSTs from pages this server serves (e.g. /terminal).
+fn same_origin(req: &Request) -> bool {
+    let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin, host) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.trim_end_matches('/') == host),
+        _ => false,
+    }
 }
 
 /// The header set helmet.js applies by default.

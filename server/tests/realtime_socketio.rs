@@ -1,0 +1,227 @@
+//! Socket.IO against two server instances on one Redis, with real clients:
+//! socket.io-client (Node) and python-socketio.
+
+mod common;
+mod realtime_support;
+
+use std::time::Duration;
+
+use realtime_support::{Agent, meeting, two_instances};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+#[sqlx::test(migrations = false)]
+async fn handshake_without_valid_token_gets_connect_error(db: PgPool) {
+    let (a, b, _) = two_instances(db, "auth").await;
+
+    let mut node = Agent::node("node").await;
+    let outcome = node.connect(&a.base, None, &["websocket"]).await;
+    assert_eq!(outcome["type"], "connect_error", "{outcome}");
+    assert_eq!(outcome["message"], "unauthorized: missing access token (auth: { token })");
+
+    let mut node = Agent::node("node-bad").await;
+    let outcome = node.connect(&b.base, Some("not-a-jwt"), &["polling"]).await;
+    assert_eq!(outcome["type"], "connect_error", "{outcome}");
+    assert_eq!(outcome["message"], "unauthorized: access token is malformed");
+
+    // A token signed with another secret.
+    let other = mas_server::auth::JwtKeys::new(b"another-secret-another-secret-xyz");
+    let forged = other
+        .issue(uuid::Uuid::new_v4(), mas_server::auth::Role::Admin, "x@y.z", Duration::from_secs(60))
+        .unwrap();
+    let mut py = Agent::python("python").await;
+    let outcome = py.connect(&a.base, Some(&forged), &["polling"]).await;
+    let text = outcome.to_string();
+    assert!(
+        text.contains("unauthorized: access token signature is invalid"),
+        "python client should see the rejection reason: {text}"
+    );
+    node.exit().await;
+    py.exit().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn socketio_follows_the_http_cors_policy(db: PgPool) {
+    let (a, _b, _) = two_instances(db, "cors").await;
+    let url = a.url("/socket.io/?EIO=4&transport=polling");
+    let denied = a.client.get(&url).header("Origin", "https://evil.example").send().await.unwrap();
+    assert_eq!(denied.status(), 403);
+    let allowed = a.client.get(&url).header("Origin", "https://app.example.com").send().await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    // Engine.io handshake: `0{"sid":..}`
+    let body = allowed.text().await.unwrap();
+    assert!(body.starts_with("0{"), "{body}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn signalling_between_clients_on_different_instances(db: PgPool) {
+    let (a, b, _) = two_instances(db, "signal").await;
+    let f = meeting(&a).await;
+    let m = f.meeting_id.to_string();
+
+    let mut mentor = Agent::node("mentor").await;
+    let mentor_sid = mentor.connect_ok(&a.base, &f.mentor.token, &["websocket"]).await;
+    let mut student = Agent::python("student").await;
+    let student_sid = student.connect_ok(&b.base, &f.student.token, &["polling"]).await;
+
+    let ack = mentor.emit("meeting:join", json!({ "meetingId": m })).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(ack["isHost"], true);
+    let ack = student.emit("meeting:join", json!({ "meetingId": m })).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(ack["isHost"], false);
+
+    // The mentor (instance A) hears the student (instance B) join.
+    let joined = mentor.event("meeting:participant-joined").await;
+    assert_eq!(joined["userId"], f.student.id.to_string());
+    assert_eq!(joined["socketId"], student_sid);
+
+    // Offer addressed by user id crosses from A to B.
+    let ack = mentor
+        .emit("signal:offer", json!({ "meetingId": m, "toUserId": f.student.id, "payload": { "type": "offer", "sdp": "v=0 offer" } }))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let offer = student.event("signal:offer").await;
+    assert_eq!(offer["payload"]["sdp"], "v=0 offer");
+    assert_eq!(offer["from"]["userId"], f.mentor.id.to_string());
+    assert_eq!(offer["from"]["socketId"], mentor_sid);
+
+    // Answer addressed by socket id crosses from B to A.
+    let ack = student
+        .emit("signal:answer", json!({ "meetingId": m, "toSocketId": mentor_sid, "payload": { "type": "answer", "sdp": "v=0 answer" } }))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let answer = mentor.event("signal:answer").await;
+    assert_eq!(answer["payload"]["sdp"], "v=0 answer");
+    assert_eq!(answer["from"]["socketId"], student_sid);
+
+    // ICE to the whole room.
+    student
+        .emit("signal:ice", json!({ "meetingId": m, "payload": { "candidate": "candidate:1 1 udp 1 10.0.0.1 9 typ host" } }))
+        .await;
+    let ice = mentor.event("signal:ice").await;
+    assert_eq!(ice["payload"]["candidate"], "candidate:1 1 udp 1 10.0.0.1 9 typ host");
+
+    // An outsider can neither join nor signal into the meeting.
+    let mut outsider = Agent::node("outsider").await;
+    outsider.connect_ok(&b.base, &f.outsider.token, &["websocket"]).await;
+    let refused = outsider.emit("meeting:join", json!({ "meetingId": m })).await;
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert_eq!(refused["error"]["code"], "FORBIDDEN");
+    assert_eq!(refused["error"]["message"], "you are not a participant of this meeting");
+    let refused = outsider
+        .emit("signal:offer", json!({ "meetingId": m, "toUserId": f.student.id, "payload": {} }))
+        .await;
+    assert_eq!(refused["error"]["code"], "FORBIDDEN", "{refused}");
+    assert!(
+        !student.sees(Duration::from_millis(500), |v| v["event"] == "signal:offer").await,
+        "a signal from a non-member must not be delivered"
+    );
+    let unknown = outsider
+        .emit("meeting:join", json!({ "meetingId": uuid::Uuid::new_v4() }))
+        .await;
+    assert_eq!(unknown["error"]["code"], "NOT_FOUND", "{unknown}");
+    let malformed = outsider.emit("meeting:join", json!({ "meeting": 1 })).await;
+    assert_eq!(malformed["error"]["code"], "VALIDATION_ERROR", "{malformed}");
+
+    // An admin may join any meeting.
+    let mut admin = Agent::python("admin").await;
+    admin.connect_ok(&a.base, &f.admin.token, &["websocket"]).await;
+    let ack = admin.emit("meeting:join", json!({ "meetingId": m })).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+
+    // Leaving is announced to the others.
+    let ack = student.emit("meeting:leave", json!({ "meetingId": m })).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let left = mentor.event("meeting:participant-left").await;
+    assert_eq!(left["userId"], f.student.id.to_string());
+
+    for agent in [mentor, student, outsider, admin] {
+        agent.exit().await;
+    }
+}
+
+async fn online_ids(app: &common::TestApp, token: &str) -> Vec<String> {
+    let res = app
+        .client
+        .get(app.url("/api/presence/online"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    body["data"]["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[sqlx::test(migrations = false)]
+async fn presence_spans_instances_and_dead_replicas_expire(db: PgPool) {
+    let (a, b, prefix) = two_instances(db, "presence").await;
+    let f = meeting(&a).await;
+
+    let unauth = a.client.get(a.url("/api/presence/online")).send().await.unwrap();
+    assert_eq!(unauth.status(), 401);
+
+    let mut mentor = Agent::node("mentor").await;
+    mentor.connect_ok(&a.base, &f.mentor.token, &["websocket"]).await;
+    let mut student = Agent::python("student").await;
+    student.connect_ok(&b.base, &f.student.token, &["websocket"]).await;
+    // Second socket of the same student, on the other instance.
+    let mut student2 = Agent::node("student-2").await;
+    student2.connect_ok(&a.base, &f.student.token, &["polling"]).await;
+
+    let online = mentor.event("presence:online").await;
+    assert_eq!(online["userId"], f.student.id.to_string());
+
+    for app in [&a, &b] {
+        let ids = online_ids(app, &f.admin.token).await;
+        assert!(ids.contains(&f.mentor.id.to_string()) && ids.contains(&f.student.id.to_string()), "{ids:?}");
+    }
+
+    // One of two sockets closing keeps the student online.
+    student.disconnect().await;
+    student.expect("disconnect", |v| v["type"] == "disconnect").await;
+    assert!(!mentor.sees(Duration::from_millis(500), |v| v["event"] == "presence:offline").await);
+    assert!(online_ids(&b, &f.admin.token).await.contains(&f.student.id.to_string()));
+
+    // The last one closing takes them offline everywhere.
+    student2.disconnect().await;
+    let offline = mentor.event("presence:offline").await;
+    assert_eq!(offline["userId"], f.student.id.to_string());
+    assert!(!online_ids(&b, &f.admin.token).await.contains(&f.student.id.to_string()));
+
+    // A replica that stopped heartbeating (crashed) no longer counts, and a live
+    // replica reaps it and announces its users offline.
+    let ghost_user = uuid::Uuid::new_v4();
+    let mut redis = a.state.redis.clone();
+    let stale = chrono::Utc::now().timestamp_millis() - 60_000;
+    let _: () = redis::pipe()
+        .cmd("SELECT").arg(4).ignore()
+        .cmd("ZADD").arg(format!("{prefix}:presence:instances")).arg(stale).arg("crashed-replica").ignore()
+        .cmd("HSET").arg(format!("{prefix}:presence:inst:crashed-replica")).arg(ghost_user.to_string()).arg(1).ignore()
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(!online_ids(&a, &f.admin.token).await.contains(&ghost_user.to_string()));
+    let reaped = mentor.event("presence:offline").await;
+    assert_eq!(reaped["userId"], ghost_user.to_string());
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(format!("{prefix}:presence:inst:crashed-replica"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "the dead replica's hash is reaped");
+
+    for agent in [mentor, student, student2] {
+        agent.exit().await;
+    }
+}
