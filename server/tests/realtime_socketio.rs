@@ -225,3 +225,165 @@ async fn presence_spans_instances_and_dead_replicas_expire(db: PgPool) {
         agent.exit().await;
     }
 }
+
+async fn history(app: &common::TestApp, token: &str, meeting: &str, query: &str) -> (u16, Value) {
+    let res = app
+        .client
+        .get(app.url(&format!("/api/meetings/{meeting}/messages{query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+#[sqlx::test(migrations = false)]
+async fn chat_is_persisted_broadcast_and_replayed(db: PgPool) {
+    let (a, b, _) = two_instances(db, "chat").await;
+    let f = meeting(&a).await;
+    let m = f.meeting_id.to_string();
+
+    let mut mentor = Agent::node("mentor").await;
+    mentor.connect_ok(&a.base, &f.mentor.token, &["polling", "websocket"]).await;
+    let mut student = Agent::python("student").await;
+    student.connect_ok(&b.base, &f.student.token, &["websocket"]).await;
+
+    // Sending before joining is refused.
+    let refused = student.emit("chat:send", json!({ "meetingId": m, "body": "hi" })).await;
+    assert_eq!(refused["error"]["code"], "FORBIDDEN", "{refused}");
+
+    mentor.emit("meeting:join", json!({ "meetingId": m })).await;
+    student.emit("meeting:join", json!({ "meetingId": m })).await;
+
+    let empty = student.emit("chat:send", json!({ "meetingId": m, "body": "   " })).await;
+    assert_eq!(empty["error"]["code"], "VALIDATION_ERROR", "{empty}");
+
+    let ack = student.emit("chat:send", json!({ "meetingId": m, "body": "  hello mentor  " })).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let stored = &ack["message"];
+    assert_eq!(stored["body"], "hello mentor");
+    let id = stored["id"].as_str().unwrap().to_string();
+
+    // Broadcast to the room on the other instance carries the stored id.
+    let live = mentor.event("chat:message").await;
+    assert_eq!(live["id"], id.as_str());
+    assert_eq!(live["senderId"], f.student.id.to_string());
+
+    let row: (String, uuid::Uuid) = sqlx::query_as("select body, sender_id from meeting_messages where id = $1")
+        .bind(uuid::Uuid::parse_str(&id).unwrap())
+        .fetch_one(&a.state.db)
+        .await
+        .unwrap();
+    assert_eq!(row, ("hello mentor".to_string(), f.student.id));
+
+    for i in 1..=4 {
+        let ack = mentor.emit("chat:send", json!({ "meetingId": m, "body": format!("reply {i}") })).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+
+    // Replay with cursor pagination, from the other instance.
+    let (status, page1) = history(&b, &f.student.token, &m, "?limit=2").await;
+    assert_eq!(status, 200, "{page1}");
+    let bodies = |p: &Value| -> Vec<String> {
+        p["data"]["items"].as_array().unwrap().iter().map(|i| i["body"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(bodies(&page1), ["hello mentor", "reply 1"]);
+    let cursor = page1["data"]["nextCursor"].as_i64().expect("next cursor");
+    let (_, page2) = history(&b, &f.student.token, &m, &format!("?limit=2&after={cursor}")).await;
+    assert_eq!(bodies(&page2), ["reply 2", "reply 3"]);
+    let cursor = page2["data"]["nextCursor"].as_i64().expect("next cursor");
+    let (_, page3) = history(&a, &f.admin.token, &m, &format!("?limit=2&after={cursor}")).await;
+    assert_eq!(bodies(&page3), ["reply 4"]);
+    assert!(page3["data"]["nextCursor"].is_null());
+
+    let (status, body) = history(&a, &f.outsider.token, &m, "").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("FORBIDDEN")));
+    let (status, _) = history(&a, &f.mentor.token, &m, "?limit=0").await;
+    assert_eq!(status, 400);
+    let (status, _) = history(&a, &f.mentor.token, &uuid::Uuid::new_v4().to_string(), "").await;
+    assert_eq!(status, 404);
+    let res = a.client.get(a.url(&format!("/api/meetings/{m}/messages"))).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+
+    mentor.exit().await;
+    student.exit().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn only_the_host_controls_recording(db: PgPool) {
+    let (a, b, _) = two_instances(db, "rec").await;
+    let f = meeting(&a).await;
+    let m = f.meeting_id.to_string();
+
+    let mut mentor = Agent::python("mentor").await;
+    mentor.connect_ok(&a.base, &f.mentor.token, &["websocket"]).await;
+    let mut student = Agent::node("student").await;
+    student.connect_ok(&b.base, &f.student.token, &["websocket"]).await;
+    mentor.emit("meeting:join", json!({ "meetingId": m })).await;
+    student.emit("meeting:join", json!({ "meetingId": m })).await;
+
+    let refused = student.emit("recording:start", json!({ "meetingId": m })).await;
+    assert_eq!(refused["error"]["code"], "FORBIDDEN", "{refused}");
+    let refused = mentor.emit("recording:stop", json!({ "meetingId": m })).await;
+    assert_eq!(refused["error"]["code"], "CONFLICT", "{refused}");
+
+    let started = mentor.emit("recording:start", json!({ "meetingId": m })).await;
+    assert_eq!(started["ok"], true, "{started}");
+    let seen = student.event("recording:started").await;
+    assert_eq!(seen["id"], started["recording"]["id"]);
+    assert_eq!(seen["startedBy"], f.mentor.id.to_string());
+
+    let again = mentor.emit("recording:start", json!({ "meetingId": m })).await;
+    assert_eq!(again["error"]["code"], "CONFLICT", "{again}");
+
+    let stopped = mentor.emit("recording:stop", json!({ "meetingId": m })).await;
+    assert_eq!(stopped["ok"], true, "{stopped}");
+    let seen = student.event("recording:stopped").await;
+    assert_eq!(seen["id"], started["recording"]["id"]);
+    assert!(seen["stoppedAt"].is_string());
+
+    let (started_at, stopped_at): (chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>) =
+        sqlx::query_as("select started_at, stopped_at from meeting_recordings where meeting_id = $1")
+            .bind(f.meeting_id)
+            .fetch_one(&a.state.db)
+            .await
+            .unwrap();
+    assert!(stopped_at.is_some_and(|s| s >= started_at));
+
+    mentor.exit().await;
+    student.exit().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn draining_tells_clients_to_reconnect(db: PgPool) {
+    let (a, b, _) = two_instances(db, "drain").await;
+    let f = meeting(&a).await;
+
+    let mut node = Agent::node("node").await;
+    node.connect_ok(&a.base, &f.mentor.token, &["websocket"]).await;
+    let mut py = Agent::python("python").await;
+    py.connect_ok(&a.base, &f.student.token, &["polling"]).await;
+    let mut other = Agent::node("other-instance").await;
+    other.connect_ok(&b.base, &f.admin.token, &["websocket"]).await;
+
+    let stopping = tokio::spawn(a.shutdown());
+    let draining = node.event("server:draining").await;
+    assert_eq!(draining["reconnect"], true);
+    // "transport close" is the reason socket.io clients auto-reconnect after.
+    let gone = node.expect("disconnect", |v| v["type"] == "disconnect").await;
+    assert_eq!(gone["reason"], "transport close", "{gone}");
+    py.event("server:draining").await;
+    py.expect("disconnect", |v| v["type"] == "disconnect").await;
+    stopping.await.unwrap().unwrap();
+
+    // The other replica keeps serving, and the drained users went offline there.
+    assert!(!other.sees(Duration::from_millis(300), |v| v["event"] == "server:draining").await);
+    let ids = online_ids(&b, &f.admin.token).await;
+    assert!(!ids.contains(&f.mentor.id.to_string()), "{ids:?}");
+    let mut again = Agent::node("reconnected").await;
+    again.connect_ok(&b.base, &f.mentor.token, &["websocket"]).await;
+
+    for agent in [node, py, other, again] {
+        agent.exit().await;
+    }
+}

@@ -122,14 +122,8 @@ pub(crate) async fn authenticate(
 }
 
 pub(crate) async fn on_connect(s: Socket, Extension(claims): Extension<Claims>, State(ctx): State<Ctx>) {
-    s.join(user_room(claims.sub));
-    match ctx.presence.socket_connected(claims.sub).await {
-        Ok(true) => {
-            let _ = s.broadcast().emit("presence:online", &json!({ "userId": claims.sub })).await;
-        }
-        Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "presence update failed"),
-    }
+    // Handlers first: the client may emit as soon as it is connected, and an
+    // event arriving before its handler exists is dropped.
 
     s.on("meeting:join", meeting_join);
     s.on("meeting:leave", meeting_leave);
@@ -140,6 +134,15 @@ pub(crate) async fn on_connect(s: Socket, Extension(claims): Extension<Claims>, 
     s.on("recording:start", recording_start);
     s.on("recording:stop", recording_stop);
     s.on_disconnect(on_disconnect);
+
+    s.join(user_room(claims.sub));
+    match ctx.presence.socket_connected(claims.sub).await {
+        Ok(true) => {
+            let _ = s.broadcast().emit("presence:online", &json!({ "userId": claims.sub })).await;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "presence update failed"),
+    }
 }
 
 async fn on_disconnect(
