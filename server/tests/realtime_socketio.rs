@@ -387,3 +387,49 @@ async fn draining_tells_clients_to_reconnect(db: PgPool) {
         agent.exit().await;
     }
 }
+
+#[sqlx::test(migrations = false)]
+async fn payload_limits_are_enforced(db: PgPool) {
+    let prefix = realtime_support::unique_prefix("limits");
+    let a = common::TestApp::spawn_with(db, |env| {
+        realtime_support::realtime_env(&prefix, env);
+        env.insert("SOCKETIO_MAX_PAYLOAD_BYTES".into(), "65536".into());
+        env.insert("WS_MAX_MESSAGE_BYTES".into(), "65536".into());
+    })
+    .await;
+    let f = meeting(&a).await;
+    let m = f.meeting_id.to_string();
+
+    let mut mentor = Agent::node("mentor").await;
+    mentor.connect_ok(&a.base, &f.mentor.token, &["websocket"]).await;
+    mentor.emit("meeting:join", json!({ "meetingId": m })).await;
+
+    // Application limit: a chat message is at most 4000 characters.
+    let long = mentor.emit("chat:send", json!({ "meetingId": m, "body": "x".repeat(4001) })).await;
+    assert_eq!(long["error"]["code"], "VALIDATION_ERROR", "{long}");
+
+    // Transport limit: a frame above WS_MAX_MESSAGE_BYTES ends the connection.
+    mentor
+        .send(json!({ "cmd": "emit", "id": 99, "event": "chat:send", "data": { "meetingId": m, "body": "y".repeat(100_000) } }))
+        .await;
+    let gone = mentor.expect("disconnect", |v| v["type"] == "disconnect").await;
+    assert!(gone["reason"].as_str().unwrap().starts_with("transport"), "{gone}");
+
+    // Long-polling bodies above SOCKETIO_MAX_PAYLOAD_BYTES are refused too.
+    let mut py = Agent::python("student").await;
+    py.connect_ok(&a.base, &f.student.token, &["polling"]).await;
+    py.send(json!({ "cmd": "emit", "id": 1, "event": "chat:send", "data": { "meetingId": m, "body": "z".repeat(100_000) }, "timeoutMs": 3000 }))
+        .await;
+    let outcome = py
+        .expect("refusal", |v| v["type"] == "disconnect" || v["type"] == "error" || v["type"] == "ack")
+        .await;
+    assert_ne!(outcome["type"], "ack", "an oversized polling payload must not be processed: {outcome}");
+    let stored: i64 = sqlx::query_scalar("select count(*) from meeting_messages")
+        .fetch_one(&a.state.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+
+    mentor.exit().await;
+    py.exit().await;
+}
