@@ -137,6 +137,24 @@ pub struct Config {
     pub llm: Option<LlmConfig>,
     pub queues: QueueConfig,
     pub log_json: bool,
+    pub realtime: RealtimeConfig,
+}
+
+/// Socket.IO, presence and terminal relay settings.
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    /// Prefix of every realtime Redis key and channel; replicas that must act as
+    /// one share it (tests use a unique one per test).
+    pub redis_prefix: String,
+    /// Largest Socket.IO HTTP long-polling request body (engine.io `max_payload`).
+    pub socketio_max_payload: u64,
+    /// Largest Socket.IO / relay WebSocket message.
+    pub ws_max_message: usize,
+    /// A replica that misses heartbeats this long is considered dead and its
+    /// sockets offline.
+    pub presence_ttl: Duration,
+    /// Validity of a terminal pairing token.
+    pub terminal_pairing_ttl: Duration,
 }
 
 /// One clear line naming the offending variable.
@@ -384,6 +402,13 @@ impl Config {
                 kpi_every: env.seconds("KPI_EVERY_SECONDS", 15 * 60)?,
             },
             log_json: env.bool("LOG_JSON", app_env == AppEnv::Production)?,
+            realtime: RealtimeConfig {
+                redis_prefix: env.opt("REALTIME_REDIS_PREFIX").unwrap_or("mas").to_string(),
+                socketio_max_payload: env.parse("SOCKETIO_MAX_PAYLOAD_BYTES", 1_000_000)?,
+                ws_max_message: env.parse("WS_MAX_MESSAGE_BYTES", 1024 * 1024)?,
+                presence_ttl: env.seconds("PRESENCE_TTL_SECONDS", 30)?,
+                terminal_pairing_ttl: env.seconds("TERMINAL_PAIRING_TTL_SECONDS", 300)?,
+            },
         })
     }
 

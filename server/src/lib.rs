@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod queues;
+pub mod realtime;
 pub mod services;
 pub mod startup;
 pub mod state;
@@ -95,7 +96,15 @@ pub async fn serve(
         None
     };
 
-    let app = http::router(state.clone());
+    let realtime = realtime::Realtime::start(&state).await?;
+    tokio::spawn({
+        let (realtime, token) = (realtime.clone(), token.clone());
+        async move {
+            token.cancelled().await;
+            realtime.drain().await;
+        }
+    });
+    let app = http::router_with(state.clone(), realtime.routes());
     tracing::info!(%addr, "listening");
     // Connect info gives handlers the peer address (login rate limiting).
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -27,6 +27,10 @@ const NOT_API: &[(&str, &str)] = &[
     ("/admin/queues/login", "HTML form post of the dashboard page"),
     ("/admin/queues/logout", "HTML form post of the dashboard page"),
     ("/admin/queues/app.js", "dashboard script"),
+    ("/api/terminal/relay", "WebSocket upgrade (terminal relay protocol)"),
+    ("/terminal", "HTML terminal page"),
+    ("/socket.io", "Socket.IO protocol endpoint"),
+    ("/socket.io/", "Socket.IO protocol endpoint"),
 ];
 
 const METHODS: &[&str] = &[

@@ -63,14 +63,15 @@ pub async fn cors_guard(State(config): State<Arc<Config>>, req: Request, next: N
     AppError::forbidden(format!("origin {shown} is not allowed by the CORS policy")).into_response()
 }
 
-/// The server's own pages (e.g. /admin/queues) posting back to it are not cross-origin.
+/// Same-origin requests are not cross-origin: browsers still send `Origin` on
+/// WebSocket upgrades and POSTs from pages this server serves (e.g. /terminal).
 fn same_origin(req: &Request) -> bool {
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
     let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok());
-    match (host, origin) {
-        (Some(host), Some(origin)) => {
-            origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) == Some(host)
-        }
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin, host) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.trim_end_matches('/') == host),
         _ => false,
     }
 }

@@ -14,6 +14,7 @@ pub mod meetings;
 mod middleware;
 pub mod openapi;
 pub mod queue_admin;
+pub mod realtime;
 pub mod response;
 pub mod resumes;
 pub mod slots;
@@ -52,10 +53,16 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(resumes::routes())
         .merge(batch_imports::routes())
         .merge(queue_admin::routes())
+        .merge(realtime::routes())
 }
 
 /// The complete application: API, OpenAPI document, static assets and middleware.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] plus `extra` routes that share the middleware stack (Socket.IO).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let (api, document) = api_routes().split_for_parts();
     let document = std::sync::Arc::new(document);
     let config = state.config.clone();
@@ -63,6 +70,8 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(api)
         .merge(queue_admin::page_routes())
+        .merge(realtime::pages())
+        .merge(extra)
         .layer(axum::Extension(document))
         .nest_service("/assets", ServeDir::new(&config.assets_dir))
         .fallback(middleware::not_found)

@@ -22,3 +22,4 @@ pub mod slots;
 pub mod storage;
 pub mod student_import;
 pub mod users;
+pub mod realtime;

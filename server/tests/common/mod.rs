@@ -42,6 +42,11 @@ pub fn test_env() -> HashMap<String, String> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([(
+        // Socket.IO pub/sub channels ignore the Redis db number: isolate each test server.
+        "REALTIME_REDIS_PREFIX".to_string(),
+        format!("test-{}", uuid::Uuid::new_v4().simple()),
+    )])
     .collect()
 }
 

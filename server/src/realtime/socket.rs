@@ -1,0 +1,386 @@
+//! Socket.IO event handlers: handshake auth, meetings, WebRTC signalling, chat,
+//! recording state and presence announcements.
+//!
+//! Rooms: `user:{id}` (all sockets of a user), `meeting:{id}` (joined sockets),
+//! and per-meeting peer rooms `meeting:{id}:user:{uid}` / `meeting:{id}:sid:{sid}`
+//! so a signal addressed to a peer only reaches it inside that meeting, on any
+//! replica (the Redis adapter fans rooms out across replicas).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
+use socketioxide::socket::DisconnectReason;
+use uuid::Uuid;
+
+use super::{Ctx, SioAdapter};
+use crate::auth::Claims;
+use crate::error::AppError;
+use crate::services::realtime::{chat, meetings, recordings};
+
+type Socket = SocketRef<SioAdapter>;
+type Ack = AckSender<SioAdapter>;
+
+/// Meetings this socket has joined (authorised), for leave-on-disconnect.
+#[derive(Clone, Default)]
+pub(crate) struct JoinedMeetings(Arc<Mutex<HashSet<Uuid>>>);
+
+impl JoinedMeetings {
+    fn insert(&self, id: Uuid) -> bool {
+        self.0.lock().map(|mut s| s.insert(id)).unwrap_or(false)
+    }
+    fn remove(&self, id: Uuid) -> bool {
+        self.0.lock().map(|mut s| s.remove(&id)).unwrap_or(false)
+    }
+    fn contains(&self, id: Uuid) -> bool {
+        self.0.lock().map(|s| s.contains(&id)).unwrap_or(false)
+    }
+    fn drain(&self) -> Vec<Uuid> {
+        self.0.lock().map(|mut s| s.drain().collect()).unwrap_or_default()
+    }
+}
+
+pub(crate) fn meeting_room(id: Uuid) -> String {
+    format!("meeting:{id}")
+}
+fn peer_user_room(meeting: Uuid, user: Uuid) -> String {
+    format!("meeting:{meeting}:user:{user}")
+}
+fn peer_socket_room(meeting: Uuid, sid: &str) -> String {
+    format!("meeting:{meeting}:sid:{sid}")
+}
+pub(crate) fn user_room(id: Uuid) -> String {
+    format!("user:{id}")
+}
+
+/// Acks are `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
+fn ack_ok(ack: Ack, extra: Value) {
+    let mut body = json!({ "ok": true });
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.extend(extra);
+    }
+    let _ = ack.send(&body);
+}
+
+fn ack_err(ack: Ack, err: &AppError) {
+    if let AppError::Internal(cause) = err {
+        tracing::error!(error = format!("{cause:#}"), "socket handler failed");
+    }
+    let _ = ack.send(&json!({
+        "ok": false,
+        "error": { "code": err.code(), "message": err.to_string() }
+    }));
+}
+
+fn parse<T>(data: Result<T, socketioxide::ParserError>) -> Result<T, AppError> {
+    data.map_err(|e| AppError::validation(format!("invalid payload: {e}")))
+}
+
+// ---------------------------------------------------------------- handshake
+
+#[derive(Deserialize)]
+pub(crate) struct HandshakeAuth {
+    token: Option<String>,
+}
+
+/// Rejection text the client receives as its `connect_error` message.
+#[derive(Debug)]
+pub(crate) struct ConnectRejected(String);
+
+impl std::fmt::Display for ConnectRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Connect middleware: a valid access token in `auth: {token}` or no connection.
+pub(crate) async fn authenticate(
+    s: Socket,
+    TryData(auth): TryData<HandshakeAuth>,
+    State(ctx): State<Ctx>,
+) -> Result<(), ConnectRejected> {
+    if ctx.app.shutdown.is_cancelled() {
+        return Err(ConnectRejected("server is draining, reconnect".into()));
+    }
+    let token = auth
+        .ok()
+        .and_then(|a| a.token)
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| {
+            ConnectRejected("unauthorized: missing access token (auth: { token })".into())
+        })?;
+    let claims = ctx
+        .app
+        .jwt
+        .verify(token.trim())
+        .map_err(|e| ConnectRejected(format!("unauthorized: {e}")))?;
+    s.extensions.insert(claims);
+    s.extensions.insert(JoinedMeetings::default());
+    Ok(())
+}
+
+pub(crate) async fn on_connect(s: Socket, Extension(claims): Extension<Claims>, State(ctx): State<Ctx>) {
+    // Handlers first: the client may emit as soon as it is connected, and an
+    // event arriving before its handler exists is dropped.
+
+    s.on("meeting:join", meeting_join);
+    s.on("meeting:leave", meeting_leave);
+    for event in ["signal:offer", "signal:answer", "signal:ice"] {
+        s.on(event, signal);
+    }
+    s.on("chat:send", chat_send);
+    s.on("recording:start", recording_start);
+    s.on("recording:stop", recording_stop);
+    s.on_disconnect(on_disconnect);
+
+    s.join(user_room(claims.sub));
+    match ctx.presence.socket_connected(claims.sub).await {
+        Ok(true) => {
+            let _ = s.broadcast().emit("presence:online", &json!({ "userId": claims.sub })).await;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "presence update failed"),
+    }
+}
+
+async fn on_disconnect(
+    s: Socket,
+    Extension(claims): Extension<Claims>,
+    Extension(joined): Extension<JoinedMeetings>,
+    State(ctx): State<Ctx>,
+    reason: DisconnectReason,
+) {
+    tracing::debug!(sid = %s.id, ?reason, "socket disconnected");
+    for meeting in joined.drain() {
+        announce_left(&s, &claims, meeting).await;
+    }
+    match ctx.presence.socket_disconnected(claims.sub).await {
+        Ok(true) => {
+            let _ = s.broadcast().emit("presence:offline", &json!({ "userId": claims.sub })).await;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "presence update failed"),
+    }
+}
+
+// ---------------------------------------------------------------- meetings
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MeetingRef {
+    meeting_id: Uuid,
+}
+
+fn participant(s: &Socket, claims: &Claims, meeting: Uuid) -> Value {
+    json!({
+        "meetingId": meeting,
+        "userId": claims.sub,
+        "role": claims.role,
+        "socketId": s.id.to_string(),
+    })
+}
+
+async fn meeting_join(
+    s: Socket,
+    TryData(req): TryData<MeetingRef>,
+    ack: Ack,
+    Extension(claims): Extension<Claims>,
+    Extension(joined): Extension<JoinedMeetings>,
+    State(ctx): State<Ctx>,
+) {
+    let result = async {
+        let req = parse(req)?;
+        meetings::authorize(&ctx.app.db, req.meeting_id, &claims).await
+    }
+    .await;
+    let access = match result {
+        Ok(access) => access,
+        Err(e) => return ack_err(ack, &e),
+    };
+    let m = access.meeting_id;
+    s.join([
+        meeting_room(m),
+        peer_user_room(m, claims.sub),
+        peer_socket_room(m, &s.id.to_string()),
+    ]);
+    if joined.insert(m) {
+        let _ = s
+            .to(meeting_room(m))
+            .emit("meeting:participant-joined", &participant(&s, &claims, m))
+            .await;
+    }
+    ack_ok(ack, json!({ "meetingId": m, "socketId": s.id.to_string(), "isHost": access.is_host }));
+}
+
+async fn announce_left(s: &Socket, claims: &Claims, meeting: Uuid) {
+    let _ = s
+        .to(meeting_room(meeting))
+        .emit("meeting:participant-left", &participant(s, claims, meeting))
+        .await;
+}
+
+async fn meeting_leave(
+    s: Socket,
+    TryData(req): TryData<MeetingRef>,
+    ack: Ack,
+    Extension(claims): Extension<Claims>,
+    Extension(joined): Extension<JoinedMeetings>,
+) {
+    let req = match parse(req) {
+        Ok(req) => req,
+        Err(e) => return ack_err(ack, &e),
+    };
+    let m = req.meeting_id;
+    if !joined.remove(m) {
+        return ack_err(ack, &AppError::conflict("you have not joined this meeting"));
+    }
+    s.leave([
+        meeting_room(m),
+        peer_user_room(m, claims.sub),
+        peer_socket_room(m, &s.id.to_string()),
+    ]);
+    announce_left(&s, &claims, m).await;
+    ack_ok(ack, json!({ "meetingId": m }));
+}
+
+fn require_joined(joined: &JoinedMeetings, meeting: Uuid) -> Result<(), AppError> {
+    if joined.contains(meeting) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden("join the meeting first (meeting:join)"))
+    }
+}
+
+// ---------------------------------------------------------------- signalling
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignalRequest {
+    meeting_id: Uuid,
+    /// Deliver only to this user's sockets in the meeting.
+    to_user_id: Option<Uuid>,
+    /// Deliver only to this socket in the meeting.
+    to_socket_id: Option<String>,
+    /// SDP or ICE candidate, relayed untouched.
+    payload: Value,
+}
+
+async fn signal(
+    s: Socket,
+    socketioxide::extract::Event(event): socketioxide::extract::Event,
+    TryData(req): TryData<SignalRequest>,
+    ack: Ack,
+    Extension(claims): Extension<Claims>,
+    Extension(joined): Extension<JoinedMeetings>,
+) {
+    let req = match parse(req).and_then(|r| require_joined(&joined, r.meeting_id).map(|()| r)) {
+        Ok(req) => req,
+        Err(e) => return ack_err(ack, &e),
+    };
+    let m = req.meeting_id;
+    let room = match (&req.to_socket_id, req.to_user_id) {
+        (Some(sid), _) => peer_socket_room(m, sid),
+        (None, Some(user)) => peer_user_room(m, user),
+        (None, None) => meeting_room(m),
+    };
+    let message = json!({
+        "meetingId": m,
+        "from": { "userId": claims.sub, "socketId": s.id.to_string() },
+        "payload": req.payload,
+    });
+    match s.to(room).emit(&event, &message).await {
+        Ok(()) => ack_ok(ack, json!({})),
+        Err(e) => ack_err(ack, &AppError::unavailable(format!("relay failed: {e}"))),
+    }
+}
+
+// ---------------------------------------------------------------- chat
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatSend {
+    meeting_id: Uuid,
+    body: String,
+}
+
+async fn chat_send(
+    s: Socket,
+    TryData(req): TryData<ChatSend>,
+    ack: Ack,
+    Extension(claims): Extension<Claims>,
+    Extension(joined): Extension<JoinedMeetings>,
+    State(ctx): State<Ctx>,
+) {
+    let result = async {
+        let req = parse(req)?;
+        require_joined(&joined, req.meeting_id)?;
+        chat::store(&ctx.app.db, req.meeting_id, claims.sub, &req.body).await
+    }
+    .await;
+    match result {
+        Ok(message) => {
+            let _ = s.to(meeting_room(message.meeting_id)).emit("chat:message", &message).await;
+            ack_ok(ack, json!({ "message": message }));
+        }
+        Err(e) => ack_err(ack, &e),
+    }
+}
+
+// ---------------------------------------------------------------- recording
+
+async fn recording_change(
+    s: Socket,
+    req: Result<MeetingRef, socketioxide::ParserError>,
+    ack: Ack,
+    claims: Claims,
+    joined: JoinedMeetings,
+    ctx: Ctx,
+    start: bool,
+) {
+    let result = async {
+        let req = parse(req)?;
+        require_joined(&joined, req.meeting_id)?;
+        let access = meetings::authorize(&ctx.app.db, req.meeting_id, &claims).await?;
+        if !access.is_host {
+            return Err(AppError::forbidden("only the meeting host can control recording"));
+        }
+        if start {
+            recordings::start(&ctx.app.db, req.meeting_id, claims.sub).await
+        } else {
+            recordings::stop(&ctx.app.db, req.meeting_id, claims.sub).await
+        }
+    }
+    .await;
+    match result {
+        Ok(recording) => {
+            let event = if start { "recording:started" } else { "recording:stopped" };
+            let _ = s.to(meeting_room(recording.meeting_id)).emit(event, &recording).await;
+            ack_ok(ack, json!({ "recording": recording }));
+        }
+        Err(e) => ack_err(ack, &e),
+    }
+}
+
+async fn recording_start(
+    s: Socket,
+    TryData(req): TryData<MeetingRef>,
+    ack: Ack,
+    Extension(claims): Extension<Claims>,
+    Extension(joined): Extension<JoinedMeetings>,
+    State(ctx): State<Ctx>,
+) {
+    recording_change(s, req, ack, claims, joined, ctx, true).await;
+}
+
+async fn recording_stop(
+    s: Socket,
+    TryData(req): TryData<MeetingRef>,
+    ack: Ack,
+    Extension(claims): Extension<Claims>,
+    Extension(joined): Extension<JoinedMeetings>,
+    State(ctx): State<Ctx>,
+) {
+    recording_change(s, req, ack, claims, joined, ctx, false).await;
+}

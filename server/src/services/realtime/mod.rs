@@ -1,0 +1,8 @@
+//! Realtime business logic: who may enter a meeting, chat history, recording
+//! state, cross-replica presence and terminal pairing tokens.
+
+pub mod chat;
+pub mod meetings;
+pub mod presence;
+pub mod recordings;
+pub mod terminal_pairing;

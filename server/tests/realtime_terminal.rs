@@ -1,0 +1,186 @@
+//! Terminal relay: browser and CLI ends (tokio-tungstenite) on different
+//! server instances, paired through Redis pub/sub.
+
+mod common;
+mod realtime_support;
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use mas_server::auth::Role;
+use realtime_support::{person, realtime_env, unique_prefix};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio_tungstenite::tungstenite::Message;
+
+use common::TestApp;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn instances(db: PgPool, test: &str, ttl: &str) -> (TestApp, TestApp) {
+    let prefix = unique_prefix(test);
+    let adjust = |env: &mut std::collections::HashMap<String, String>| {
+        realtime_env(&prefix, env);
+        env.insert("TERMINAL_PAIRING_TTL_SECONDS".into(), ttl.into());
+    };
+    let a = TestApp::spawn_with(db.clone(), adjust).await;
+    let b = TestApp::spawn_with(db, adjust).await;
+    (a, b)
+}
+
+async fn pairing_token(app: &TestApp, bearer: &str) -> (u16, Value) {
+    let res = app
+        .client
+        .post(app.url("/api/terminal/pairings"))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+async fn open(app: &TestApp, token: &str, role: &str) -> Ws {
+    let url = format!("ws://{}/api/terminal/relay", app.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+    ws.send(Message::text(json!({ "token": token, "role": role }).to_string()))
+        .await
+        .unwrap();
+    ws
+}
+
+async fn next(ws: &mut Ws) -> Message {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("timed out waiting for a frame")
+            .expect("stream ended")
+            .expect("ws error");
+        if !matches!(msg, Message::Ping(_) | Message::Pong(_)) {
+            return msg;
+        }
+    }
+}
+
+async fn notice(ws: &mut Ws) -> String {
+    match next(ws).await {
+        Message::Text(t) => serde_json::from_str::<Value>(t.as_str()).unwrap()["type"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        other => panic!("expected a notice, got {other:?}"),
+    }
+}
+
+async fn closed_with(ws: &mut Ws) -> (u16, String) {
+    match next(ws).await {
+        Message::Close(Some(frame)) => (u16::from(frame.code), frame.reason.to_string()),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+async fn paired(a: &TestApp, b: &TestApp, token: &str) -> (Ws, Ws) {
+    let mut browser = open(a, token, "browser").await;
+    assert_eq!(notice(&mut browser).await, "waiting");
+    let mut cli = open(b, token, "cli").await;
+    assert_eq!(notice(&mut cli).await, "waiting");
+    assert_eq!(notice(&mut cli).await, "paired");
+    assert_eq!(notice(&mut browser).await, "paired");
+    (browser, cli)
+}
+
+#[sqlx::test(migrations = false)]
+async fn browser_and_cli_on_different_instances_relay_both_ways(db: PgPool) {
+    let (a, b) = instances(db, "term-relay", "300").await;
+    let student = person(&a, Role::Student).await;
+    let mentor = person(&a, Role::Mentor).await;
+
+    let (status, _) = pairing_token(&a, &mentor.token).await;
+    assert_eq!(status, 403, "only students pair terminals");
+    let res = a.client.post(a.url("/api/terminal/pairings")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+
+    let (status, body) = pairing_token(&a, &student.token).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["data"]["relayPath"], "/api/terminal/relay");
+    let token = body["data"]["token"].as_str().unwrap().to_string();
+
+    let (mut browser, mut cli) = paired(&a, &b, &token).await;
+
+    // Keystrokes browser → CLI (binary), resize as text JSON.
+    browser.send(Message::binary(b"ls -la\r".to_vec())).await.unwrap();
+    browser
+        .send(Message::text(r#"{"type":"resize","cols":120,"rows":40}"#))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut cli).await, Message::binary(b"ls -la\r".to_vec()));
+    assert_eq!(next(&mut cli).await, Message::text(r#"{"type":"resize","cols":120,"rows":40}"#));
+
+    // PTY output CLI → browser, including non-UTF-8 bytes.
+    let output: Vec<u8> = vec![0x1b, b'[', b'3', b'2', b'm', 0xff, 0x00, b'o', b'k'];
+    cli.send(Message::binary(output.clone())).await.unwrap();
+    assert_eq!(next(&mut browser).await, Message::binary(output));
+    let big = vec![b'x'; 256 * 1024];
+    cli.send(Message::binary(big.clone())).await.unwrap();
+    assert_eq!(next(&mut browser).await, Message::binary(big));
+
+    // The token was used: a third party cannot take either seat.
+    let mut intruder = open(&b, &token, "browser").await;
+    assert_eq!(closed_with(&mut intruder).await.0, 4009);
+    let mut intruder = open(&a, &token, "cli").await;
+    let (code, reason) = closed_with(&mut intruder).await;
+    assert_eq!((code, reason.as_str()), (4009, "pairing token already used"));
+
+    // One side going away closes the other cleanly.
+    cli.close(None).await.unwrap();
+    let (code, reason) = closed_with(&mut browser).await;
+    assert_eq!((code, reason.as_str()), (1000, "the other side disconnected"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn bad_expired_and_malformed_tokens_are_refused(db: PgPool) {
+    let (a, b) = instances(db, "term-bad", "1").await;
+    let student = person(&a, Role::Student).await;
+
+    let mut ws = open(&a, "0000not-a-real-token", "cli").await;
+    assert_eq!(closed_with(&mut ws).await, (4001, "unknown pairing token".into()));
+
+    let url = format!("ws://{}/api/terminal/relay", a.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    ws.send(Message::text("hello")).await.unwrap();
+    assert_eq!(closed_with(&mut ws).await.0, 4000);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    ws.send(Message::text(r#"{"token":"x","role":"server"}"#)).await.unwrap();
+    assert_eq!(closed_with(&mut ws).await.0, 4000);
+
+    // Nobody on the other end: the lone side is told when the token runs out.
+    let (_, body) = pairing_token(&a, &student.token).await;
+    let lonely = body["data"]["token"].as_str().unwrap().to_string();
+    let mut ws = open(&b, &lonely, "browser").await;
+    assert_eq!(notice(&mut ws).await, "waiting");
+    assert_eq!(closed_with(&mut ws).await.0, 4008);
+
+    let (_, body) = pairing_token(&a, &student.token).await;
+    let token = body["data"]["token"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let mut ws = open(&b, &token, "cli").await;
+    assert_eq!(closed_with(&mut ws).await, (4003, "pairing token expired".into()));
+}
+
+#[sqlx::test(migrations = false)]
+async fn draining_replica_asks_both_sides_to_reconnect(db: PgPool) {
+    let (a, b) = instances(db, "term-drain", "300").await;
+    let student = person(&a, Role::Student).await;
+    let (_, body) = pairing_token(&a, &student.token).await;
+    let token = body["data"]["token"].as_str().unwrap().to_string();
+
+    let (mut browser, mut cli) = paired(&a, &b, &token).await;
+    let stopping = tokio::spawn(a.shutdown());
+    assert_eq!(closed_with(&mut browser).await.0, 1012, "service restart on the draining replica");
+    assert_eq!(closed_with(&mut cli).await.0, 1012, "the peer is told to reconnect too");
+    stopping.await.unwrap().unwrap();
+
+    // Both reconnect with the same token to the surviving replica.
+    let (mut browser, mut cli) = paired(&b, &b, &token).await;
+    cli.send(Message::binary(b"$ ".to_vec())).await.unwrap();
+    assert_eq!(next(&mut browser).await, Message::binary(b"$ ".to_vec()));
+}
