@@ -349,3 +349,20 @@ async fn shutdown_finishes_the_request_in_flight_then_returns(db: PgPool) {
         .unwrap();
     assert!(result.is_ok(), "{result:?}");
 }
+
+#[sqlx::test(migrations = false)]
+async fn shutdown_does_not_wait_forever_for_a_held_database_connection(db: PgPool) {
+    let app = spawn_with(db, |env| {
+        env.insert("SHUTDOWN_GRACE_SECONDS".into(), "2".into());
+    })
+    .await;
+    // E.g. a worker's LISTEN connection that is never returned to the pool.
+    let held = app.state.db.acquire().await.unwrap();
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(20), app.shutdown())
+        .await
+        .expect("run returned although a connection was still checked out");
+    assert!(result.is_ok(), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    drop(held);
+}
