@@ -715,3 +715,35 @@ async fn auth_and_admin_routes_are_in_the_openapi_document(db: PgPool) {
     assert!(doc["components"]["schemas"]["Session"].is_object());
     app.shutdown().await.unwrap();
 }
+
+#[sqlx::test(migrations = false)]
+async fn reset_and_verification_mails_are_capped_per_account(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("flood");
+    register(&app, "Flooded", &email, PASSWORD).await;
+    let cap = mas_server::services::auth::MAIL_MAX_PER_WINDOW as i64;
+    for path in ["/api/auth/forgot-password", "/api/auth/resend-verification"] {
+        for _ in 0..cap + 2 {
+            let (status, _) = read(post(&app, path, json!({"email": email})).await).await;
+            assert_eq!(status, StatusCode::OK, "the answer never changes");
+        }
+    }
+    let count = |template: &'static str| {
+        let db = app.state.db.clone();
+        let email = email.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from email_outbox where to_email = $1 and template = $2",
+            )
+            .bind(email)
+            .bind(template)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(count("password_reset").await, cap);
+    // One from registration plus the capped resends.
+    assert_eq!(count("verify_email").await, 1 + cap);
+    app.shutdown().await.unwrap();
+}
