@@ -24,6 +24,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+
+const DB_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::state::AppState;
 
 /// Connects, migrates, seeds and returns the shared state.
@@ -127,7 +129,14 @@ pub async fn serve(
         }
     }
     state.queues.close().await;
-    state.db.close().await;
+    // close() waits for every checked-out connection; a task still holding one
+    // (a LISTEN connection, a stuck query) must not keep the process alive.
+    if tokio::time::timeout(DB_CLOSE_TIMEOUT, state.db.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("database connections still in use at shutdown; exiting anyway");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -238,3 +238,35 @@ async fn duplicate_and_unknown_users(db: PgPool) {
     assert_error(status, &res, StatusCode::NOT_FOUND, "NOT_FOUND");
     app.shutdown().await.unwrap();
 }
+
+#[sqlx::test(migrations = false)]
+async fn demoted_or_deactivated_admins_lose_access_before_their_token_expires(db: PgPool) {
+    let app = spawn(db).await;
+    let root = app.login(SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD).await;
+    let mut body = new_user("admin");
+    let email = body["email"].as_str().unwrap().to_string();
+    body["password"] = json!(PASSWORD);
+    let (status, created) = create(&app, &root, body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    let token = app.login(&email, PASSWORD).await;
+    let (status, _) = read(get_auth(&app, "/api/admin/users", &token).await).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, _) = patch(&app, &root, &id, json!({"role": "sales"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = read(get_auth(&app, "/api/admin/users", &token).await).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+
+    let (status, _) = patch(
+        &app,
+        &root,
+        &id,
+        json!({"role": "admin", "isActive": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = create(&app, &token, new_user("student")).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    app.shutdown().await.unwrap();
+}

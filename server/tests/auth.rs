@@ -582,3 +582,168 @@ async fn auth_forms_accept_urlencoded_bodies(db: PgPool) {
     assert!(body["data"]["accessToken"].is_string());
     app.shutdown().await.unwrap();
 }
+
+#[sqlx::test(migrations = false)]
+async fn concurrent_refreshes_of_one_token_let_at_most_one_through(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("race");
+    register(&app, "Racer", &email, PASSWORD).await;
+    let session = login_session(&app, &email, PASSWORD).await;
+    let token = session["refreshToken"].as_str().unwrap();
+    let (a, b) = tokio::join!(refresh(&app, token), refresh(&app, token));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::UNAUTHORIZED],
+        "{a:?} {b:?}"
+    );
+    // The loser's attempt counts as reuse: the winner's new token is revoked too.
+    let winner = if a.0 == StatusCode::OK { a.1 } else { b.1 };
+    let (status, _) = refresh(&app, winner["data"]["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn concurrent_registrations_of_one_email_create_one_account(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("twin");
+    let body = json!({"name": "Twin", "email": email, "password": PASSWORD});
+    let (a, b) = tokio::join!(
+        post(&app, "/api/auth/register", body.clone()),
+        post(&app, "/api/auth/register", body.clone())
+    );
+    let mut statuses = [a.status(), b.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
+    let mails: i64 = sqlx::query_scalar("select count(*) from email_outbox where to_email = $1")
+        .bind(&email)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(mails, 1, "the losing registration left no mail behind");
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn enqueued_mail_notifies_listeners_on_commit(db: PgPool) {
+    let app = spawn(db).await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&app.state.db)
+        .await
+        .unwrap();
+    listener
+        .listen(mas_server::services::outbox::NOTIFY_CHANNEL)
+        .await
+        .unwrap();
+    let email = unique_email("notify");
+    register(&app, "Notified", &email, PASSWORD).await;
+    let note = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+        .await
+        .expect("notification within 5s")
+        .unwrap();
+    let id: uuid::Uuid = note.payload().parse().unwrap();
+    let to: String = sqlx::query_scalar("select to_email from email_outbox where id = $1")
+        .bind(id)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(to, email);
+
+    // The API other modules use directly.
+    let mut conn = app.state.db.acquire().await.unwrap();
+    let message = mas_server::services::outbox::EmailMessage::new(
+        "someone@example.com",
+        "booking_confirmed",
+        json!({"slot": "2026-12-01T10:00:00Z"}),
+    );
+    let id = mas_server::services::outbox::enqueue_email(&mut conn, &message)
+        .await
+        .unwrap();
+    let (template, payload): (String, serde_json::Value) =
+        sqlx::query_as("select template, payload from email_outbox where id = $1")
+            .bind(id)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(template, "booking_confirmed");
+    assert_eq!(payload["slot"], "2026-12-01T10:00:00Z");
+    let bad = mas_server::services::outbox::EmailMessage::new("not-an-address", "x", json!({}));
+    assert!(
+        mas_server::services::outbox::enqueue_email(&mut conn, &bad)
+            .await
+            .is_err()
+    );
+    drop(conn);
+    drop(listener);
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn auth_and_admin_routes_are_in_the_openapi_document(db: PgPool) {
+    let app = spawn(db).await;
+    let (status, doc) = read(
+        app.client
+            .get(app.url("/api/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, method) in [
+        ("/api/auth/register", "post"),
+        ("/api/auth/verify-email", "post"),
+        ("/api/auth/resend-verification", "post"),
+        ("/api/auth/login", "post"),
+        ("/api/auth/refresh", "post"),
+        ("/api/auth/logout", "post"),
+        ("/api/auth/me", "get"),
+        ("/api/auth/forgot-password", "post"),
+        ("/api/auth/reset-password", "post"),
+        ("/api/admin/users", "get"),
+        ("/api/admin/users", "post"),
+        ("/api/admin/users/{id}", "get"),
+        ("/api/admin/users/{id}", "patch"),
+        ("/api/admin/users/{id}/deactivate", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    assert!(doc["components"]["schemas"]["Session"].is_object());
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn reset_and_verification_mails_are_capped_per_account(db: PgPool) {
+    let app = spawn(db).await;
+    let email = unique_email("flood");
+    register(&app, "Flooded", &email, PASSWORD).await;
+    let cap = mas_server::services::auth::MAIL_MAX_PER_WINDOW as i64;
+    for path in ["/api/auth/forgot-password", "/api/auth/resend-verification"] {
+        for _ in 0..cap + 2 {
+            let (status, _) = read(post(&app, path, json!({"email": email})).await).await;
+            assert_eq!(status, StatusCode::OK, "the answer never changes");
+        }
+    }
+    let count = |template: &'static str| {
+        let db = app.state.db.clone();
+        let email = email.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from email_outbox where to_email = $1 and template = $2",
+            )
+            .bind(email)
+            .bind(template)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(count("password_reset").await, cap);
+    // One from registration plus the capped resends.
+    assert_eq!(count("verify_email").await, 1 + cap);
+    app.shutdown().await.unwrap();
+}

@@ -310,27 +310,37 @@ async fn shutdown_finishes_the_request_in_flight_then_returns(db: PgPool) {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
+    let draining = app.state.shutdown.clone();
     let shutdown = tokio::spawn(app.shutdown());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(Duration::from_secs(5), draining.cancelled())
+        .await
+        .expect("shutdown started");
+    // No new connections are served meanwhile (the accept loop stops promptly).
+    let mut refused = false;
+    for _ in 0..50 {
+        refused = match tokio::net::TcpStream::connect(addr).await {
+            Err(_) => true,
+            Ok(mut s) => {
+                let _ = s
+                    .write_all(b"GET /api/health/live HTTP/1.1\r\nHost: t\r\n\r\n")
+                    .await;
+                let mut buf = [0u8; 64];
+                matches!(
+                    tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await,
+                    Ok(Ok(0)) | Ok(Err(_))
+                )
+            }
+        };
+        if refused {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "new connections were still served during shutdown");
     assert!(
         !shutdown.is_finished(),
         "run returned while a request was in flight"
     );
-    // No new connections are served meanwhile.
-    let refused = match tokio::net::TcpStream::connect(addr).await {
-        Err(_) => true,
-        Ok(mut s) => {
-            let _ = s
-                .write_all(b"GET /api/health/live HTTP/1.1\r\nHost: t\r\n\r\n")
-                .await;
-            let mut buf = [0u8; 64];
-            matches!(
-                tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await,
-                Ok(Ok(0)) | Ok(Err(_))
-            )
-        }
-    };
-    assert!(refused, "a new connection was served during shutdown");
 
     stream.write_all(tail.as_bytes()).await.unwrap();
     let response = read_response(&mut stream).await;
@@ -348,4 +358,21 @@ async fn shutdown_finishes_the_request_in_flight_then_returns(db: PgPool) {
         .expect("run returns after the last request")
         .unwrap();
     assert!(result.is_ok(), "{result:?}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn shutdown_does_not_wait_forever_for_a_held_database_connection(db: PgPool) {
+    let app = spawn_with(db, |env| {
+        env.insert("SHUTDOWN_GRACE_SECONDS".into(), "2".into());
+    })
+    .await;
+    // E.g. a worker's LISTEN connection that is never returned to the pool.
+    let held = app.state.db.acquire().await.unwrap();
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(20), app.shutdown())
+        .await
+        .expect("run returned although a connection was still checked out");
+    assert!(result.is_ok(), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    drop(held);
 }

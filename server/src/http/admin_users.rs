@@ -19,6 +19,25 @@ use crate::state::AppState;
 
 type Admin = RequireRole<Admins>;
 
+/// The caller's role as stored now, not as stamped into the access token: a
+/// demoted or deactivated admin loses user management at once, not when the
+/// token expires.
+async fn current_admin(state: &AppState, admin: &Admin) -> AppResult<(Uuid, Role)> {
+    let record = users::get(&state.db, admin.user().id())
+        .await
+        .map_err(|_| AppError::unauthorized("account not found or deactivated"))?;
+    let role = record.role()?;
+    if !record.is_active {
+        return Err(AppError::unauthorized("account not found or deactivated"));
+    }
+    if !role.is_admin() {
+        return Err(AppError::forbidden(
+            "this action requires one of the roles: admin, superadmin",
+        ));
+    }
+    Ok((record.id, role))
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
@@ -72,9 +91,10 @@ pub struct UpdateUserRequest {
 )]
 pub async fn list_users(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Json<Envelope<UserPage>>> {
+    current_admin(&state, &admin).await?;
     let role = q
         .role
         .as_deref()
@@ -100,9 +120,10 @@ pub async fn list_users(
 )]
 pub async fn get_user(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<Json<Envelope<UserView>>> {
+    current_admin(&state, &admin).await?;
     Ok(ok(users::get(&state.db, id).await?.view()?))
 }
 
@@ -132,7 +153,8 @@ pub async fn create_user(
         req.role,
         req.email_verified.unwrap_or(true),
     )?;
-    let user = users::create(&state.db, admin.user().role(), new).await?;
+    let (_, actor_role) = current_admin(&state, &admin).await?;
+    let user = users::create(&state.db, actor_role, new).await?;
     Ok(created(user.view()?))
 }
 
@@ -158,13 +180,13 @@ pub async fn update_user(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<UpdateUserRequest>,
 ) -> AppResult<Json<Envelope<UserView>>> {
-    let actor = admin.user();
+    let (actor_id, actor_role) = current_admin(&state, &admin).await?;
     let changes = UserChanges {
         name: req.name,
         role: req.role,
         is_active: req.is_active,
     };
-    let user = users::update(&state.db, actor.id(), actor.role(), id, changes).await?;
+    let user = users::update(&state.db, actor_id, actor_role, id, changes).await?;
     Ok(ok(user.view()?))
 }
 
@@ -186,7 +208,7 @@ pub async fn deactivate_user(
     admin: Admin,
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<Json<Envelope<UserView>>> {
-    let actor = admin.user();
-    let user = users::deactivate(&state.db, actor.id(), actor.role(), id).await?;
+    let (actor_id, actor_role) = current_admin(&state, &admin).await?;
+    let user = users::deactivate(&state.db, actor_id, actor_role, id).await?;
     Ok(ok(user.view()?))
 }

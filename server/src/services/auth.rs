@@ -52,6 +52,25 @@ impl From<sqlx::Error> for LoginError {
     }
 }
 
+/// Codes mailed per account and purpose within [`MAIL_WINDOW`].
+pub const MAIL_MAX_PER_WINDOW: u32 = 5;
+pub const MAIL_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// `true` when another code may be mailed to `email` (and counts it).
+async fn mail_allowed(state: &AppState, purpose: OtpPurpose, email: &str) -> AppResult<bool> {
+    let limiter = FailureLimiter::mail(purpose.as_str(), email, MAIL_MAX_PER_WINDOW, MAIL_WINDOW);
+    let mut redis = state.redis.clone();
+    if limiter.blocked(&mut redis).await?.is_some() {
+        tracing::warn!(
+            purpose = purpose.as_str(),
+            "mail limit reached; code not sent"
+        );
+        return Ok(false);
+    }
+    limiter.record_failure(&mut redis).await?;
+    Ok(true)
+}
+
 fn otp_key(state: &AppState) -> &[u8] {
     state.config.jwt_secret.expose().as_bytes()
 }
@@ -128,7 +147,10 @@ pub async fn resend_verification(state: &AppState, email: &str) -> AppResult<()>
     let Some(user) = users::find_by_email(&mut tx, &email).await? else {
         return Ok(());
     };
-    if user.email_verified || !user.is_active {
+    if user.email_verified
+        || !user.is_active
+        || !mail_allowed(state, OtpPurpose::VerifyEmail, &email).await?
+    {
         return Ok(());
     }
     let code = otp::issue(&mut tx, otp_key(state), user.id, OtpPurpose::VerifyEmail).await?;
@@ -349,7 +371,7 @@ pub async fn forgot_password(state: &AppState, email: &str) -> AppResult<()> {
     let Some(user) = users::find_by_email(&mut tx, &email).await? else {
         return Ok(());
     };
-    if !user.is_active {
+    if !user.is_active || !mail_allowed(state, OtpPurpose::ResetPassword, &email).await? {
         return Ok(());
     }
     let code = otp::issue(&mut tx, otp_key(state), user.id, OtpPurpose::ResetPassword).await?;

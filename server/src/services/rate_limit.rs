@@ -29,6 +29,17 @@ impl FailureLimiter {
         }
     }
 
+    /// Codes mailed per account (forgot password, resend verification), so the
+    /// endpoints cannot be used to flood someone's inbox.
+    pub fn mail(purpose: &str, email: &str, max: u32, window: Duration) -> Self {
+        let subject = secrets::hash_token(&email.trim().to_lowercase());
+        FailureLimiter {
+            key: format!("ratelimit:mail:{purpose}:{}", &subject[..32]),
+            max,
+            window,
+        }
+    }
+
     /// `Some(seconds until the window resets)` when the subject is blocked.
     pub async fn blocked(&self, redis: &mut ConnectionManager) -> AppResult<Option<u64>> {
         let (count, ttl): (Option<u32>, i64) = redis::pipe()
@@ -42,7 +53,7 @@ impl FailureLimiter {
         }
     }
 
-    /// Counts one failure; the window starts with the first failure.
+    /// Counts one failure (or one use); the window starts with the first.
     pub async fn record_failure(&self, redis: &mut ConnectionManager) -> AppResult<()> {
         let window = self.window.as_secs().max(1);
         redis::pipe()
