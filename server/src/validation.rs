@@ -1,5 +1,7 @@
 //! Small input checks shared by config and request DTOs.
 
+use crate::error::{AppError, AppResult};
+
 /// A pragmatic email check: one `@`, a non-empty local part and a dotted domain.
 pub fn is_email(value: &str) -> bool {
     let Some((local, domain)) = value.split_once('@') else {
@@ -12,6 +14,26 @@ pub fn is_email(value: &str) -> bool {
         && !domain.ends_with('.')
         && !value.chars().any(char::is_whitespace)
         && value.len() <= 254
+}
+
+/// Trims and checks a required text field's length (in characters).
+pub fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(AppError::validation(format!("{field} must not be empty")));
+    }
+    optional_text(field, value, max)
+}
+
+/// Trims and checks an optional text field's length (in characters).
+pub fn optional_text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let value = value.trim();
+    if value.chars().count() > max {
+        return Err(AppError::validation(format!(
+            "{field} must be at most {max} characters"
+        )));
+    }
+    Ok(value.to_string())
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::db::{Violation, optional_text, required_text, violation};
+use super::db::{Violation, violation};
 use super::page::{Page, PageRequest};
 use crate::error::{AppError, AppResult};
+use crate::validation::{optional_text, required_text};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]

@@ -1,8 +1,6 @@
 //! Classifies PostgreSQL constraint violations so services can turn them into
 //! 409/400 answers instead of 500s.
 
-use std::borrow::Cow;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Violation {
     Unique,
@@ -24,28 +22,5 @@ pub fn violation(err: &sqlx::Error) -> Option<(Violation, String)> {
         Some("23514") => Violation::Check,
         _ => return None,
     };
-    let constraint = db.constraint().map(Cow::from).unwrap_or_default();
-    Some((kind, constraint.into_owned()))
-}
-
-/// Trims and checks a required text field's length (in characters).
-pub fn required_text(field: &str, value: &str, max: usize) -> crate::error::AppResult<String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(crate::error::AppError::validation(format!(
-            "{field} must not be empty"
-        )));
-    }
-    optional_text(field, value, max)
-}
-
-/// Trims and checks an optional text field's length (in characters).
-pub fn optional_text(field: &str, value: &str, max: usize) -> crate::error::AppResult<String> {
-    let value = value.trim();
-    if value.chars().count() > max {
-        return Err(crate::error::AppError::validation(format!(
-            "{field} must be at most {max} characters"
-        )));
-    }
-    Ok(value.to_string())
+    Some((kind, db.constraint().unwrap_or_default().to_string()))
 }
