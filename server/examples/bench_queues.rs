@@ -44,7 +44,9 @@ async fn main() -> anyhow::Result<()> {
     for chunk in (0..jobs).collect::<Vec<_>>().chunks(1000) {
         let batch = chunk
             .iter()
-            .map(|i| BulkJob::with_options("noop", serde_json::json!({ "i": i }), queues.job_options()))
+            .map(|i| {
+                BulkJob::with_options("noop", serde_json::json!({ "i": i }), queues.job_options())
+            })
             .collect();
         queue.add_bulk(batch).await?;
     }

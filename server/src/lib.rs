@@ -94,7 +94,11 @@ pub async fn serve(
         None
     };
 
-    let app = http::router(state.clone());
+    let app = if state.config.role.serves_api() {
+        http::router(state.clone())
+    } else {
+        http::probes_router(state.clone())
+    };
     tracing::info!(%addr, "listening");
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let token = token.clone();

@@ -65,11 +65,20 @@ pub async fn cors_guard(State(config): State<Arc<Config>>, req: Request, next: N
 
 /// The server's own pages (e.g. /admin/queues) posting back to it are not cross-origin.
 fn same_origin(req: &Request) -> bool {
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok());
     match (host, origin) {
         (Some(host), Some(origin)) => {
-            origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) == Some(host)
+            origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))
+                == Some(host)
         }
         _ => false,
     }

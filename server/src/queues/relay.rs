@@ -57,7 +57,12 @@ pub async fn relay_once(db: &PgPool, queues: &Queues) -> anyhow::Result<usize> {
             "payload": row.payload,
         });
         let added = queues
-            .add(QueueName::Email, &row.template, data, Some(format!("outbox-{}", row.id)))
+            .add(
+                QueueName::Email,
+                &row.template,
+                data,
+                Some(format!("outbox-{}", row.id)),
+            )
             .await;
         if let Err(err) = added {
             // Hand the row back so the next pass tries again.

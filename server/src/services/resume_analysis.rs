@@ -57,12 +57,22 @@ pub struct AnalysisRequest {
     pub resume_url: Option<String>,
 }
 
-pub async fn request(state: &AppState, student_id: Uuid, req: AnalysisRequest) -> AppResult<Analysis> {
+pub async fn request(
+    state: &AppState,
+    student_id: Uuid,
+    req: AnalysisRequest,
+) -> AppResult<Analysis> {
     if state.config.llm.is_none() {
         return Err(AppError::unavailable(NOT_CONFIGURED));
     }
-    let text = req.resume_text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
-    let url = req.resume_url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    let text = req
+        .resume_text
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    let url = req
+        .resume_url
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty());
     match (&text, &url) {
         (None, None) => return Err(AppError::validation("provide resumeText or resumeUrl")),
         (Some(t), _) if t.chars().count() > MAX_TEXT_CHARS => {
@@ -115,7 +125,9 @@ pub async fn get_owned(db: &PgPool, id: Uuid, user_id: Uuid) -> AppResult<Analys
     .await?
     .ok_or_else(|| AppError::not_found("resume analysis not found"))?;
     if analysis.student_id != user_id {
-        return Err(AppError::forbidden("this resume analysis belongs to another user"));
+        return Err(AppError::forbidden(
+            "this resume analysis belongs to another user",
+        ));
     }
     Ok(analysis)
 }
@@ -143,7 +155,9 @@ pub async fn analyze(state: &AppState, id: Uuid) -> Result<(), JobError> {
                 .await?;
         return match exists {
             Some(_) => Ok(()),
-            None => Err(JobError::permanent(format!("resume analysis {id} does not exist"))),
+            None => Err(JobError::permanent(format!(
+                "resume analysis {id} does not exist"
+            ))),
         };
     };
     let resume = match (text, url) {
@@ -208,7 +222,10 @@ async fn fetch_resume(url: &str) -> Result<String, JobError> {
         .await
         .map_err(|e| JobError::retry(format!("reading resumeUrl failed: {e}")))?;
     let bytes = &bytes[..bytes.len().min(MAX_FETCH_BYTES)];
-    let text: String = String::from_utf8_lossy(bytes).chars().take(MAX_TEXT_CHARS).collect();
+    let text: String = String::from_utf8_lossy(bytes)
+        .chars()
+        .take(MAX_TEXT_CHARS)
+        .collect();
     if text.trim().is_empty() {
         return Err(JobError::permanent("resumeUrl returned an empty document"));
     }
@@ -234,7 +251,13 @@ async fn ask_gateway(llm: &LlmConfig, resume: &str) -> Result<Value, JobError> {
         .map_err(|e| JobError::retry(format!("LLM gateway unreachable: {}", error_chain(&e))))?;
     let status = res.status();
     if !status.is_success() {
-        let detail: String = res.text().await.unwrap_or_default().chars().take(300).collect();
+        let detail: String = res
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
         let msg = format!("LLM gateway answered HTTP {status}: {detail}");
         return Err(if status.is_server_error() || status.as_u16() == 429 {
             JobError::retry(msg)

@@ -32,8 +32,13 @@ struct MaybeAdmin(Result<AdminSession, AppError>);
 
 impl FromRequestParts<AppState> for MaybeAdmin {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(MaybeAdmin(AdminSession::from_request_parts(parts, state).await))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(MaybeAdmin(
+            AdminSession::from_request_parts(parts, state).await,
+        ))
     }
 }
 
@@ -154,6 +159,8 @@ async fn render_dashboard(state: &AppState, admin: &AdminSession) -> Result<Stri
     Ok(layout("Queues", &body))
 }
 
+type LoginRow = (uuid::Uuid, String, String, String, bool);
+
 #[derive(Deserialize)]
 struct LoginForm {
     email: String,
@@ -161,8 +168,9 @@ struct LoginForm {
 }
 
 async fn login(State(state): State<AppState>, ApiForm(form): ApiForm<LoginForm>) -> Response {
-    let denied = |msg: &str| (StatusCode::UNAUTHORIZED, Html(login_page(Some(msg)))).into_response();
-    let row: Result<Option<(uuid::Uuid, String, String, String, bool)>, sqlx::Error> = sqlx::query_as(
+    let denied =
+        |msg: &str| (StatusCode::UNAUTHORIZED, Html(login_page(Some(msg)))).into_response();
+    let row: Result<Option<LoginRow>, sqlx::Error> = sqlx::query_as(
         "select id, email, password_hash, role, is_active from users where lower(email) = lower($1)",
     )
     .bind(form.email.trim())
@@ -250,5 +258,8 @@ const SCRIPT: &str = r#"document.addEventListener('click', async (ev) => {
 "#;
 
 async fn script() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT)
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
 }
