@@ -90,6 +90,8 @@ pub struct LlmConfig {
     pub base_url: String,
     pub api_key: Secret,
     pub model: String,
+    /// Let resume URLs point at loopback/private addresses (tests, local dev only).
+    pub allow_private_resume_urls: bool,
 }
 
 /// Queue workers: key prefix, per-queue concurrency, retry policy, outbox relay cadence.
@@ -342,6 +344,7 @@ impl Config {
                     .opt("LITELLM_MODEL")
                     .unwrap_or("gpt-4o-mini")
                     .to_string(),
+                allow_private_resume_urls: env.bool("RESUME_URL_ALLOW_PRIVATE", false)?,
             }),
             (Some(_), None) => return Err(ConfigError::Missing("LITELLM_API_KEY")),
             _ => None,

@@ -106,6 +106,8 @@ fn llm_env(base: &str) -> impl FnOnce(&mut std::collections::HashMap<String, Str
         env.insert("LITELLM_BASE_URL".into(), base);
         env.insert("LITELLM_API_KEY".into(), KEY.into());
         env.insert("LITELLM_MODEL".into(), "test-model".into());
+        // The fake "public" resume host is on loopback.
+        env.insert("RESUME_URL_ALLOW_PRIVATE".into(), "true".into());
     }
 }
 
@@ -352,5 +354,37 @@ async fn shutdown_during_a_job_lets_it_complete_once(db: PgPool) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(gateway.calls.load(Ordering::SeqCst), 1);
     q.close().await;
+    qs::purge(&prefix).await;
+}
+
+/// Without RESUME_URL_ALLOW_PRIVATE a loopback URL is refused, and never fetched.
+#[sqlx::test(migrations = false)]
+async fn private_resume_urls_are_refused(db: PgPool) {
+    let (base, gateway) = start_gateway(Mode::Ok, Duration::ZERO).await;
+    let (app, prefix) = qs::spawn(db, |env| {
+        llm_env(&base)(env);
+        env.remove("RESUME_URL_ALLOW_PRIVATE");
+    })
+    .await;
+    let (_, _, student) = qs::create_user(&app.state, Role::Student).await;
+    let res = submit(
+        &app,
+        &student,
+        json!({"resumeUrl": format!("{base}/resume.txt")}),
+    )
+    .await;
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = wait_status(&app, &student, &id, &["failed"]).await;
+    assert_eq!(done["attempts"], 1, "not retried: {done}");
+    assert_eq!(
+        done["error"],
+        "resumeUrl points at a private or local address"
+    );
+    assert_eq!(gateway.calls.load(Ordering::SeqCst), 0);
+    app.shutdown().await.unwrap();
     qs::purge(&prefix).await;
 }

@@ -162,7 +162,7 @@ pub async fn analyze(state: &AppState, id: Uuid) -> Result<(), JobError> {
     };
     let resume = match (text, url) {
         (Some(text), _) => text,
-        (None, Some(url)) => fetch_resume(&url).await?,
+        (None, Some(url)) => fetch_resume(&url, llm.allow_private_resume_urls).await?,
         (None, None) => return Err(JobError::permanent("resume analysis has no input")),
     };
     let result = ask_gateway(llm, &resume).await?;
@@ -202,8 +202,71 @@ fn http() -> &'static reqwest::Client {
     })
 }
 
-async fn fetch_resume(url: &str) -> Result<String, JobError> {
-    let res = http()
+/// The student-supplied URL must not reach internal services (SSRF): every address
+/// the host resolves to must be public, and redirects are not followed.
+async fn check_public(url: &str) -> Result<(), JobError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| JobError::permanent(format!("resumeUrl is not a valid URL: {e}")))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| JobError::permanent("resumeUrl has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let addrs = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| JobError::retry(format!("resolving the resumeUrl host failed: {e}")))?;
+    for addr in addrs {
+        if !is_public(addr.ip()) {
+            return Err(JobError::permanent(
+                "resumeUrl points at a private or local address",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(std::net::IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+fn fetch_client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new())
+    })
+}
+
+async fn fetch_resume(url: &str, allow_private: bool) -> Result<String, JobError> {
+    if !allow_private {
+        check_public(url).await?;
+    }
+    let res = fetch_client()
         .get(url)
         .send()
         .await
@@ -306,7 +369,28 @@ pub fn parse_review(content: &str) -> Result<Value, JobError> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_review;
+    use super::{is_public, parse_review};
+
+    #[test]
+    fn private_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
 
     #[test]
     fn parses_plain_and_fenced_json() {
