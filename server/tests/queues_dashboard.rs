@@ -40,6 +40,9 @@ async fn app_with_a_failed_job(db: PgPool) -> (common::TestApp, String, String) 
         env.insert("SMTP_PORT".into(), port.to_string());
         env.insert("SMTP_TLS".into(), "none".into());
         env.insert("QUEUE_JOB_ATTEMPTS".into(), "1".into());
+        // Sign-in budget per email: small, and short-lived so reruns start fresh.
+        env.insert("LOGIN_MAX_ATTEMPTS".into(), "3".into());
+        env.insert("LOGIN_WINDOW_SECONDS".into(), "5".into());
     })
     .await;
     let job_id = app
@@ -299,6 +302,24 @@ async fn page_login_sets_an_httponly_cookie_and_renders_failed_jobs(db: PgPool) 
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
+
+    // Sign-in attempts are rate limited per email.
+    let stranger = format!("{}@test.local", uuid::Uuid::new_v4().simple());
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let res = client
+            .post(app.url("/admin/queues/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("email", stranger.as_str()),
+                ("password", "guess-guess"),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429]);
 
     // A bearer token of a non-admin gets 403 on the page.
     let (_, _, student) = qs::create_user(&app.state, Role::Student).await;

@@ -87,6 +87,7 @@ async fn dashboard_works_in_headless_chromium(db: PgPool) {
         env.insert("SMTP_PORT".into(), port.to_string());
         env.insert("SMTP_TLS".into(), "none".into());
         env.insert("QUEUE_JOB_ATTEMPTS".into(), "1".into());
+        env.insert("LOGIN_WINDOW_SECONDS".into(), "5".into());
     })
     .await;
     app.state

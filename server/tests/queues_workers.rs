@@ -133,6 +133,14 @@ async fn cleanup_job_expires_slots_and_deletes_dead_credentials(db: PgPool) {
             .execute(&state.db).await.unwrap();
     }
 
+    for age_days in [100, 1] {
+        sqlx::query("insert into kpi_snapshots (id, computed_at, data) values ($1, now() - make_interval(days => $2), '{}')")
+            .bind(Uuid::new_v4())
+            .bind(age_days)
+            .execute(&state.db)
+            .await
+            .unwrap();
+    }
     let job_id = state
         .queues
         .add(QueueName::Cleanup, "cleanup", json!({}), None)
@@ -150,7 +158,7 @@ async fn cleanup_job_expires_slots_and_deletes_dead_credentials(db: PgPool) {
     let report: Value = serde_json::from_str(job.returnvalue()).unwrap();
     assert_eq!(
         report,
-        json!({"expiredSlots": 1, "deletedOtps": 1, "deletedRefreshTokens": 2})
+        json!({"expiredSlots": 1, "deletedOtps": 1, "deletedRefreshTokens": 2, "deletedKpiSnapshots": 1})
     );
 
     let status = |id: Uuid| {

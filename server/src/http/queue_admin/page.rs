@@ -167,7 +167,37 @@ struct LoginForm {
     password: String,
 }
 
+/// Counts sign-in attempts per email in Redis; `true` once the window's budget is spent.
+async fn too_many_attempts(state: &AppState, email: &str) -> Result<bool, AppError> {
+    let key = format!(
+        "ratelimit:queues-login:{}",
+        email.trim().to_ascii_lowercase()
+    );
+    let mut redis = state.redis.clone();
+    let (count,): (u64,) = redis::pipe()
+        .atomic()
+        .incr(&key, 1)
+        .expire(&key, state.config.login_window.as_secs() as i64)
+        .ignore()
+        .query_async(&mut redis)
+        .await?;
+    Ok(count > u64::from(state.config.login_max_attempts))
+}
+
 async fn login(State(state): State<AppState>, ApiForm(form): ApiForm<LoginForm>) -> Response {
+    match too_many_attempts(&state, &form.email).await {
+        Ok(false) => {}
+        Ok(true) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                Html(login_page(Some(
+                    "too many sign-in attempts; try again later",
+                ))),
+            )
+                .into_response();
+        }
+        Err(err) => return err.into_response(),
+    }
     let denied =
         |msg: &str| (StatusCode::UNAUTHORIZED, Html(login_page(Some(msg)))).into_response();
     let row: Result<Option<LoginRow>, sqlx::Error> = sqlx::query_as(
