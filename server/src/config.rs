@@ -90,6 +90,8 @@ pub struct LlmConfig {
     pub base_url: String,
     pub api_key: Secret,
     pub model: String,
+    /// Let resume URLs point at loopback/private addresses (tests, local dev only).
+    pub allow_private_resume_urls: bool,
 }
 
 /// Queue workers: key prefix, per-queue concurrency, retry policy, outbox relay cadence.
@@ -360,6 +362,7 @@ impl Config {
                     .opt("LITELLM_MODEL")
                     .unwrap_or("gpt-4o-mini")
                     .to_string(),
+                allow_private_resume_urls: env.bool("RESUME_URL_ALLOW_PRIVATE", false)?,
             }),
             (Some(_), None) => return Err(ConfigError::Missing("LITELLM_API_KEY")),
             _ => None,
@@ -390,14 +393,31 @@ impl Config {
             llm,
             queues: QueueConfig {
                 prefix: env.opt("QUEUE_PREFIX").unwrap_or("bull").to_string(),
-                email_concurrency: positive(env.parse("QUEUE_EMAIL_CONCURRENCY", 5)?, "QUEUE_EMAIL_CONCURRENCY")?,
-                database_concurrency: positive(env.parse("QUEUE_DATABASE_CONCURRENCY", 2)?, "QUEUE_DATABASE_CONCURRENCY")?,
-                cleanup_concurrency: positive(env.parse("QUEUE_CLEANUP_CONCURRENCY", 1)?, "QUEUE_CLEANUP_CONCURRENCY")?,
-                kpi_concurrency: positive(env.parse("QUEUE_KPI_CONCURRENCY", 1)?, "QUEUE_KPI_CONCURRENCY")?,
-                resume_concurrency: positive(env.parse("QUEUE_RESUME_CONCURRENCY", 2)?, "QUEUE_RESUME_CONCURRENCY")?,
+                email_concurrency: positive(
+                    env.parse("QUEUE_EMAIL_CONCURRENCY", 5)?,
+                    "QUEUE_EMAIL_CONCURRENCY",
+                )?,
+                database_concurrency: positive(
+                    env.parse("QUEUE_DATABASE_CONCURRENCY", 2)?,
+                    "QUEUE_DATABASE_CONCURRENCY",
+                )?,
+                cleanup_concurrency: positive(
+                    env.parse("QUEUE_CLEANUP_CONCURRENCY", 1)?,
+                    "QUEUE_CLEANUP_CONCURRENCY",
+                )?,
+                kpi_concurrency: positive(
+                    env.parse("QUEUE_KPI_CONCURRENCY", 1)?,
+                    "QUEUE_KPI_CONCURRENCY",
+                )?,
+                resume_concurrency: positive(
+                    env.parse("QUEUE_RESUME_CONCURRENCY", 2)?,
+                    "QUEUE_RESUME_CONCURRENCY",
+                )?,
                 attempts: env.parse("QUEUE_JOB_ATTEMPTS", 3)?.max(1),
                 backoff: Duration::from_millis(env.parse("QUEUE_BACKOFF_MS", 2000)?),
-                outbox_poll: Duration::from_millis(env.parse("EMAIL_OUTBOX_POLL_MS", 2000)?.max(50)),
+                outbox_poll: Duration::from_millis(
+                    env.parse("EMAIL_OUTBOX_POLL_MS", 2000)?.max(50),
+                ),
                 cleanup_every: env.seconds("CLEANUP_EVERY_SECONDS", 24 * 3600)?,
                 kpi_every: env.seconds("KPI_EVERY_SECONDS", 15 * 60)?,
             },
@@ -434,6 +454,27 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+    }
+
+    #[test]
+    fn queue_settings_parse_and_validate() {
+        let c = Config::from_map(&base()).unwrap();
+        assert_eq!(c.role, ProcessRole::All);
+        assert_eq!((c.queues.prefix.as_str(), c.queues.attempts), ("bull", 3));
+        assert_eq!(c.queues.kpi_every, Duration::from_secs(900));
+        assert_eq!(c.queues.cleanup_every, Duration::from_secs(86_400));
+
+        let mut v = base();
+        v.insert("PROCESS_ROLE".into(), "workers".into());
+        v.insert("QUEUE_RESUME_CONCURRENCY".into(), "7".into());
+        let c = Config::from_map(&v).unwrap();
+        assert!(c.role.runs_workers() && !c.role.serves_api());
+        assert_eq!(c.queues.resume_concurrency, 7);
+
+        let mut v = base();
+        v.insert("QUEUE_EMAIL_CONCURRENCY".into(), "0".into());
+        let err = Config::from_map(&v).unwrap_err().to_string();
+        assert!(err.contains("QUEUE_EMAIL_CONCURRENCY"), "{err}");
     }
 
     #[test]

@@ -98,15 +98,21 @@ pub async fn serve(
         None
     };
 
-    let realtime = realtime::Realtime::start(&state).await?;
-    tokio::spawn({
-        let (realtime, token) = (realtime.clone(), token.clone());
-        async move {
-            token.cancelled().await;
-            realtime.drain().await;
-        }
-    });
-    let app = http::router_with(state.clone(), realtime.routes());
+    // Workers-only processes serve just the probes; API processes also carry the
+    // realtime endpoints, which drain (clients told to reconnect) when shutdown starts.
+    let app = if state.config.role.serves_api() {
+        let realtime = realtime::Realtime::start(&state).await?;
+        tokio::spawn({
+            let (realtime, token) = (realtime.clone(), token.clone());
+            async move {
+                token.cancelled().await;
+                realtime.drain().await;
+            }
+        });
+        http::router_with(state.clone(), realtime.routes())
+    } else {
+        http::probes_router(state.clone())
+    };
     tracing::info!(%addr, "listening");
     // Connect info gives handlers the peer address (login rate limiting).
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();

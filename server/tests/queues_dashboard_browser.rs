@@ -33,7 +33,10 @@ impl Cdp {
         if let Some(s) = &self.session {
             msg["sessionId"] = json!(s);
         }
-        self.ws.send(Message::text(msg.to_string())).await.expect("cdp send");
+        self.ws
+            .send(Message::text(msg.to_string()))
+            .await
+            .expect("cdp send");
         loop {
             let frame = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
                 .await
@@ -51,7 +54,10 @@ impl Cdp {
 
     async fn eval(&mut self, expression: &str) -> Value {
         let r = self
-            .call("Runtime.evaluate", json!({"expression": expression, "returnByValue": true, "awaitPromise": true}))
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+            )
             .await;
         r["result"]["value"].clone()
     }
@@ -64,7 +70,10 @@ impl Cdp {
             if got == expected {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{expression} stayed {got}, wanted {expected}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{expression} stayed {got}, wanted {expected}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -78,15 +87,24 @@ async fn dashboard_works_in_headless_chromium(db: PgPool) {
         env.insert("SMTP_PORT".into(), port.to_string());
         env.insert("SMTP_TLS".into(), "none".into());
         env.insert("QUEUE_JOB_ATTEMPTS".into(), "1".into());
+        env.insert("LOGIN_WINDOW_SECONDS".into(), "5".into());
     })
     .await;
     app.state
         .queues
-        .add(QueueName::Email, "otp_verification", json!({"to": "b@test.local", "template": "otp_verification", "payload": {"code": "1"}}), None)
+        .add(
+            QueueName::Email,
+            "otp_verification",
+            json!({"to": "b@test.local", "template": "otp_verification", "payload": {"code": "1"}}),
+            None,
+        )
         .await
         .unwrap();
     let q = qs::queue(&prefix, "emailQueue").await;
-    qs::wait_for("a failed job", Duration::from_secs(20), || async { (q.get_failed_count().await.ok()? == 1).then_some(()) }).await;
+    qs::wait_for("a failed job", Duration::from_secs(20), || async {
+        (q.get_failed_count().await.ok()? == 1).then_some(())
+    })
+    .await;
 
     let profile = std::env::temp_dir().join(format!("mas-chromium-{prefix}"));
     let mut chromium = tokio::process::Command::new(CHROMIUM)
@@ -122,17 +140,31 @@ async fn dashboard_works_in_headless_chromium(db: PgPool) {
     // Keep draining stderr so chromium never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await.expect("cdp connect");
-    let mut cdp = Cdp { ws, next_id: 0, session: None };
-    let target = cdp.call("Target.createTarget", json!({"url": "about:blank"})).await;
-    let attached = cdp.call("Target.attachToTarget", json!({"targetId": target["targetId"], "flatten": true})).await;
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .expect("cdp connect");
+    let mut cdp = Cdp {
+        ws,
+        next_id: 0,
+        session: None,
+    };
+    let target = cdp
+        .call("Target.createTarget", json!({"url": "about:blank"}))
+        .await;
+    let attached = cdp
+        .call(
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+        )
+        .await;
     cdp.session = Some(attached["sessionId"].as_str().unwrap().to_string());
     cdp.call("Runtime.enable", json!({})).await;
     cdp.call("Page.enable", json!({})).await;
 
     let page = app.url("/admin/queues");
     cdp.call("Page.navigate", json!({"url": page})).await;
-    cdp.wait_eval("!!document.getElementById('login-form')", json!(true)).await;
+    cdp.wait_eval("!!document.getElementById('login-form')", json!(true))
+        .await;
 
     // Sign in through the form (a real POST + redirect + cookie).
     cdp.eval(&format!(
@@ -147,8 +179,13 @@ async fn dashboard_works_in_headless_chromium(db: PgPool) {
     assert_eq!(cdp.eval("location.pathname").await, json!("/admin/queues"));
     // The token cookie is httpOnly: invisible to page scripts.
     assert_eq!(cdp.eval("document.cookie").await, json!(""));
-    let reason = cdp.eval("document.querySelector('#failed .reason').textContent").await;
-    assert!(reason.as_str().unwrap().starts_with("SMTP delivery failed"), "{reason}");
+    let reason = cdp
+        .eval("document.querySelector('#failed .reason').textContent")
+        .await;
+    assert!(
+        reason.as_str().unwrap().starts_with("SMTP delivery failed"),
+        "{reason}"
+    );
 
     // The button calls the JSON API with the cookie, then the page reloads.
     cdp.eval("document.querySelector('button[data-action=clean][data-state=failed][data-queue=emailQueue]').click(); true").await;

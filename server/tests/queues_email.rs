@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 fn mail_dir() -> PathBuf {
     let dir = PathBuf::from(
-        std::env::var("MAS_MAIL_DIR").expect("MAS_MAIL_DIR is not set: run the tests through scripts/test"),
+        std::env::var("MAS_MAIL_DIR")
+            .expect("MAS_MAIL_DIR is not set: run the tests through scripts/test"),
     );
     // aiosmtpd's Mailbox handler answers 500 unless the Maildir subfolders exist.
     for sub in ["tmp", "new", "cur"] {
@@ -24,8 +25,10 @@ fn mail_dir() -> PathBuf {
 }
 
 fn smtp_env(env: &mut std::collections::HashMap<String, String>) {
-    let host = std::env::var("SMTP_HOST").expect("SMTP_HOST is not set: run the tests through scripts/test");
-    let port = std::env::var("SMTP_PORT").expect("SMTP_PORT is not set: run the tests through scripts/test");
+    let host = std::env::var("SMTP_HOST")
+        .expect("SMTP_HOST is not set: run the tests through scripts/test");
+    let port = std::env::var("SMTP_PORT")
+        .expect("SMTP_PORT is not set: run the tests through scripts/test");
     env.insert("SMTP_HOST".into(), host);
     env.insert("SMTP_PORT".into(), port);
     env.insert("SMTP_TLS".into(), "none".into());
@@ -52,25 +55,34 @@ fn header<'a>(mail: &'a str, name: &str) -> Option<&'a str> {
 
 async fn insert_outbox(db: &PgPool, to: &str, template: &str, payload: serde_json::Value) -> Uuid {
     let id = Uuid::new_v4();
-    sqlx::query("insert into email_outbox (id, to_email, template, payload) values ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(to)
-        .bind(template)
-        .bind(payload)
-        .execute(db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "insert into email_outbox (id, to_email, template, payload) values ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(to)
+    .bind(template)
+    .bind(payload)
+    .execute(db)
+    .await
+    .unwrap();
     id
 }
 
-type OutboxState = (Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>, Option<String>, i32);
+type OutboxState = (
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<String>,
+    i32,
+);
 
 async fn outbox(db: &PgPool, id: Uuid) -> OutboxState {
-    sqlx::query_as("select sent_at, failed_at, last_error, attempts from email_outbox where id = $1")
-        .bind(id)
-        .fetch_one(db)
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "select sent_at, failed_at, last_error, attempts from email_outbox where id = $1",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await
+    .unwrap()
 }
 
 #[sqlx::test(migrations = false)]
@@ -78,9 +90,18 @@ async fn outbox_otp_row_is_delivered_to_the_smtp_sink(db: PgPool) {
     mail_dir();
     let (app, prefix) = qs::spawn(db, smtp_env).await;
     let state = app.state.clone();
-    let to = format!("otp-{}@test.local", &Uuid::new_v4().simple().to_string()[..10]);
+    let to = format!(
+        "otp-{}@test.local",
+        &Uuid::new_v4().simple().to_string()[..10]
+    );
     let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
-    let id = insert_outbox(&state.db, &to, "verify_email", json!({"code": code, "name": "Asha"})).await;
+    let id = insert_outbox(
+        &state.db,
+        &to,
+        "verify_email",
+        json!({"code": code, "name": "Asha"}),
+    )
+    .await;
 
     let db = state.db.clone();
     let row = qs::wait_for("outbox row sent", Duration::from_secs(20), || {
@@ -98,17 +119,31 @@ async fn outbox_otp_row_is_delivered_to_the_smtp_sink(db: PgPool) {
     .await;
     assert_eq!(header(&mail, "Subject"), Some("Your MAS verification code"));
     assert!(header(&mail, "To").unwrap().contains(&to));
-    assert!(header(&mail, "From").unwrap().contains("no-reply@test.local"));
+    assert!(
+        header(&mail, "From")
+            .unwrap()
+            .contains("no-reply@test.local")
+    );
     // The OTP is readable in the text part (and present in the HTML part).
     let marker = "Your verification code is: ";
     let at = mail.find(marker).expect("text part with the code") + marker.len();
     assert_eq!(&mail[at..at + 6], code);
-    assert!(mail.contains("text/html"), "multipart alternative with HTML");
-    assert_eq!(mail.matches(code.as_str()).count(), 2, "code in text and HTML parts");
+    assert!(
+        mail.contains("text/html"),
+        "multipart alternative with HTML"
+    );
+    assert_eq!(
+        mail.matches(code.as_str()).count(),
+        2,
+        "code in text and HTML parts"
+    );
 
     let q = qs::queue(&prefix, "emailQueue").await;
     let job_id = format!("outbox-{id}");
-    assert_eq!(q.get_job_state(&job_id).await.unwrap().as_str(), "completed");
+    assert_eq!(
+        q.get_job_state(&job_id).await.unwrap().as_str(),
+        "completed"
+    );
 
     app.shutdown().await.unwrap();
     q.close().await;
@@ -118,7 +153,13 @@ async fn outbox_otp_row_is_delivered_to_the_smtp_sink(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn unset_smtp_fails_the_job_with_a_clear_reason(db: PgPool) {
     let (app, prefix) = qs::spawn(db, |_| {}).await;
-    let id = insert_outbox(&app.state.db, "x@test.local", "password_reset", json!({"code": "424242"})).await;
+    let id = insert_outbox(
+        &app.state.db,
+        "x@test.local",
+        "password_reset",
+        json!({"code": "424242"}),
+    )
+    .await;
     let db = app.state.db.clone();
     let row = qs::wait_for("outbox row failed", Duration::from_secs(20), || {
         let db = db.clone();
@@ -126,12 +167,22 @@ async fn unset_smtp_fails_the_job_with_a_clear_reason(db: PgPool) {
     })
     .await;
     assert!(row.0.is_none());
-    assert!(row.2.as_deref().unwrap().contains("SMTP is not configured: set SMTP_HOST"), "{row:?}");
+    assert!(
+        row.2
+            .as_deref()
+            .unwrap()
+            .contains("SMTP is not configured: set SMTP_HOST"),
+        "{row:?}"
+    );
     assert_eq!(row.3, 1, "missing configuration is not retried");
 
     let q = qs::queue(&prefix, "emailQueue").await;
     let job = q.get_job(&format!("outbox-{id}")).await.unwrap().unwrap();
-    assert!(job.failed_reason().contains("SMTP is not configured"), "{}", job.failed_reason());
+    assert!(
+        job.failed_reason().contains("SMTP is not configured"),
+        "{}",
+        job.failed_reason()
+    );
     assert_eq!(q.get_failed_count().await.unwrap(), 1);
 
     app.shutdown().await.unwrap();
@@ -156,13 +207,23 @@ async fn unreachable_smtp_is_retried_then_recorded_as_failed(db: PgPool) {
     )
     .await;
     let db = app.state.db.clone();
-    let row = qs::wait_for("outbox row failed after retries", Duration::from_secs(30), || {
-        let db = db.clone();
-        async move { Some(outbox(&db, id).await).filter(|r| r.1.is_some()) }
-    })
+    let row = qs::wait_for(
+        "outbox row failed after retries",
+        Duration::from_secs(30),
+        || {
+            let db = db.clone();
+            async move { Some(outbox(&db, id).await).filter(|r| r.1.is_some()) }
+        },
+    )
     .await;
     assert_eq!(row.3, 3, "three attempts: {row:?}");
-    assert!(row.2.as_deref().unwrap().starts_with("SMTP delivery failed"), "{row:?}");
+    assert!(
+        row.2
+            .as_deref()
+            .unwrap()
+            .starts_with("SMTP delivery failed"),
+        "{row:?}"
+    );
 
     // The server is still healthy after the failures.
     let res = app.client.get(app.url("/api/health")).send().await.unwrap();
@@ -182,7 +243,13 @@ async fn rejected_smtp_credentials_fail_visibly(db: PgPool) {
         env.insert("QUEUE_JOB_ATTEMPTS".into(), "2".into());
     })
     .await;
-    let id = insert_outbox(&app.state.db, "z@test.local", "verify_email", json!({"code": "999000"})).await;
+    let id = insert_outbox(
+        &app.state.db,
+        "z@test.local",
+        "verify_email",
+        json!({"code": "999000"}),
+    )
+    .await;
     let db = app.state.db.clone();
     let row = qs::wait_for("outbox row failed", Duration::from_secs(30), || {
         let db = db.clone();
@@ -191,7 +258,10 @@ async fn rejected_smtp_credentials_fail_visibly(db: PgPool) {
     .await;
     let reason = row.2.unwrap();
     assert!(reason.starts_with("SMTP delivery failed"), "{reason}");
-    assert!(!reason.contains("wrong-password-123"), "secret leaked: {reason}");
+    assert!(
+        !reason.contains("wrong-password-123"),
+        "secret leaked: {reason}"
+    );
     assert_eq!(row.3, 2);
 
     app.shutdown().await.unwrap();

@@ -41,7 +41,15 @@ async fn csv_import_creates_students_and_reports_bad_rows(db: PgPool) {
          Asha Again,asha@import.test,\r\n"
     );
     let url = app.url(&format!("/api/admin/batches/{batch}/import"));
-    let res = app.client.post(&url).bearer_auth(&admin).header("content-type", "text/csv").body(csv.clone()).send().await.unwrap();
+    let res = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body(csv.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 202);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["data"]["status"], "queued");
@@ -49,18 +57,37 @@ async fn csv_import_creates_students_and_reports_bad_rows(db: PgPool) {
 
     let report_url = app.url(&format!("/api/admin/batches/{batch}/import/{import_id}"));
     let report = qs::wait_for("import to finish", Duration::from_secs(20), || async {
-        let res = app.client.get(&report_url).bearer_auth(&admin).send().await.ok()?;
+        let res = app
+            .client
+            .get(&report_url)
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .ok()?;
         let body: Value = res.json().await.ok()?;
-        (body["data"]["status"] == "completed" || body["data"]["status"] == "failed").then(|| body["data"].clone())
+        (body["data"]["status"] == "completed" || body["data"]["status"] == "failed")
+            .then(|| body["data"].clone())
     })
     .await;
     assert_eq!(report["status"], "completed", "{report}");
-    assert_eq!((report["totalRows"].as_i64(), report["importedRows"].as_i64(), report["failedRows"].as_i64()), (Some(7), Some(2), Some(5)));
+    assert_eq!(
+        (
+            report["totalRows"].as_i64(),
+            report["importedRows"].as_i64(),
+            report["failedRows"].as_i64()
+        ),
+        (Some(7), Some(2), Some(5))
+    );
     let errors: Vec<(i64, String)> = report["errors"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["line"].as_i64().unwrap(), e["error"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["line"].as_i64().unwrap(),
+                e["error"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         errors,
@@ -82,20 +109,58 @@ async fn csv_import_creates_students_and_reports_bad_rows(db: PgPool) {
     assert_eq!(
         students,
         vec![
-            ("asha@import.test".into(), "Asha Rao".into(), Some(batch), "student".into()),
-            ("imran@import.test".into(), "Khan, Imran".into(), Some(batch), "student".into()),
+            (
+                "asha@import.test".into(),
+                "Asha Rao".into(),
+                Some(batch),
+                "student".into()
+            ),
+            (
+                "imran@import.test".into(),
+                "Khan, Imran".into(),
+                Some(batch),
+                "student".into()
+            ),
         ]
     );
 
     // JSON body works too; non-admins and bad input are refused.
-    let res = app.client.post(&url).bearer_auth(&admin).json(&json!({"csv": "name,email\nZed,zed@import.test\n"})).send().await.unwrap();
+    let res = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .json(&json!({"csv": "name,email\nZed,zed@import.test\n"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 202);
-    let res = app.client.post(&url).bearer_auth(&student_token).body(csv).send().await.unwrap();
+    let res = app
+        .client
+        .post(&url)
+        .bearer_auth(&student_token)
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
-    let res = app.client.post(&url).bearer_auth(&admin).body("foo,bar\n1,2\n").send().await.unwrap();
+    let res = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .body("foo,bar\n1,2\n")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     let missing = app.url(&format!("/api/admin/batches/{}/import", Uuid::new_v4()));
-    let res = app.client.post(&missing).bearer_auth(&admin).body("name,email\nA,a@b.co\n").send().await.unwrap();
+    let res = app
+        .client
+        .post(&missing)
+        .bearer_auth(&admin)
+        .body("name,email\nA,a@b.co\n")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 
     app.shutdown().await.unwrap();

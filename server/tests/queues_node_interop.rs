@@ -43,38 +43,70 @@ fn node(script: &str, prefix: &str, queue: &str) -> Command {
 
 #[sqlx::test(migrations = false)]
 async fn job_added_by_node_is_processed_by_our_email_worker(db: PgPool) {
-    let mail_dir = PathBuf::from(std::env::var("MAS_MAIL_DIR").expect("MAS_MAIL_DIR is not set: run the tests through scripts/test"));
+    let mail_dir = PathBuf::from(
+        std::env::var("MAS_MAIL_DIR")
+            .expect("MAS_MAIL_DIR is not set: run the tests through scripts/test"),
+    );
     for sub in ["tmp", "new", "cur"] {
         std::fs::create_dir_all(mail_dir.join(sub)).unwrap();
     }
     let (app, prefix) = qs::spawn(db, |env| {
-        env.insert("SMTP_HOST".into(), std::env::var("SMTP_HOST").expect("SMTP_HOST: run scripts/test"));
-        env.insert("SMTP_PORT".into(), std::env::var("SMTP_PORT").expect("SMTP_PORT: run scripts/test"));
+        env.insert(
+            "SMTP_HOST".into(),
+            std::env::var("SMTP_HOST").expect("SMTP_HOST: run scripts/test"),
+        );
+        env.insert(
+            "SMTP_PORT".into(),
+            std::env::var("SMTP_PORT").expect("SMTP_PORT: run scripts/test"),
+        );
         env.insert("SMTP_TLS".into(), "none".into());
     })
     .await;
-    let to = format!("node-{}@test.local", &Uuid::new_v4().simple().to_string()[..10]);
+    let to = format!(
+        "node-{}@test.local",
+        &Uuid::new_v4().simple().to_string()[..10]
+    );
     let out = node("bullmq_add.mjs", &prefix, "emailQueue")
         .env("JOB_NAME", "otp_verification")
-        .env("JOB_DATA", json!({"to": to, "template": "otp_verification", "payload": {"code": "246810"}}).to_string())
-        .env("JOB_OPTS", json!({"attempts": 2, "backoff": {"type": "exponential", "delay": 100}}).to_string())
+        .env(
+            "JOB_DATA",
+            json!({"to": to, "template": "otp_verification", "payload": {"code": "246810"}})
+                .to_string(),
+        )
+        .env(
+            "JOB_OPTS",
+            json!({"attempts": 2, "backoff": {"type": "exponential", "delay": 100}}).to_string(),
+        )
         .output()
         .await
         .expect("node");
-    assert!(out.status.success(), "node add failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "node add failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let added: Value = serde_json::from_slice(&out.stdout).unwrap();
     let job_id = added["id"].as_str().unwrap().to_string();
 
     let q = qs::queue(&prefix, "emailQueue").await;
-    let job = qs::wait_for("node job completed by our worker", Duration::from_secs(20), || async {
-        let state = q.get_job_state(&job_id).await.ok()?;
-        match state.as_str() {
-            "completed" | "failed" => q.get_job(&job_id).await.ok()?,
-            _ => None,
-        }
-    })
+    let job = qs::wait_for(
+        "node job completed by our worker",
+        Duration::from_secs(20),
+        || async {
+            let state = q.get_job_state(&job_id).await.ok()?;
+            match state.as_str() {
+                "completed" | "failed" => q.get_job(&job_id).await.ok()?,
+                _ => None,
+            }
+        },
+    )
     .await;
-    assert_eq!(q.get_job_state(&job_id).await.unwrap().as_str(), "completed", "{}", job.failed_reason());
+    assert_eq!(
+        q.get_job_state(&job_id).await.unwrap().as_str(),
+        "completed",
+        "{}",
+        job.failed_reason()
+    );
     let rv: Value = serde_json::from_str(job.returnvalue()).unwrap();
     assert_eq!(rv, json!({"delivered": true, "to": to}));
     let delivered = std::fs::read_dir(mail_dir.join("new"))
@@ -96,30 +128,56 @@ async fn job_added_by_us_is_processed_by_a_node_worker(db: PgPool) {
         env.insert("PROCESS_ROLE".into(), "api".into());
     })
     .await;
-    let worker = node("bullmq_worker.mjs", &prefix, "databaseQueue").env("COUNT", "1").spawn().expect("node worker");
+    let worker = node("bullmq_worker.mjs", &prefix, "databaseQueue")
+        .env("COUNT", "1")
+        .spawn()
+        .expect("node worker");
     let data = json!({"importId": Uuid::new_v4(), "note": "from rust"});
     let job_id = app
         .state
         .queues
-        .add(QueueName::Database, "importStudents", &data, Some("interop-1".into()))
+        .add(
+            QueueName::Database,
+            "importStudents",
+            &data,
+            Some("interop-1".into()),
+        )
         .await
         .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(30), worker.wait_with_output()).await.expect("node worker finished").unwrap();
-    assert!(out.status.success(), "node worker failed: {}", String::from_utf8_lossy(&out.stderr));
-    let seen: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), worker.wait_with_output())
+        .await
+        .expect("node worker finished")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "node worker failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(seen["id"], job_id.as_str());
     assert_eq!(seen["name"], "importStudents");
     assert_eq!(seen["data"], data);
     assert_eq!(seen["opts"]["attempts"], 3);
-    assert_eq!(seen["opts"]["backoff"], json!({"type": "exponential", "delay": 200}));
+    assert_eq!(
+        seen["opts"]["backoff"],
+        json!({"type": "exponential", "delay": 200})
+    );
 
     let q = qs::queue(&prefix, "databaseQueue").await;
-    let job = qs::wait_for("completed state visible to Rust", Duration::from_secs(10), || async {
-        (q.get_job_state(&job_id).await.ok()?.as_str() == "completed").then_some(())?;
-        q.get_job(&job_id).await.ok()?
-    })
+    let job = qs::wait_for(
+        "completed state visible to Rust",
+        Duration::from_secs(10),
+        || async {
+            (q.get_job_state(&job_id).await.ok()?.as_str() == "completed").then_some(())?;
+            q.get_job(&job_id).await.ok()?
+        },
+    )
     .await;
-    assert_eq!(serde_json::from_str::<Value>(job.returnvalue()).unwrap(), json!({"processedBy": "node-bullmq"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(job.returnvalue()).unwrap(),
+        json!({"processedBy": "node-bullmq"})
+    );
 
     q.close().await;
     app.shutdown().await.unwrap();

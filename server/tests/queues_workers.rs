@@ -25,10 +25,17 @@ async fn kpi_job_stores_snapshot_served_to_admins_only(db: PgPool) {
 
     // Before any snapshot the endpoint says so. (The scheduler's first run may race us,
     // so clear snapshots it could have written.)
-    sqlx::query("delete from kpi_snapshots").execute(&state.db).await.unwrap();
+    sqlx::query("delete from kpi_snapshots")
+        .execute(&state.db)
+        .await
+        .unwrap();
     let admin = qs::token_for_email(&state, common::ADMIN_EMAIL).await;
 
-    state.queues.add(QueueName::Kpi, "compute-kpis", json!({}), None).await.unwrap();
+    state
+        .queues
+        .add(QueueName::Kpi, "compute-kpis", json!({}), None)
+        .await
+        .unwrap();
     let db = state.db.clone();
     qs::wait_for("a KPI snapshot with 2 students", Duration::from_secs(20), || {
         let db = db.clone();
@@ -44,7 +51,13 @@ async fn kpi_job_stores_snapshot_served_to_admins_only(db: PgPool) {
     })
     .await;
 
-    let res = app.client.get(app.url("/api/admin/kpis")).bearer_auth(&admin).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/admin/kpis"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     let kpis = &body["data"]["kpis"];
@@ -55,9 +68,20 @@ async fn kpi_job_stores_snapshot_served_to_admins_only(db: PgPool) {
     assert_eq!(kpis["totalUsers"], 5);
     assert_eq!(kpis["bookingsTotal"], 0);
 
-    let res = app.client.get(app.url("/api/admin/kpis")).bearer_auth(&student_token).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/admin/kpis"))
+        .bearer_auth(&student_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
-    let res = app.client.get(app.url("/api/admin/kpis")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/admin/kpis"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
 
     app.shutdown().await.unwrap();
@@ -92,7 +116,10 @@ async fn cleanup_job_expires_slots_and_deletes_dead_credentials(db: PgPool) {
     let past_booked = slot(now - ChronoDuration::hours(3), "booked").await;
     let future_open = slot(now + ChronoDuration::hours(2), "open").await;
 
-    for expires in [now - ChronoDuration::minutes(1), now + ChronoDuration::minutes(10)] {
+    for expires in [
+        now - ChronoDuration::minutes(1),
+        now + ChronoDuration::minutes(10),
+    ] {
         sqlx::query("insert into email_otps (id, user_id, purpose, code_hash, expires_at) values ($1, $2, 'verify_email', 'h', $3)")
             .bind(Uuid::new_v4()).bind(student).bind(expires).execute(&state.db).await.unwrap();
     }
@@ -106,7 +133,19 @@ async fn cleanup_job_expires_slots_and_deletes_dead_credentials(db: PgPool) {
             .execute(&state.db).await.unwrap();
     }
 
-    let job_id = state.queues.add(QueueName::Cleanup, "cleanup", json!({}), None).await.unwrap();
+    for age_days in [100, 1] {
+        sqlx::query("insert into kpi_snapshots (id, computed_at, data) values ($1, now() - make_interval(days => $2), '{}')")
+            .bind(Uuid::new_v4())
+            .bind(age_days)
+            .execute(&state.db)
+            .await
+            .unwrap();
+    }
+    let job_id = state
+        .queues
+        .add(QueueName::Cleanup, "cleanup", json!({}), None)
+        .await
+        .unwrap();
     let job = qs::wait_for("cleanup job completed", Duration::from_secs(20), || {
         let q = &q;
         let job_id = job_id.clone();
@@ -117,20 +156,33 @@ async fn cleanup_job_expires_slots_and_deletes_dead_credentials(db: PgPool) {
     })
     .await;
     let report: Value = serde_json::from_str(job.returnvalue()).unwrap();
-    assert_eq!(report, json!({"expiredSlots": 1, "deletedOtps": 1, "deletedRefreshTokens": 2}));
+    assert_eq!(
+        report,
+        json!({"expiredSlots": 1, "deletedOtps": 1, "deletedRefreshTokens": 2, "deletedKpiSnapshots": 1})
+    );
 
     let status = |id: Uuid| {
         let db = state.db.clone();
         async move {
-            let (s,): (String,) = sqlx::query_as("select status from mentor_slots where id = $1").bind(id).fetch_one(&db).await.unwrap();
+            let (s,): (String,) = sqlx::query_as("select status from mentor_slots where id = $1")
+                .bind(id)
+                .fetch_one(&db)
+                .await
+                .unwrap();
             s
         }
     };
     assert_eq!(status(past_open).await, "expired");
     assert_eq!(status(past_booked).await, "booked");
     assert_eq!(status(future_open).await, "open");
-    let (otps,): (i64,) = sqlx::query_as("select count(*) from email_otps").fetch_one(&state.db).await.unwrap();
-    let (tokens,): (i64,) = sqlx::query_as("select count(*) from refresh_tokens").fetch_one(&state.db).await.unwrap();
+    let (otps,): (i64,) = sqlx::query_as("select count(*) from email_otps")
+        .fetch_one(&state.db)
+        .await
+        .unwrap();
+    let (tokens,): (i64,) = sqlx::query_as("select count(*) from refresh_tokens")
+        .fetch_one(&state.db)
+        .await
+        .unwrap();
     assert_eq!((otps, tokens), (1, 1));
 
     app.shutdown().await.unwrap();
@@ -147,7 +199,10 @@ async fn schedules_are_created_once_across_two_worker_sets(db: PgPool) {
     let p = prefix.clone();
     let second = common::TestApp::spawn_with(db, |env| qs::queue_env(env, &p)).await;
 
-    for (queue, id, every) in [("cleanupQueue", CLEANUP_SCHEDULER, 86_400_000u64), ("kpiQueue", KPI_SCHEDULER, 900_000)] {
+    for (queue, id, every) in [
+        ("cleanupQueue", CLEANUP_SCHEDULER, 86_400_000u64),
+        ("kpiQueue", KPI_SCHEDULER, 900_000),
+    ] {
         let q = qs::queue(&prefix, queue).await;
         let schedulers = q.get_job_schedulers(0, -1, true).await.unwrap();
         assert_eq!(schedulers.len(), 1, "{queue}: {schedulers:?}");
@@ -163,7 +218,11 @@ async fn schedules_are_created_once_across_two_worker_sets(db: PgPool) {
             }
         })
         .await;
-        assert_eq!((counts.completed, counts.delayed, counts.failed), (1, 1, 0), "{queue}: {counts:?}");
+        assert_eq!(
+            (counts.completed, counts.delayed, counts.failed),
+            (1, 1, 0),
+            "{queue}: {counts:?}"
+        );
         q.close().await;
     }
 
@@ -206,13 +265,129 @@ async fn failing_jobs_retry_with_exponential_backoff_then_fail_with_reason(db: P
     })
     .await;
     assert_eq!(job.attempts_made(), 3);
-    assert!(job.failed_reason().contains("SMTP delivery failed"), "{}", job.failed_reason());
+    assert!(
+        job.failed_reason().contains("SMTP delivery failed"),
+        "{}",
+        job.failed_reason()
+    );
     let elapsed = job.finished_on().unwrap() - job.timestamp();
-    assert!(elapsed >= 600, "backoff 200 + 400 ms expected, took {elapsed} ms");
+    assert!(
+        elapsed >= 600,
+        "backoff 200 + 400 ms expected, took {elapsed} ms"
+    );
     let failed = q.get_failed(0, -1).await.unwrap();
     assert_eq!(failed.len(), 1);
 
     app.shutdown().await.unwrap();
     q.close().await;
+    qs::purge(&prefix).await;
+}
+
+/// PROCESS_ROLE=api enqueues but processes nothing; PROCESS_ROLE=workers processes
+/// but serves only the health probes.
+#[sqlx::test(migrations = false)]
+async fn process_role_decides_what_runs(db: PgPool) {
+    let prefix = qs::unique_prefix();
+    let p = prefix.clone();
+    let api = common::TestApp::spawn_with(db.clone(), |env| {
+        qs::queue_env(env, &p);
+        env.insert("PROCESS_ROLE".into(), "api".into());
+    })
+    .await;
+    let job_id = api
+        .state
+        .queues
+        .add(QueueName::Kpi, "compute-kpis", json!({}), None)
+        .await
+        .unwrap();
+    let q = qs::queue(&prefix, "kpiQueue").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(q.get_job_state(&job_id).await.unwrap().as_str(), "wait");
+    assert_eq!(
+        q.get_job_schedulers_count().await.unwrap(),
+        0,
+        "api role creates no schedules"
+    );
+    let admin = qs::token_for_email(&api.state, common::ADMIN_EMAIL).await;
+    let res = api
+        .client
+        .get(api.url("/api/admin/kpis"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "no snapshot yet");
+
+    let p = prefix.clone();
+    let workers = common::TestApp::spawn_with(db, |env| {
+        qs::queue_env(env, &p);
+        env.insert("PROCESS_ROLE".into(), "workers".into());
+    })
+    .await;
+    qs::wait_for(
+        "the workers process to run the job",
+        Duration::from_secs(20),
+        || async { (q.get_job_state(&job_id).await.ok()?.as_str() == "completed").then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        workers
+            .client
+            .get(workers.url("/api/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let res = workers
+        .client
+        .get(workers.url("/api/admin/kpis"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "workers role serves no API routes");
+    // The API process serves the snapshot the workers process computed.
+    let res = api
+        .client
+        .get(api.url("/api/admin/kpis"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // The OpenAPI document describes the queue routes.
+    let doc: Value = api
+        .client
+        .get(api.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/admin/kpis",
+        "/api/resumes/analysis",
+        "/api/resumes/analysis/{id}",
+        "/api/admin/batches/{id}/import",
+        "/api/admin/batches/{id}/import/{import_id}",
+        "/api/admin/queues",
+        "/api/admin/queues/{queue}/jobs",
+        "/api/admin/queues/{queue}/retry",
+        "/api/admin/queues/{queue}/jobs/{job_id}/retry",
+        "/api/admin/queues/{queue}/clean",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+
+    q.close().await;
+    api.shutdown().await.unwrap();
+    workers.shutdown().await.unwrap();
     qs::purge(&prefix).await;
 }

@@ -4,9 +4,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
-use uuid::Uuid;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use crate::auth::{RequireRole, roles};
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -84,5 +84,7 @@ pub async fn get_import(
     State(state): State<AppState>,
     ApiPath((batch_id, import_id)): ApiPath<(Uuid, Uuid)>,
 ) -> AppResult<axum::Json<Envelope<ImportReport>>> {
-    Ok(ok(student_import::get(&state.db, batch_id, import_id).await?))
+    Ok(ok(
+        student_import::get(&state.db, batch_id, import_id).await?
+    ))
 }

@@ -56,6 +56,14 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(realtime::routes())
 }
 
+/// What a `PROCESS_ROLE=workers` process serves: only the health probes.
+pub fn probes_router(state: AppState) -> Router {
+    let (probes, _) = OpenApiRouter::new()
+        .merge(health::routes())
+        .split_for_parts();
+    probes.fallback(middleware::not_found).with_state(state)
+}
+
 /// The complete application: API, OpenAPI document, static assets and middleware.
 pub fn router(state: AppState) -> Router {
     router_with(state, Router::new())

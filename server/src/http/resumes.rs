@@ -2,9 +2,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use uuid::Uuid;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use crate::auth::{AuthUser, RequireRole, roles};
 use crate::error::{AppResult, ErrorBody};
@@ -60,5 +60,7 @@ pub async fn get_analysis(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<axum::Json<Envelope<Analysis>>> {
-    Ok(ok(resume_analysis::get_owned(&state.db, id, user.id()).await?))
+    Ok(ok(
+        resume_analysis::get_owned(&state.db, id, user.id()).await?
+    ))
 }

@@ -67,7 +67,7 @@ impl Queues {
         JobOptions {
             attempts: Some(config.attempts),
             backoff: Some(BackoffStrategy::Exponential(
-                config.backoff.as_millis() as u64,
+                config.backoff.as_millis() as u64
             )),
             remove_on_complete: Some(RemoveOnFinish::Options(KeepJobs {
                 age: None,

@@ -38,10 +38,13 @@ struct OutboxRow {
 
 /// Enqueues one batch of pending rows; returns how many were enqueued.
 pub async fn relay_once(db: &PgPool, queues: &Queues) -> anyhow::Result<usize> {
+    // Rows handed over long ago but never settled (their job was removed from Redis,
+    // e.g. by a flush) are handed over again; the job id keeps a live job unique.
     let rows: Vec<OutboxRow> = sqlx::query_as(
         "update email_outbox set enqueued_at = now() where id in ( \
              select id from email_outbox \
-             where enqueued_at is null and sent_at is null and failed_at is null \
+             where sent_at is null and failed_at is null \
+               and (enqueued_at is null or enqueued_at < now() - interval '30 minutes') \
              order by created_at limit $1 for update skip locked) \
          returning id, to_email, template, payload",
     )
@@ -57,7 +60,12 @@ pub async fn relay_once(db: &PgPool, queues: &Queues) -> anyhow::Result<usize> {
             "payload": row.payload,
         });
         let added = queues
-            .add(QueueName::Email, &row.template, data, Some(format!("outbox-{}", row.id)))
+            .add(
+                QueueName::Email,
+                &row.template,
+                data,
+                Some(format!("outbox-{}", row.id)),
+            )
             .await;
         if let Err(err) = added {
             // Hand the row back so the next pass tries again.

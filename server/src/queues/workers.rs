@@ -140,7 +140,9 @@ impl WorkerSet {
     pub async fn start(state: &AppState) -> anyhow::Result<WorkerSet> {
         schedules::ensure(&state.queues).await?;
         let config = state.queues.config().clone();
-        let mailer = Arc::new(crate::services::mail::Mailer::from_config(state.config.smtp.as_ref()));
+        let mailer = Arc::new(crate::services::mail::Mailer::from_config(
+            state.config.smtp.as_ref(),
+        ));
         let mut workers = Vec::with_capacity(5);
 
         let s = state.clone();

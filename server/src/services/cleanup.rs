@@ -10,6 +10,7 @@ pub struct CleanupReport {
     pub expired_slots: u64,
     pub deleted_otps: u64,
     pub deleted_refresh_tokens: u64,
+    pub deleted_kpi_snapshots: u64,
 }
 
 /// Marks open slots whose start has passed as `expired` (a slot nobody booked
@@ -39,10 +40,20 @@ pub async fn delete_dead_refresh_tokens(db: &PgPool) -> sqlx::Result<u64> {
     Ok(done.rows_affected())
 }
 
+/// KPI snapshots are written every 15 minutes; a quarter of history is plenty.
+pub async fn prune_kpi_snapshots(db: &PgPool) -> sqlx::Result<u64> {
+    let done =
+        sqlx::query("delete from kpi_snapshots where computed_at < now() - interval '90 days'")
+            .execute(db)
+            .await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn run(db: &PgPool) -> sqlx::Result<CleanupReport> {
     Ok(CleanupReport {
         expired_slots: expire_past_open_slots(db).await?,
         deleted_otps: delete_expired_otps(db).await?,
         deleted_refresh_tokens: delete_dead_refresh_tokens(db).await?,
+        deleted_kpi_snapshots: prune_kpi_snapshots(db).await?,
     })
 }

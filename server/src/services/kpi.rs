@@ -42,13 +42,12 @@ pub async fn compute(db: &PgPool) -> sqlx::Result<Kpis> {
     let (active_users,): (i64,) = sqlx::query_as("select count(*) from users where is_active")
         .fetch_one(db)
         .await?;
-    let (bookings_total, bookings_confirmed, bookings_cancelled): (i64, i64, i64) =
-        sqlx::query_as(
-            "select count(*), count(*) filter (where status = 'confirmed'), \
+    let (bookings_total, bookings_confirmed, bookings_cancelled): (i64, i64, i64) = sqlx::query_as(
+        "select count(*), count(*) filter (where status = 'confirmed'), \
              count(*) filter (where status = 'cancelled') from bookings",
-        )
-        .fetch_one(db)
-        .await?;
+    )
+    .fetch_one(db)
+    .await?;
     let (meetings_total, scheduled, completed, cancelled, upcoming): (i64, i64, i64, i64, i64) =
         sqlx::query_as(
             "select count(*), count(*) filter (where status = 'scheduled'), \

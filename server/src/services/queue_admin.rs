@@ -11,7 +11,14 @@ use crate::error::{AppError, AppResult};
 use crate::queues::{QueueName, Queues};
 
 /// States a job list or a clean can target (BullMQ's names).
-pub const STATES: [&str; 6] = ["waiting", "active", "delayed", "prioritized", "completed", "failed"];
+pub const STATES: [&str; 6] = [
+    "waiting",
+    "active",
+    "delayed",
+    "prioritized",
+    "completed",
+    "failed",
+];
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -59,7 +66,10 @@ pub fn parse_state(state: &str) -> AppResult<&'static str> {
 
 pub async fn summary(queues: &Queues, name: QueueName) -> AppResult<QueueSummary> {
     let queue = queues.get(name).await?;
-    let c = queue.get_job_counts().await.map_err(|e| bull_error(name, e))?;
+    let c = queue
+        .get_job_counts()
+        .await
+        .map_err(|e| bull_error(name, e))?;
     let counts = BTreeMap::from([
         ("waiting".to_string(), c.waiting + c.paused),
         ("active".to_string(), c.active),
@@ -145,7 +155,9 @@ pub async fn clean(
     grace_ms: u64,
 ) -> AppResult<usize> {
     if !matches!(state, "completed" | "failed") {
-        return Err(AppError::validation("only completed or failed jobs can be cleaned"));
+        return Err(AppError::validation(
+            "only completed or failed jobs can be cleaned",
+        ));
     }
     let queue = queues.get(name).await?;
     let removed = queue

@@ -57,12 +57,22 @@ pub struct AnalysisRequest {
     pub resume_url: Option<String>,
 }
 
-pub async fn request(state: &AppState, student_id: Uuid, req: AnalysisRequest) -> AppResult<Analysis> {
+pub async fn request(
+    state: &AppState,
+    student_id: Uuid,
+    req: AnalysisRequest,
+) -> AppResult<Analysis> {
     if state.config.llm.is_none() {
         return Err(AppError::unavailable(NOT_CONFIGURED));
     }
-    let text = req.resume_text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
-    let url = req.resume_url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    let text = req
+        .resume_text
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    let url = req
+        .resume_url
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty());
     match (&text, &url) {
         (None, None) => return Err(AppError::validation("provide resumeText or resumeUrl")),
         (Some(t), _) if t.chars().count() > MAX_TEXT_CHARS => {
@@ -115,7 +125,9 @@ pub async fn get_owned(db: &PgPool, id: Uuid, user_id: Uuid) -> AppResult<Analys
     .await?
     .ok_or_else(|| AppError::not_found("resume analysis not found"))?;
     if analysis.student_id != user_id {
-        return Err(AppError::forbidden("this resume analysis belongs to another user"));
+        return Err(AppError::forbidden(
+            "this resume analysis belongs to another user",
+        ));
     }
     Ok(analysis)
 }
@@ -143,12 +155,14 @@ pub async fn analyze(state: &AppState, id: Uuid) -> Result<(), JobError> {
                 .await?;
         return match exists {
             Some(_) => Ok(()),
-            None => Err(JobError::permanent(format!("resume analysis {id} does not exist"))),
+            None => Err(JobError::permanent(format!(
+                "resume analysis {id} does not exist"
+            ))),
         };
     };
     let resume = match (text, url) {
         (Some(text), _) => text,
-        (None, Some(url)) => fetch_resume(&url).await?,
+        (None, Some(url)) => fetch_resume(&url, llm.allow_private_resume_urls).await?,
         (None, None) => return Err(JobError::permanent("resume analysis has no input")),
     };
     let result = ask_gateway(llm, &resume).await?;
@@ -188,8 +202,71 @@ fn http() -> &'static reqwest::Client {
     })
 }
 
-async fn fetch_resume(url: &str) -> Result<String, JobError> {
-    let res = http()
+/// The student-supplied URL must not reach internal services (SSRF): every address
+/// the host resolves to must be public, and redirects are not followed.
+async fn check_public(url: &str) -> Result<(), JobError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| JobError::permanent(format!("resumeUrl is not a valid URL: {e}")))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| JobError::permanent("resumeUrl has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let addrs = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| JobError::retry(format!("resolving the resumeUrl host failed: {e}")))?;
+    for addr in addrs {
+        if !is_public(addr.ip()) {
+            return Err(JobError::permanent(
+                "resumeUrl points at a private or local address",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(std::net::IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+fn fetch_client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new())
+    })
+}
+
+async fn fetch_resume(url: &str, allow_private: bool) -> Result<String, JobError> {
+    if !allow_private {
+        check_public(url).await?;
+    }
+    let res = fetch_client()
         .get(url)
         .send()
         .await
@@ -208,7 +285,10 @@ async fn fetch_resume(url: &str) -> Result<String, JobError> {
         .await
         .map_err(|e| JobError::retry(format!("reading resumeUrl failed: {e}")))?;
     let bytes = &bytes[..bytes.len().min(MAX_FETCH_BYTES)];
-    let text: String = String::from_utf8_lossy(bytes).chars().take(MAX_TEXT_CHARS).collect();
+    let text: String = String::from_utf8_lossy(bytes)
+        .chars()
+        .take(MAX_TEXT_CHARS)
+        .collect();
     if text.trim().is_empty() {
         return Err(JobError::permanent("resumeUrl returned an empty document"));
     }
@@ -234,7 +314,13 @@ async fn ask_gateway(llm: &LlmConfig, resume: &str) -> Result<Value, JobError> {
         .map_err(|e| JobError::retry(format!("LLM gateway unreachable: {}", error_chain(&e))))?;
     let status = res.status();
     if !status.is_success() {
-        let detail: String = res.text().await.unwrap_or_default().chars().take(300).collect();
+        let detail: String = res
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
         let msg = format!("LLM gateway answered HTTP {status}: {detail}");
         return Err(if status.is_server_error() || status.as_u16() == 429 {
             JobError::retry(msg)
@@ -283,7 +369,28 @@ pub fn parse_review(content: &str) -> Result<Value, JobError> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_review;
+    use super::{is_public, parse_review};
+
+    #[test]
+    fn private_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
 
     #[test]
     fn parses_plain_and_fenced_json() {

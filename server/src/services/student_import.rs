@@ -91,7 +91,12 @@ pub async fn request(
     .await?;
     if let Err(err) = state
         .queues
-        .add(QueueName::Database, JOB_NAME, json!({"importId": id}), Some(format!("import-{id}")))
+        .add(
+            QueueName::Database,
+            JOB_NAME,
+            json!({"importId": id}),
+            Some(format!("import-{id}")),
+        )
         .await
     {
         sqlx::query("delete from batch_imports where id = $1")
@@ -121,10 +126,14 @@ pub async fn run(db: &PgPool, import_id: Uuid) -> Result<ImportSummary, JobError
             .fetch_optional(db)
             .await?;
     let Some((batch_id, csv, status)) = row else {
-        return Err(JobError::permanent(format!("import {import_id} does not exist")));
+        return Err(JobError::permanent(format!(
+            "import {import_id} does not exist"
+        )));
     };
     if status == "completed" {
-        return Err(JobError::permanent(format!("import {import_id} already completed")));
+        return Err(JobError::permanent(format!(
+            "import {import_id} already completed"
+        )));
     }
     sqlx::query("update batch_imports set status = 'processing' where id = $1")
         .bind(import_id)
@@ -227,12 +236,16 @@ fn validate(row: &CsvRow) -> Result<(String, String), RowError> {
 /// Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF) into name/email rows.
 pub fn parse_csv(input: &str) -> Result<Vec<CsvRow>, String> {
     let records = split_records(input)?;
-    let mut iter = records.into_iter().filter(|(_, fields)| !(fields.len() == 1 && fields[0].trim().is_empty()));
+    let mut iter = records
+        .into_iter()
+        .filter(|(_, fields)| !(fields.len() == 1 && fields[0].trim().is_empty()));
     let (_, header) = iter.next().ok_or("the CSV has no header row")?;
     let find = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(name))
+        header.iter().position(|h| {
+            h.trim()
+                .trim_start_matches('\u{feff}')
+                .eq_ignore_ascii_case(name)
+        })
     };
     let email_col = find("email").ok_or("the CSV header has no \"email\" column")?;
     let name_col = find("name").ok_or("the CSV header has no \"name\" column")?;
@@ -284,7 +297,9 @@ fn split_records(input: &str) -> Result<Vec<(usize, Vec<String>)>, String> {
         }
     }
     if in_quotes {
-        return Err(format!("unterminated quoted field starting on line {record_line}"));
+        return Err(format!(
+            "unterminated quoted field starting on line {record_line}"
+        ));
     }
     if !field.is_empty() || !fields.is_empty() {
         fields.push(field);
@@ -299,9 +314,17 @@ mod tests {
 
     #[test]
     fn parses_quotes_crlf_and_column_order() {
-        let rows = parse_csv("Email,Name\r\na@x.io,\"Doe, Ann\"\r\n\r\nb@x.io,\"B \"\"Bee\"\"\"\n").unwrap();
+        let rows = parse_csv("Email,Name\r\na@x.io,\"Doe, Ann\"\r\n\r\nb@x.io,\"B \"\"Bee\"\"\"\n")
+            .unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0], CsvRow { line: 2, name: "Doe, Ann".into(), email: "a@x.io".into() });
+        assert_eq!(
+            rows[0],
+            CsvRow {
+                line: 2,
+                name: "Doe, Ann".into(),
+                email: "a@x.io".into()
+            }
+        );
         assert_eq!(rows[1].name, "B \"Bee\"");
         assert_eq!(rows[1].line, 4);
     }

@@ -15,11 +15,14 @@ use crate::common::TestApp;
 
 /// REDIS_URL with the queues DB number (3) selected.
 pub fn redis_url() -> String {
-    let base = std::env::var("REDIS_URL").expect("REDIS_URL is not set: run the tests through scripts/test");
+    let base = std::env::var("REDIS_URL")
+        .expect("REDIS_URL is not set: run the tests through scripts/test");
     let base = base.trim_end_matches('/');
     // Drop an explicit DB number if the URL has one.
     let without_db = match base.rsplit_once('/') {
-        Some((head, tail)) if !head.ends_with('/') && tail.chars().all(|c| c.is_ascii_digit()) => head,
+        Some((head, tail)) if !head.ends_with('/') && tail.chars().all(|c| c.is_ascii_digit()) => {
+            head
+        }
         _ => base,
     };
     format!("{without_db}/3")
@@ -41,7 +44,10 @@ pub fn queue_env(env: &mut HashMap<String, String>, prefix: &str) {
 }
 
 /// Starts the app with workers on a fresh prefix; `adjust` runs after the queue settings.
-pub async fn spawn(db: PgPool, adjust: impl FnOnce(&mut HashMap<String, String>)) -> (TestApp, String) {
+pub async fn spawn(
+    db: PgPool,
+    adjust: impl FnOnce(&mut HashMap<String, String>),
+) -> (TestApp, String) {
     let prefix = unique_prefix();
     let p = prefix.clone();
     let app = TestApp::spawn_with(db, move |env| {
@@ -60,22 +66,33 @@ pub async fn token_for_email(state: &AppState, email: &str) -> String {
         .expect("user exists");
     state
         .jwt
-        .issue(id, role.parse().expect("role"), email, Duration::from_secs(900))
+        .issue(
+            id,
+            role.parse().expect("role"),
+            email,
+            Duration::from_secs(900),
+        )
         .expect("token")
 }
 
 /// Creates a user with `role` and returns (id, email, access token).
 pub async fn create_user(state: &AppState, role: Role) -> (Uuid, String, String) {
     let id = Uuid::new_v4();
-    let email = format!("{}-{}@test.local", role.as_str(), &id.simple().to_string()[..8]);
-    sqlx::query("insert into users (id, email, password_hash, name, role) values ($1, $2, '!', $3, $4)")
-        .bind(id)
-        .bind(&email)
-        .bind(format!("Test {}", role.as_str()))
-        .bind(role.as_str())
-        .execute(&state.db)
-        .await
-        .expect("insert user");
+    let email = format!(
+        "{}-{}@test.local",
+        role.as_str(),
+        &id.simple().to_string()[..8]
+    );
+    sqlx::query(
+        "insert into users (id, email, password_hash, name, role) values ($1, $2, '!', $3, $4)",
+    )
+    .bind(id)
+    .bind(&email)
+    .bind(format!("Test {}", role.as_str()))
+    .bind(role.as_str())
+    .execute(&state.db)
+    .await
+    .expect("insert user");
     let token = state
         .jwt
         .issue(id, role, &email, Duration::from_secs(900))
@@ -116,20 +133,29 @@ pub async fn queue(prefix: &str, name: &str) -> bullmq::Queue {
 /// Deletes every key of the prefix in the test Redis DB.
 pub async fn purge(prefix: &str) {
     let client = redis::Client::open(redis_url()).expect("redis url");
-    let mut conn = client.get_multiplexed_async_connection().await.expect("redis");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}:*"))
         .query_async(&mut conn)
         .await
         .expect("keys");
     for chunk in keys.chunks(500) {
-        let _: () = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await.expect("del");
+        let _: () = redis::cmd("DEL")
+            .arg(chunk)
+            .query_async(&mut conn)
+            .await
+            .expect("del");
     }
 }
 
 /// A free loopback port with nothing listening on it.
 pub async fn closed_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let port = l.local_addr().expect("addr").port();
     drop(l);
     port

@@ -32,8 +32,13 @@ struct MaybeAdmin(Result<AdminSession, AppError>);
 
 impl FromRequestParts<AppState> for MaybeAdmin {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(MaybeAdmin(AdminSession::from_request_parts(parts, state).await))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(MaybeAdmin(
+            AdminSession::from_request_parts(parts, state).await,
+        ))
     }
 }
 
@@ -154,15 +159,48 @@ async fn render_dashboard(state: &AppState, admin: &AdminSession) -> Result<Stri
     Ok(layout("Queues", &body))
 }
 
+type LoginRow = (uuid::Uuid, String, String, String, bool);
+
 #[derive(Deserialize)]
 struct LoginForm {
     email: String,
     password: String,
 }
 
+/// Counts sign-in attempts per email in Redis; `true` once the window's budget is spent.
+async fn too_many_attempts(state: &AppState, email: &str) -> Result<bool, AppError> {
+    let key = format!(
+        "ratelimit:queues-login:{}",
+        email.trim().to_ascii_lowercase()
+    );
+    let mut redis = state.redis.clone();
+    let (count,): (u64,) = redis::pipe()
+        .atomic()
+        .incr(&key, 1)
+        .expire(&key, state.config.login_window.as_secs() as i64)
+        .ignore()
+        .query_async(&mut redis)
+        .await?;
+    Ok(count > u64::from(state.config.login_max_attempts))
+}
+
 async fn login(State(state): State<AppState>, ApiForm(form): ApiForm<LoginForm>) -> Response {
-    let denied = |msg: &str| (StatusCode::UNAUTHORIZED, Html(login_page(Some(msg)))).into_response();
-    let row: Result<Option<(uuid::Uuid, String, String, String, bool)>, sqlx::Error> = sqlx::query_as(
+    match too_many_attempts(&state, &form.email).await {
+        Ok(false) => {}
+        Ok(true) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                Html(login_page(Some(
+                    "too many sign-in attempts; try again later",
+                ))),
+            )
+                .into_response();
+        }
+        Err(err) => return err.into_response(),
+    }
+    let denied =
+        |msg: &str| (StatusCode::UNAUTHORIZED, Html(login_page(Some(msg)))).into_response();
+    let row: Result<Option<LoginRow>, sqlx::Error> = sqlx::query_as(
         "select id, email, password_hash, role, is_active from users where lower(email) = lower($1)",
     )
     .bind(form.email.trim())
@@ -250,5 +288,8 @@ const SCRIPT: &str = r#"document.addEventListener('click', async (ev) => {
 "#;
 
 async fn script() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT)
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
 }

@@ -20,8 +20,9 @@ pub async fn process(state: &AppState, job: &Job) -> Result<Value, JobError> {
             let data: ImportJob = serde_json::from_value(job.data().clone())
                 .map_err(|e| JobError::permanent(format!("invalid import job data: {e}")))?;
             match student_import::run(&state.db, data.import_id).await {
-                Ok(summary) => serde_json::to_value(summary)
-                    .map_err(|e| JobError::permanent(e.to_string())),
+                Ok(summary) => {
+                    serde_json::to_value(summary).map_err(|e| JobError::permanent(e.to_string()))
+                }
                 Err(err) => {
                     if is_last_attempt(job, &err) {
                         student_import::record_failure(&state.db, data.import_id, &err.to_string())

@@ -50,7 +50,7 @@ async fn record(
     match outcome {
         Ok(()) => {
             sqlx::query(
-                "update email_outbox set sent_at = now(), last_error = null, \
+                "update email_outbox set sent_at = now(), failed_at = null, last_error = null, \
                  attempts = attempts + 1 where id = $1",
             )
             .bind(outbox_id)

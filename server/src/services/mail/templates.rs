@@ -33,7 +33,11 @@ pub fn render(template: &str, payload: &Value) -> Result<Rendered, TemplateError
     }
 }
 
-fn field<'a>(p: &'a Value, template: &'static str, names: &[&'static str]) -> Result<String, TemplateError> {
+fn field(
+    p: &Value,
+    template: &'static str,
+    names: &[&'static str],
+) -> Result<String, TemplateError> {
     for name in names {
         match p.get(*name) {
             Some(Value::String(s)) if !s.is_empty() => return Ok(s.clone()),
@@ -125,7 +129,10 @@ fn password_reset(p: &Value) -> Result<Rendered, TemplateError> {
     }
     let subject = "Reset your MAS password".to_string();
     let mins = minutes(p);
-    let mut text = format!("{}\n\nWe received a request to reset your password.\n", greeting(p));
+    let mut text = format!(
+        "{}\n\nWe received a request to reset your password.\n",
+        greeting(p)
+    );
     let mut html = format!(
         "<p>{}</p><p>We received a request to reset your password.</p>",
         escape(&greeting(p))
@@ -158,14 +165,17 @@ fn password_reset(p: &Value) -> Result<Rendered, TemplateError> {
 fn meeting(template: &str, p: &Value) -> Result<Rendered, TemplateError> {
     let starts_at = field(p, "meeting_notification", &["startsAt"])?;
     let with = optional(p, "withName").or_else(|| optional(p, "mentorName"));
-    let cancelled = template == "meeting_cancelled"
-        || optional(p, "event").as_deref() == Some("cancelled");
+    let cancelled =
+        template == "meeting_cancelled" || optional(p, "event").as_deref() == Some("cancelled");
     let what = if cancelled { "cancelled" } else { "scheduled" };
     let subject = match &with {
         Some(w) => format!("Meeting {what} with {w}"),
         None => format!("Meeting {what}"),
     };
-    let mut text = format!("{}\n\nYour meeting on {starts_at} is {what}.\n", greeting(p));
+    let mut text = format!(
+        "{}\n\nYour meeting on {starts_at} is {what}.\n",
+        greeting(p)
+    );
     let mut html = format!(
         "<p>{}</p><p>Your meeting on <strong>{}</strong> is {what}.</p>",
         escape(&greeting(p)),
@@ -177,7 +187,10 @@ fn meeting(template: &str, p: &Value) -> Result<Rendered, TemplateError> {
     }
     if let (false, Some(url)) = (cancelled, optional(p, "joinUrl")) {
         text.push_str(&format!("Join: {url}\n"));
-        html.push_str(&format!("<p><a href=\"{0}\">Join the meeting</a> ({0})</p>", escape(&url)));
+        html.push_str(&format!(
+            "<p><a href=\"{0}\">Join the meeting</a> ({0})</p>",
+            escape(&url)
+        ));
     }
     Ok(Rendered {
         html: html_page(&subject, &html),
@@ -193,7 +206,11 @@ mod tests {
 
     #[test]
     fn otp_renders_code_in_both_parts_and_escapes() {
-        let r = render("verify_email", &json!({"code": "123456", "name": "<b>Ann</b>"})).unwrap();
+        let r = render(
+            "verify_email",
+            &json!({"code": "123456", "name": "<b>Ann</b>"}),
+        )
+        .unwrap();
         assert!(r.text.contains("123456") && r.html.contains("123456"));
         assert!(r.html.contains("&lt;b&gt;Ann") && !r.html.contains("<b>Ann"));
     }
@@ -202,9 +219,15 @@ mod tests {
     fn missing_fields_and_unknown_templates_are_errors() {
         assert_eq!(
             render("otp_verification", &json!({})).unwrap_err(),
-            TemplateError::MissingField { template: "otp_verification", field: "code" }
+            TemplateError::MissingField {
+                template: "otp_verification",
+                field: "code"
+            }
         );
-        assert!(matches!(render("nope", &json!({})), Err(TemplateError::Unknown(_))));
+        assert!(matches!(
+            render("nope", &json!({})),
+            Err(TemplateError::Unknown(_))
+        ));
         assert!(render("password_reset", &json!({})).is_err());
     }
 

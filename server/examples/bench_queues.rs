@@ -1,0 +1,84 @@
+//! No-op job throughput through our worker layer (`queues::spawn_worker`), for
+//! `scripts/bench-queues`. Not a test.
+//!
+//! env: REDIS_URL, BENCH_PREFIX, BENCH_JOBS (default 5000), BENCH_CONCURRENCY (default 10).
+//! Prints one JSON line: {"impl":"rust","jobs":N,"concurrency":C,"seconds":S,"jobsPerSec":R}.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bullmq::BulkJob;
+use mas_server::config::QueueConfig;
+use mas_server::queues::{QueueName, Queues, spawn_worker};
+use tokio::sync::Notify;
+
+fn env_or(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Ok(v) => Ok(v.parse()?),
+        Err(_) => Ok(default),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let redis = std::env::var("REDIS_URL")?;
+    let prefix = std::env::var("BENCH_PREFIX")?;
+    let jobs = env_or("BENCH_JOBS", 5000)?;
+    let concurrency = env_or("BENCH_CONCURRENCY", 10)?;
+    let config = QueueConfig {
+        prefix,
+        email_concurrency: concurrency,
+        database_concurrency: 1,
+        cleanup_concurrency: 1,
+        kpi_concurrency: 1,
+        resume_concurrency: 1,
+        attempts: 1,
+        backoff: Duration::from_millis(1000),
+        outbox_poll: Duration::from_secs(1),
+        cleanup_every: Duration::from_secs(86_400),
+        kpi_every: Duration::from_secs(900),
+    };
+    let queues = Queues::new(&redis, config);
+    let queue = queues.get(QueueName::Email).await?;
+    for chunk in (0..jobs).collect::<Vec<_>>().chunks(1000) {
+        let batch = chunk
+            .iter()
+            .map(|i| {
+                BulkJob::with_options("noop", serde_json::json!({ "i": i }), queues.job_options())
+            })
+            .collect();
+        queue.add_bulk(batch).await?;
+    }
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(Notify::new());
+    let started = Instant::now();
+    let worker = spawn_worker(&queues, QueueName::Email, concurrency, {
+        let (done, finished) = (done.clone(), finished.clone());
+        move |_job| {
+            let (done, finished) = (done.clone(), finished.clone());
+            async move {
+                if done.fetch_add(1, Ordering::SeqCst) + 1 == jobs {
+                    finished.notify_one();
+                }
+                Ok(serde_json::Value::Null)
+            }
+        }
+    })
+    .await?;
+    finished.notified().await;
+    // Completion is recorded just after the processor returns; wait for the last ones.
+    while queue.get_active_count().await? > 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    worker.close(Duration::from_secs(5)).await;
+    queues.close().await;
+    println!(
+        "{}",
+        serde_json::json!({"impl": "rust", "jobs": jobs, "concurrency": concurrency,
+                           "seconds": seconds, "jobsPerSec": jobs as f64 / seconds})
+    );
+    Ok(())
+}

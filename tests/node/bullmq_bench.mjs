@@ -1,0 +1,34 @@
+// No-op job throughput of a Node BullMQ worker, for scripts/bench-queues.
+// env: REDIS_URL, BENCH_PREFIX, BENCH_JOBS (default 5000), BENCH_CONCURRENCY (default 10)
+// Prints {"impl":"node","jobs":N,"concurrency":C,"seconds":S,"jobsPerSec":R}.
+import { Queue, Worker } from 'bullmq';
+import IORedis from 'ioredis';
+
+const jobs = Number(process.env.BENCH_JOBS || 5000);
+const concurrency = Number(process.env.BENCH_CONCURRENCY || 10);
+const prefix = process.env.BENCH_PREFIX;
+const connection = new IORedis(process.env.REDIS_URL, { maxRetriesPerRequest: null });
+const queue = new Queue('emailQueue', { connection, prefix });
+const opts = { attempts: 1, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } };
+for (let i = 0; i < jobs; i += 1000) {
+  const batch = [];
+  for (let j = i; j < Math.min(jobs, i + 1000); j++) batch.push({ name: 'noop', data: { i: j }, opts });
+  await queue.addBulk(batch);
+}
+let done = 0;
+let worker;
+const workerConnection = connection.duplicate();
+const started = process.hrtime.bigint();
+await new Promise((resolve) => {
+  worker = new Worker('emailQueue', async () => null, { connection: workerConnection, prefix, concurrency });
+  worker.on('completed', () => {
+    done += 1;
+    if (done === jobs) resolve();
+  });
+});
+const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+await worker.close();
+await queue.close();
+await workerConnection.quit();
+await connection.quit();
+console.log(JSON.stringify({ impl: 'node', jobs, concurrency, seconds, jobsPerSec: jobs / seconds }));
