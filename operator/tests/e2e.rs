@@ -18,6 +18,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -306,7 +307,43 @@ async fn blue_live(env: &Env, port: u16) {
 async fn blue_green_release_gates_switches_and_scales_old_color_down() {
     let port = 18101;
     let env = Env::new("release", port).await;
-    blue_live(&env, port).await;
+    let mut spec = base_spec("api:1", port);
+    spec["traffic"] = json!({"host": "api.example.com", "tlsSecretName": "api-tls", "ingressClassName": "nginx"});
+    env.apply(spec).await;
+    env.wait("blue live with api:1", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"));
+
+    // Ingress routes the host to the stable Service, with TLS, owned by the MasBackend.
+    let ingresses: Api<Ingress> = Api::namespaced(env.client.clone(), &env.ns);
+    let ing = ingresses.get("api").await.expect("ingress api");
+    let v = serde_json::to_value(&ing).unwrap();
+    assert_eq!(v["spec"]["rules"][0]["host"], "api.example.com");
+    assert_eq!(v["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"], "api");
+    assert_eq!(v["spec"]["tls"][0]["secretName"], "api-tls");
+    assert_eq!(v["metadata"]["ownerReferences"][0]["kind"], "MasBackend");
+    assert_eq!(v["metadata"]["managedFields"][0]["manager"], "mas-operator");
+
+    // Printer columns through the cluster's kubectl.
+    let out = std::process::Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(kubeconfig_path())
+        .args(["-n", &env.ns, "get", "mb", "api"])
+        .output()
+        .expect("run the cluster's kubectl (set MAS_CLUSTER_BIN)");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "ACTIVE", "IMAGE", "STANDBY", "READY", "STATUS", "AGE"], "{table}");
+    let row: Vec<&str> = table.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(&row[..3], ["api", "blue", "api:1"], "{table}");
+
+    // Scale subresource drives spec.replicas and the live Deployment.
+    let scale = json!({"spec": {"replicas": 3}});
+    env.mbs.patch_scale("api", &PatchParams::default(), &Patch::Merge(&scale)).await.expect("scale");
+    env.wait("3 live replicas", 30, |mb| mb.status.as_ref().is_some_and(|s| s.active_replicas == 3)).await;
+    assert_eq!(env.replicas("api-blue").await, Some(3));
+    let sc = env.mbs.get_scale("api").await.expect("get scale");
+    assert_eq!(sc.status.as_ref().and_then(|s| s.selector.clone()).as_deref(),
+        Some("app.kubernetes.io/instance=api,platform.myanalyticsschool.com/color=blue"));
 
     let started = Instant::now();
     env.set_image("api:2").await;
@@ -323,7 +360,7 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
     assert_eq!(env.selector_color("api").await.as_deref(), Some("green"));
     let status = mb.status.unwrap();
     assert_eq!(status.standby_color, Some(Color::Blue), "blue kept warm right after the switch");
-    assert_eq!(env.replicas("api-blue").await, Some(2));
+    assert_eq!(env.replicas("api-blue").await, Some(3));
     assert!(status.last_switch_time.is_some());
     assert_eq!(status.history.len(), 2);
 
@@ -336,7 +373,7 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
     for r in ["RolloutStarted", "GateStarted", "HealthGatePassed", "TrafficSwitched", "ScaledDown"] {
         assert!(reasons.iter().any(|x| x == r), "missing event {r} in {reasons:?}");
     }
-    eprintln!("FIGURE image bump -> traffic switched: {switch_secs:.1}s (2 replicas, 2 gate rounds @1s)");
+    eprintln!("FIGURE image bump -> traffic switched: {switch_secs:.1}s (3 replicas, 2 gate rounds @1s)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -523,4 +560,49 @@ async fn invalid_manifests_are_rejected_by_kubectl_with_the_crd_messages() {
     child.stdin.take().unwrap().write_all(ok.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreate_strategy_gates_in_place_and_restores_previous_image_on_failure() {
+    let port = 18106;
+    let env = Env::new("recreate", port).await;
+    let mut spec = base_spec("api:1", port);
+    spec["strategy"] = json!("Recreate");
+    env.apply(spec).await;
+    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    env.set_image("api:2").await;
+    env.wait("api:2 live in place", 90, |mb| live(mb, Color::Blue, "api:2")).await;
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), &env.ns);
+    assert!(deployments.get_opt("api-green").await.unwrap().is_none(), "one Deployment only");
+    env.set_image("api:bad").await;
+    let mb = env
+        .wait("Degraded", 90, |mb| mb.status.as_ref().is_some_and(|s| s.phase == Phase::Degraded))
+        .await;
+    assert_eq!(mb.status.unwrap().rejected_images, ["api:bad"]);
+    let d = deployments.get("api-blue").await.unwrap();
+    let image = d.spec.unwrap().template.spec.unwrap().containers[0].image.clone();
+    assert_eq!(image.as_deref(), Some("api:2"), "previous image redeployed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_annotation_stops_a_rollout() {
+    let port = 18107;
+    let env = Env::new("abort", port).await;
+    let mut spec = base_spec("api:1", port);
+    spec["promotion"] = json!("Manual");
+    env.apply(spec).await;
+    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    env.set_image("api:2").await;
+    env.wait("awaiting promotion", 60, |mb| mb.status.as_ref().is_some_and(|s| s.phase == Phase::AwaitingPromotion))
+        .await;
+    env.annotate("platform.myanalyticsschool.com/abort", "stop").await;
+    let mb = env
+        .wait("aborted", 30, |mb| mb.status.as_ref().is_some_and(|s| s.phase == Phase::Degraded))
+        .await;
+    let s = mb.status.unwrap();
+    assert_eq!(s.acknowledged.abort.as_deref(), Some("stop"));
+    assert_eq!(s.rejected_images, ["api:2"]);
+    assert_eq!(s.active_color, Some(Color::Blue));
+    assert_eq!(env.replicas("api-green").await, Some(0));
+    assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"));
 }
