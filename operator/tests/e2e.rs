@@ -100,10 +100,10 @@ impl PodServers {
                     for p in list.items {
                         let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone());
                         let image = p.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone());
-                        if let (Some(ip), Some(image)) = (ip, image) {
-                            if p.metadata.deletion_timestamp.is_none() {
-                                map.insert(ip, image);
-                            }
+                        if let (Some(ip), Some(image)) = (ip, image)
+                            && p.metadata.deletion_timestamp.is_none()
+                        {
+                            map.insert(ip, image);
                         }
                     }
                     for ip in map.keys() {
@@ -182,7 +182,7 @@ impl Env {
         let client = client().await;
         install_crd(&client).await;
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let ns = format!("e2e-{test}-{:x}", nanos % 0xffff_ff);
+        let ns = format!("e2e-{test}-{:x}", nanos % 0x00ff_ffff);
         let nss: Api<Namespace> = Api::all(client.clone());
         let n: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
         nss.create(&PostParams::default(), &n).await.expect("create namespace");
@@ -242,6 +242,19 @@ impl Env {
     async fn replicas(&self, deployment: &str) -> Option<i32> {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.ns);
         api.get_opt(deployment).await.expect("get deployment")?.spec?.replicas
+    }
+
+    /// Waits until an event with `reason` exists (events and status are separate writes).
+    async fn event(&self, reason: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let events = self.events().await;
+            if let Some((_, note)) = events.iter().find(|e| e.0 == reason) {
+                return note.clone();
+            }
+            assert!(Instant::now() < deadline, "no {reason} event; have {:?}", events.iter().map(|e| &e.0).collect::<Vec<_>>());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     async fn events(&self) -> Vec<(String, String)> {
@@ -369,9 +382,8 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
     })
     .await;
     assert_eq!(env.replicas("api-blue").await, Some(0));
-    let reasons: Vec<String> = env.events().await.into_iter().map(|e| e.0).collect();
     for r in ["RolloutStarted", "GateStarted", "HealthGatePassed", "TrafficSwitched", "ScaledDown"] {
-        assert!(reasons.iter().any(|x| x == r), "missing event {r} in {reasons:?}");
+        env.event(r).await;
     }
     eprintln!("FIGURE image bump -> traffic switched: {switch_secs:.1}s (3 replicas, 2 gate rounds @1s)");
 }
@@ -395,11 +407,11 @@ async fn failing_standby_keeps_traffic_degrades_and_rejects_image() {
     assert!(degraded.message.contains("HTTP 503"), "{}", degraded.message);
     assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"), "traffic never moved");
 
-    let events = env.events().await;
-    let failed = events.iter().find(|e| e.0 == "HealthCheckFailed").expect("HealthCheckFailed event");
-    assert!(failed.1.contains("database unreachable"), "failing body captured: {}", failed.1);
-    let logs = events.iter().find(|e| e.0 == "StandbyLogs").expect("StandbyLogs event");
-    assert!(logs.1.contains("api-green"), "names the standby pods: {}", logs.1);
+    let failed = env.event("HealthCheckFailed").await;
+    assert!(failed.contains("database unreachable"), "failing body captured: {failed}");
+    let logs = env.event("StandbyLogs").await;
+    assert!(logs.contains("api-green"), "names the standby pods: {logs}");
+    eprintln!("StandbyLogs note on kwok pods: {}", logs.lines().next().unwrap_or_default());
 
     // Latched: the rejected image is not retried while spec.image stays the same.
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -605,4 +617,25 @@ async fn abort_annotation_stops_a_rollout() {
     assert_eq!(s.active_color, Some(Color::Blue));
     assert_eq!(env.replicas("api-green").await, Some(0));
     assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_masbackend_garbage_collects_its_children() {
+    let port = 18108;
+    let env = Env::new("gc", port).await;
+    blue_live(&env, port).await;
+    env.mbs.delete("api", &DeleteParams::foreground()).await.expect("delete MasBackend");
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), &env.ns);
+    let services: Api<Service> = Api::namespaced(env.client.clone(), &env.ns);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let lp = ListParams::default().labels("app.kubernetes.io/instance=api");
+        let d = deployments.list(&lp).await.unwrap().items.len();
+        let s = services.list(&lp).await.unwrap().items.len();
+        if d == 0 && s == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "children left after 60s: {d} deployments, {s} services");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
