@@ -382,6 +382,19 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
     })
     .await;
     assert_eq!(env.replicas("api-blue").await, Some(0));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.selector_color("api-preview").await.is_some() {
+        assert!(Instant::now() < deadline, "preview Service not removed once no standby is warm");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Removing the host removes the Ingress.
+    let p = json!({"spec": {"traffic": null}});
+    env.mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p)).await.expect("drop traffic");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ingresses.get_opt("api").await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "Ingress not removed after spec.traffic was dropped");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     for r in ["RolloutStarted", "GateStarted", "HealthGatePassed", "TrafficSwitched", "ScaledDown"] {
         env.event(r).await;
     }

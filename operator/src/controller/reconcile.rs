@@ -10,7 +10,7 @@ use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::{Event, EventType as KubeEventType};
 use kube::{Api, Resource, ResourceExt};
 
-use super::apply::{apply_desired, apply_status};
+use super::apply::{apply_desired, apply_status, delete_orphans};
 use super::observe::{deployment_facts, requests};
 use super::{Context, Error};
 use crate::build::{self, pod_selector_string};
@@ -93,6 +93,7 @@ pub async fn reconcile(mb: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Requeue
 
     let desired = build::desired(&mb, &status)?;
     apply_desired(client, ns, &desired).await?;
+    delete_orphans(client, ns, name, &desired).await?;
     let reference = mb.object_ref(&());
     for (type_, reason, note) in notes {
         let ev = Event { type_, reason: reason.clone(), note: Some(truncate(&note)), action: "Rollout".into(), secondary: None };
