@@ -652,3 +652,41 @@ async fn deleting_the_masbackend_garbage_collects_its_children() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_after_scale_down_redeploys_previous_image_through_the_gate() {
+    let port = 18109;
+    let env = Env::new("coldrollback", port).await;
+    let mut spec = base_spec("api:1", port);
+    spec["scaleDownDelaySeconds"] = json!(1);
+    env.apply(spec).await;
+    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    env.set_image("api:2").await;
+    env.wait("green live, blue scaled down", 90, |mb| {
+        live(mb, Color::Green, "api:2") && mb.status.as_ref().is_some_and(|s| s.phase == Phase::Stable)
+    })
+    .await;
+    assert_eq!(env.replicas("api-blue").await, Some(0));
+
+    env.annotate("platform.myanalyticsschool.com/rollback", "cold").await;
+    env.wait("rollback rolling out on blue", 30, |mb| {
+        mb.status
+            .as_ref()
+            .and_then(|s| s.rollout.as_ref())
+            .is_some_and(|r| r.color == Color::Blue && r.image == "api:1")
+    })
+    .await;
+    assert_eq!(env.selector_color("api").await.as_deref(), Some("green"), "traffic waits for the gate");
+    let mb = env
+        .wait("blue live again", 90, |mb| {
+            mb.status.as_ref().is_some_and(|s| {
+                s.active_color == Some(Color::Blue) && s.active_image.as_deref() == Some("api:1") && s.rollout.is_none()
+            })
+        })
+        .await;
+    let s = mb.status.unwrap();
+    assert_eq!(s.phase, Phase::RolledBack);
+    assert_eq!(s.rejected_images, ["api:2"]);
+    assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"));
+    env.event("HealthGatePassed").await;
+}
