@@ -147,11 +147,15 @@ struct Operator {
 
 impl Operator {
     fn start(ns: &str) -> Self {
+        Self::start_with(ns, &kubeconfig_path())
+    }
+
+    fn start_with(ns: &str, kubeconfig: &std::path::Path) -> Self {
         let log = std::env::temp_dir().join(format!("mas-e2e-operator-{ns}.log"));
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mas-operator"))
             .arg("run")
-            .env("KUBECONFIG", kubeconfig_path())
+            .env("KUBECONFIG", kubeconfig)
             .env("MAS_OPERATOR_NAMESPACE", ns)
             .env("MAS_OPERATOR_HTTP_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "info,mas_operator=debug")
@@ -689,4 +693,80 @@ async fn rollback_after_scale_down_redeploys_previous_image_through_the_gate() {
     assert_eq!(s.rejected_images, ["api:2"]);
     assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"));
     env.event("HealthGatePassed").await;
+}
+
+/// Applies deploy/operator.yaml's RBAC (not its Deployment) and returns a kubeconfig that
+/// authenticates as the operator's ServiceAccount.
+async fn operator_sa_kubeconfig(client: &Client, test_ns: &str) -> PathBuf {
+    let manifest = include_str!("../deploy/operator.yaml");
+    for doc in manifest.split("\n---\n") {
+        let v: serde_json::Value = serde_yaml::from_str(doc).expect("deploy/operator.yaml parses");
+        if v["kind"] == "Deployment" {
+            continue;
+        }
+        let mut child = std::process::Command::new(kubectl())
+            .arg("--kubeconfig")
+            .arg(kubeconfig_path())
+            .args(["apply", "--server-side", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the cluster's kubectl (set MAS_CLUSTER_BIN)");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "applying {}: {}", v["kind"], String::from_utf8_lossy(&out.stderr));
+    }
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), "mas-system");
+    let tr: k8s_openapi::api::authentication::v1::TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}})).unwrap();
+    let token = sas
+        .create_token_request("mas-operator", &PostParams::default(), &tr)
+        .await
+        .expect("token for mas-operator")
+        .status
+        .expect("token status")
+        .token;
+    let admin: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(kubeconfig_path()).unwrap()).unwrap();
+    let cluster = &admin["clusters"][0]["cluster"];
+    let kc = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {
+            "server": cluster["server"].as_str().unwrap(),
+            "certificate-authority-data": cluster["certificate-authority-data"].as_str().unwrap(),
+        }}],
+        "users": [{"name": "mas-operator", "user": {"token": token}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "mas-operator"}}],
+        "current-context": "c",
+    });
+    let path = std::env::temp_dir().join(format!("mas-e2e-sa-{test_ns}.kubeconfig"));
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_works_with_only_its_rbac() {
+    let port = 18110;
+    let mut env = Env::new("rbac", port).await;
+    if let Some(op) = env.operator.take() {
+        op.kill().await;
+    }
+    let kc = operator_sa_kubeconfig(&env.client, &env.ns).await;
+    env.operator = Some(Operator::start_with(&env.ns, &kc));
+    let mut spec = base_spec("api:1", port);
+    spec["scaleDownDelaySeconds"] = json!(1);
+    spec["traffic"] = json!({"host": "api.example.com"});
+    env.apply(spec).await;
+    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    env.set_image("api:bad").await;
+    env.wait("Degraded", 90, |mb| mb.status.as_ref().is_some_and(|s| s.phase == Phase::Degraded)).await;
+    env.event("StandbyLogs").await;
+    env.set_image("api:2").await;
+    env.wait("green live, blue scaled down, preview removed", 90, |mb| {
+        live(mb, Color::Green, "api:2") && mb.status.as_ref().is_some_and(|s| s.phase == Phase::Stable)
+    })
+    .await;
+    let log = std::fs::read_to_string(&env.operator.as_ref().unwrap().log).unwrap_or_default();
+    assert!(!log.contains("forbidden"), "operator hit RBAC denials:\n{log}");
 }
