@@ -168,6 +168,27 @@ impl Operator {
         Self { child, log }
     }
 
+    /// Address of /healthz and /metrics, from the operator's startup log line.
+    fn http_addr(&self) -> String {
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut text = String::new();
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                text.push(c);
+            }
+        }
+        let line = text.lines().find(|l| l.contains("serving /healthz")).expect("startup line in operator log");
+        let at = line.find("addr=").expect("addr field") + "addr=".len();
+        line[at..].split_whitespace().next().unwrap_or_default().to_owned()
+    }
+
     async fn kill(mut self) {
         self.child.kill().await.unwrap();
     }
@@ -403,6 +424,13 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
         env.event(r).await;
     }
     eprintln!("FIGURE image bump -> traffic switched: {switch_secs:.1}s (3 replicas, 2 gate rounds @1s)");
+
+    // The operator's own endpoint: /healthz and counters at /metrics.
+    let addr = env.operator.as_ref().unwrap().http_addr();
+    let get = |path: &str| reqwest::Client::builder().no_proxy().build().unwrap().get(format!("http://{addr}{path}")).send();
+    assert_eq!(get("/healthz").await.unwrap().text().await.unwrap(), "ok");
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("mas_operator_traffic_switches_total 2\n"), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

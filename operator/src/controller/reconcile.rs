@@ -35,8 +35,17 @@ fn truncate(s: &str) -> String {
     format!("{}…", &s[..end])
 }
 
-pub async fn reconcile(mb: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     Metrics::inc(&ctx.metrics.reconciles);
+    // The watch cache can lag behind this operator's own last status write; stepping the state
+    // machine from a stale status would repeat the previous step (duplicate events, extra gate
+    // rounds). A direct read is consistent with every write that has returned.
+    let (Some(ns), Some(name)) = (cached.metadata.namespace.as_deref(), cached.metadata.name.as_deref()) else {
+        return Err(Error::Build(build::BuildError::MissingMetadata("namespace")));
+    };
+    let Some(mb) = Api::<MasBackend>::namespaced(ctx.client.clone(), ns).get_opt(name).await? else {
+        return Ok(Requeue::await_change());
+    };
     let owner = build::Owner::of(&mb)?;
     let (ns, name) = (owner.namespace.as_str(), owner.name.as_str());
     let client = &ctx.client;
