@@ -36,10 +36,31 @@ fn kubeconfig_path() -> PathBuf {
     }
 }
 
+/// The cluster's kubectl: $MAS_CLUSTER_BIN, else the MAS_CLUSTER_BIN recorded by up.sh in
+/// cluster.env next to the kubeconfig, else `kubectl` on PATH.
 fn kubectl() -> PathBuf {
-    std::env::var("MAS_CLUSTER_BIN")
-        .map(|b| PathBuf::from(b).join("kubectl"))
-        .unwrap_or_else(|_| PathBuf::from("kubectl"))
+    if let Ok(bin) = std::env::var("MAS_CLUSTER_BIN") {
+        return PathBuf::from(bin).join("kubectl");
+    }
+    let env_file = kubeconfig_path().with_file_name("cluster.env");
+    std::fs::read_to_string(env_file)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("export MAS_CLUSTER_BIN=").map(|b| PathBuf::from(b.trim()).join("kubectl")))
+        })
+        .unwrap_or_else(|| PathBuf::from("kubectl"))
+}
+
+/// A distinct app port per test, randomised per run: pod IPs (127.66.x.y) may be shared with
+/// other clusters on this machine, the port keeps our fake app servers apart.
+fn app_port() -> u16 {
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU16> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        std::sync::atomic::AtomicU16::new(20000 + u16::try_from(nanos % 9000).unwrap())
+    });
+    next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 async fn client() -> Client {
@@ -343,7 +364,7 @@ async fn blue_live(env: &Env, port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blue_green_release_gates_switches_and_scales_old_color_down() {
-    let port = 18101;
+    let port = app_port();
     let env = Env::new("release", port).await;
     let mut spec = base_spec("api:1", port);
     spec["traffic"] = json!({"host": "api.example.com", "tlsSecretName": "api-tls", "ingressClassName": "nginx"});
@@ -435,7 +456,7 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_standby_keeps_traffic_degrades_and_rejects_image() {
-    let port = 18102;
+    let port = app_port();
     let env = Env::new("failing", port).await;
     blue_live(&env, port).await;
 
@@ -473,7 +494,7 @@ async fn failing_standby_keeps_traffic_degrades_and_rejects_image() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_annotation_flips_the_active_service_in_one_write() {
-    let port = 18103;
+    let port = app_port();
     let env = Env::new("rollback", port).await;
     let mut spec = base_spec("api:1", port);
     spec["scaleDownDelaySeconds"] = json!(600);
@@ -530,7 +551,7 @@ async fn rollback_annotation_flips_the_active_service_in_one_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_restart_mid_rollout_finishes_the_release() {
-    let port = 18104;
+    let port = app_port();
     let mut env = Env::new("restart", port).await;
     let mut spec = base_spec("api:1", port);
     spec["health"]["successThreshold"] = json!(4);
@@ -554,7 +575,7 @@ async fn operator_restart_mid_rollout_finishes_the_release() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_promotion_waits_for_promote_annotation() {
-    let port = 18105;
+    let port = app_port();
     let env = Env::new("manual", port).await;
     let mut spec = base_spec("api:1", port);
     spec["promotion"] = json!("Manual");
@@ -621,7 +642,7 @@ async fn invalid_manifests_are_rejected_by_kubectl_with_the_crd_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recreate_strategy_gates_in_place_and_restores_previous_image_on_failure() {
-    let port = 18106;
+    let port = app_port();
     let env = Env::new("recreate", port).await;
     let mut spec = base_spec("api:1", port);
     spec["strategy"] = json!("Recreate");
@@ -643,7 +664,7 @@ async fn recreate_strategy_gates_in_place_and_restores_previous_image_on_failure
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_annotation_stops_a_rollout() {
-    let port = 18107;
+    let port = app_port();
     let env = Env::new("abort", port).await;
     let mut spec = base_spec("api:1", port);
     spec["promotion"] = json!("Manual");
@@ -666,7 +687,7 @@ async fn abort_annotation_stops_a_rollout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_masbackend_garbage_collects_its_children() {
-    let port = 18108;
+    let port = app_port();
     let env = Env::new("gc", port).await;
     blue_live(&env, port).await;
     env.mbs.delete("api", &DeleteParams::foreground()).await.expect("delete MasBackend");
@@ -687,7 +708,7 @@ async fn deleting_the_masbackend_garbage_collects_its_children() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_after_scale_down_redeploys_previous_image_through_the_gate() {
-    let port = 18109;
+    let port = app_port();
     let env = Env::new("coldrollback", port).await;
     let mut spec = base_spec("api:1", port);
     spec["scaleDownDelaySeconds"] = json!(1);
@@ -775,7 +796,7 @@ async fn operator_sa_kubeconfig(client: &Client, test_ns: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_works_with_only_its_rbac() {
-    let port = 18110;
+    let port = app_port();
     let mut env = Env::new("rbac", port).await;
     if let Some(op) = env.operator.take() {
         op.kill().await;
