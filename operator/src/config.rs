@@ -8,6 +8,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// Distinguishes operator replicas in Events (`POD_NAME`, set via the Downward API).
     pub instance: Option<String>,
+    /// Watch only this namespace (`MAS_OPERATOR_NAMESPACE`); all namespaces when unset.
+    pub watch_namespace: Option<String>,
 }
 
 impl Config {
@@ -17,6 +19,7 @@ impl Config {
             .parse()
             .map_err(|e| anyhow::anyhow!("MAS_OPERATOR_HTTP_ADDR: {e}"))?;
         let instance = std::env::var("POD_NAME").ok();
-        Ok(Self { http_addr, instance })
+        let watch_namespace = std::env::var("MAS_OPERATOR_NAMESPACE").ok().filter(|s| !s.is_empty());
+        Ok(Self { http_addr, instance, watch_namespace })
     }
 }

@@ -9,7 +9,7 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 
 use crate::build::pod_selector_string;
-use crate::crd::{Color, HealthCheck};
+use crate::crd::{Color, HealthCheck, MasBackendSpec};
 use crate::rollout::GateResult;
 
 /// Longest body excerpt put into events and status.
@@ -136,12 +136,11 @@ pub async fn probe_color(
     name: &str,
     color: Color,
     image: &str,
-    expected: usize,
-    port: i32,
-    health: &HealthCheck,
+    spec: &MasBackendSpec,
 ) -> GateResult {
+    let expected = usize::try_from(spec.replicas).unwrap_or(0);
     match list_color_pods(client, ns, name, color).await {
-        Ok(pods) => probe_targets(&targets_from_pods(&pods, image), expected, port, health).await,
+        Ok(pods) => probe_targets(&targets_from_pods(&pods, image), expected, spec.port, &spec.health).await,
         Err(e) => GateResult::Pending { reason: format!("listing pods: {e}") },
     }
 }

@@ -49,7 +49,7 @@ async fn run() -> anyhow::Result<()> {
     let router = http::router(metrics.clone());
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let ctx = Arc::new(controller::Context::new(client, config.instance, metrics));
-    let result = controller::run(ctx).await;
+    let result = controller::run(ctx, config.watch_namespace).await;
     server.abort();
     result
 }

@@ -454,9 +454,11 @@ impl Machine<'_> {
                     "HealthGatePassed",
                     format!("{} on {}: {passes} consecutive passing rounds", r.image, r.color),
                 );
+                // Manual promotion guards replacing a live release: the first release (nothing
+                // serving yet) and explicit rollbacks go live as soon as they pass the gate.
                 let manual = self.spec.promotion == Promotion::Manual
                     && self.spec.strategy == Strategy::BlueGreen
-                    && r.trigger != Trigger::Rollback;
+                    && r.trigger == Trigger::NewImage;
                 if manual {
                     self.set_rollout(Stage::AwaitingPromotion, passes, 0);
                     // A promote request made earlier is consumed right away.

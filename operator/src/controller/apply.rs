@@ -1,7 +1,7 @@
 //! Server-side apply of the builders' output and of the status, all as `mas-operator`.
 
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Service, networking::v1::Ingress};
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -56,4 +56,41 @@ pub async fn apply_status(client: &Client, ns: &str, name: &str, status: &MasBac
     });
     api.patch_status(name, &params(), &Patch::Apply(&body)).await?;
     Ok(())
+}
+
+/// Deletes Services and Ingresses this operator made for `name` that the desired state no
+/// longer contains (preview Service after the standby is retired, Ingress after the host is
+/// removed). Deployments are never orphaned: a color, once created, stays in status.
+pub async fn delete_orphans(client: &Client, ns: &str, name: &str, desired: &Desired) -> Result<(), Error> {
+    let lp = ListParams::default().labels(&format!(
+        "app.kubernetes.io/instance={name},app.kubernetes.io/managed-by={FIELD_MANAGER}"
+    ));
+    let keep_svc: Vec<&str> = desired.services.iter().filter_map(|s| s.metadata.name.as_deref()).collect();
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    for svc in services.list(&lp).await?.items {
+        let svc_name = svc.metadata.name.unwrap_or_default();
+        if !keep_svc.contains(&svc_name.as_str()) {
+            delete_ignoring_missing(&services, &svc_name).await?;
+        }
+    }
+    let keep_ing = desired.ingress.as_ref().and_then(|i| i.metadata.name.as_deref());
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
+    for ing in ingresses.list(&lp).await?.items {
+        let ing_name = ing.metadata.name.unwrap_or_default();
+        if Some(ing_name.as_str()) != keep_ing {
+            delete_ignoring_missing(&ingresses, &ing_name).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn delete_ignoring_missing<K>(api: &Api<K>, name: &str) -> Result<(), Error>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.is_not_found() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -60,18 +60,30 @@ fn error_policy(mb: Arc<MasBackend>, err: &Error, ctx: Arc<Context>) -> Action {
     Action::requeue(Duration::from_secs(5))
 }
 
-/// Runs the controller until SIGINT/SIGTERM.
-pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs the controller until SIGINT/SIGTERM, over one namespace or all of them.
+pub async fn run(ctx: Arc<Context>, namespace: Option<String>) -> anyhow::Result<()> {
     let client = ctx.client.clone();
-    let mbs: Api<MasBackend> = Api::all(client.clone());
+    let ns = namespace.as_deref();
+    let mbs: Api<MasBackend> = api(&client, ns);
     mbs.list(&ListParams::default().limit(1)).await.map_err(|e| {
         anyhow::anyhow!("cannot list MasBackends ({e}); install the CRD: mas-operator crd | kubectl apply -f -")
     })?;
+    tracing::info!(namespace = ns.unwrap_or("<all>"), "controller starting");
     let owned = || watcher::Config::default().labels("app.kubernetes.io/managed-by=mas-operator");
     Controller::new(mbs, watcher::Config::default())
-        .owns(Api::<Deployment>::all(client.clone()), owned())
-        .owns(Api::<Service>::all(client.clone()), owned())
-        .owns(Api::<Ingress>::all(client), owned())
+        .owns(api::<Deployment>(&client, ns), owned())
+        .owns(api::<Service>(&client, ns), owned())
+        .owns(api::<Ingress>(&client, ns), owned())
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

@@ -10,7 +10,7 @@ use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::{Event, EventType as KubeEventType};
 use kube::{Api, Resource, ResourceExt};
 
-use super::apply::{apply_desired, apply_status};
+use super::apply::{apply_desired, apply_status, delete_orphans};
 use super::observe::{deployment_facts, requests};
 use super::{Context, Error};
 use crate::build::{self, pod_selector_string};
@@ -35,8 +35,17 @@ fn truncate(s: &str) -> String {
     format!("{}…", &s[..end])
 }
 
-pub async fn reconcile(mb: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     Metrics::inc(&ctx.metrics.reconciles);
+    // The watch cache can lag behind this operator's own last status write; stepping the state
+    // machine from a stale status would repeat the previous step (duplicate events, extra gate
+    // rounds). A direct read is consistent with every write that has returned.
+    let (Some(ns), Some(name)) = (cached.metadata.namespace.as_deref(), cached.metadata.name.as_deref()) else {
+        return Err(Error::Build(build::BuildError::MissingMetadata("namespace")));
+    };
+    let Some(mb) = Api::<MasBackend>::namespaced(ctx.client.clone(), ns).get_opt(name).await? else {
+        return Ok(Requeue::await_change());
+    };
     let owner = build::Owner::of(&mb)?;
     let (ns, name) = (owner.namespace.as_str(), owner.name.as_str());
     let client = &ctx.client;
@@ -48,8 +57,7 @@ pub async fn reconcile(mb: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Requeue
     let now = Timestamp::now();
     let gate = match rollout::gate_target(&mb.spec, &prev, now) {
         Some((color, image)) if !mb.spec.paused => {
-            let expected = usize::try_from(mb.spec.replicas).unwrap_or(0);
-            let res = health::probe_color(client, ns, name, color, &image, expected, mb.spec.port, &mb.spec.health).await;
+            let res = health::probe_color(client, ns, name, color, &image, &mb.spec).await;
             if matches!(res, rollout::GateResult::Fail { .. }) {
                 Metrics::inc(&ctx.metrics.gate_failures);
             }
@@ -94,12 +102,7 @@ pub async fn reconcile(mb: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Requeue
 
     let desired = build::desired(&mb, &status)?;
     apply_desired(client, ns, &desired).await?;
-    let changed = serde_json::to_value(&status).map_err(Error::Serialize)?
-        != serde_json::to_value(&prev).map_err(Error::Serialize)?;
-    if changed {
-        apply_status(client, ns, name, &status).await?;
-    }
-
+    delete_orphans(client, ns, name, &desired).await?;
     let reference = mb.object_ref(&());
     for (type_, reason, note) in notes {
         let ev = Event { type_, reason: reason.clone(), note: Some(truncate(&note)), action: "Rollout".into(), secondary: None };
@@ -107,6 +110,14 @@ pub async fn reconcile(mb: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Requeue
         if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
             tracing::warn!(%name, %reason, error = %e, "publishing event failed");
         }
+    }
+    // Status last: once it shows a transition, the events explaining it already exist. If this
+    // write fails, the next reconcile recomputes the same step and the recorder folds the
+    // repeated events into a series.
+    let changed = serde_json::to_value(&status).map_err(Error::Serialize)?
+        != serde_json::to_value(&prev).map_err(Error::Serialize)?;
+    if changed {
+        apply_status(client, ns, name, &status).await?;
     }
     tracing::debug!(name = %mb.name_any(), phase = ?status.phase, "reconciled");
     Ok(Requeue::requeue(decision.requeue))
@@ -130,6 +141,7 @@ async fn capture_logs(ctx: &Context, ns: &str, name: &str, color: Color) -> Stri
         match api.logs(&pod_name, &lp).await {
             Ok(text) if text.trim().is_empty() => parts.push(format!("{pod_name}: (no log output)")),
             Ok(text) => parts.push(format!("{pod_name}:\n{}", text.trim_end())),
+            Err(kube::Error::Api(status)) => parts.push(format!("{pod_name}: logs unavailable ({})", status.message)),
             Err(e) => parts.push(format!("{pod_name}: logs unavailable ({e})")),
         }
     }

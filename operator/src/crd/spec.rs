@@ -24,12 +24,12 @@ use super::status::MasBackendStatus;
         status_replicas_path = ".status.activeReplicas",
         label_selector_path = ".status.activeSelector"
     ),
-    printcolumn(name = "Active", type_ = "string", json_path = ".status.activeColor"),
-    printcolumn(name = "Image", type_ = "string", json_path = ".status.activeImage"),
-    printcolumn(name = "Standby", type_ = "string", json_path = ".status.standbyImage"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Status", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name":"Active","type":"string","jsonPath":".status.activeColor"}"#,
+    printcolumn = r#"{"name":"Image","type":"string","jsonPath":".status.activeImage"}"#,
+    printcolumn = r#"{"name":"Standby","type":"string","jsonPath":".status.standbyImage"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.traffic) || !has(self.traffic.tlsSecretName) || has(self.traffic.host)").message("spec.traffic.tlsSecretName requires spec.traffic.host"))]

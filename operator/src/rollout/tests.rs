@@ -567,3 +567,12 @@ fn probe_rounds_are_spaced_by_period_however_often_reconcile_runs() {
     let due = probed.checked_add(SignedDuration::from_secs(5)).unwrap();
     assert_eq!(gate_target(&w.spec, &w.status, due), Some((Color::Green, "api:2".to_owned())));
 }
+
+#[test]
+fn manual_promotion_does_not_hold_the_first_release() {
+    let mut w = World::new(spec("  promotion: Manual\n"));
+    w.gate = Some(GateResult::Pass);
+    let actions = w.settle();
+    assert!(actions.contains(&Action::SwitchTraffic { to: Color::Blue }));
+    assert_eq!(w.status.active_image.as_deref(), Some("api:1"));
+}
