@@ -1,0 +1,11 @@
+# shellcheck shell=bash
+# Pinned versions and derived cache paths; sourced by build.sh/up.sh/smoke.sh.
+# All three are served by the Go module proxy (see /work/.library/env/packages/go-partial.tsv).
+K8S_VERSION=${K8S_VERSION:-1.36.3}
+ETCD_VERSION=${ETCD_VERSION:-3.6.16}
+KWOK_VERSION=${KWOK_VERSION:-0.8.0}
+
+MAS_CLUSTER_CACHE=${MAS_CLUSTER_CACHE:-$HOME/.cache/mas-cluster}
+MAS_CLUSTER_DIR="$MAS_CLUSTER_CACHE/v${K8S_VERSION}-etcd${ETCD_VERSION}-kwok${KWOK_VERSION}"
+MAS_CLUSTER_BIN="$MAS_CLUSTER_DIR/bin"
+export K8S_VERSION ETCD_VERSION KWOK_VERSION MAS_CLUSTER_CACHE MAS_CLUSTER_DIR MAS_CLUSTER_BIN
