@@ -1,4 +1,4 @@
-//! Daily housekeeping: expire past open mentor slots, drop dead one-time codes
+//! Daily housekeeping: expire past open mentor slots, drop expired one-time codes
 //! and refresh tokens that can never be used again.
 
 use serde::Serialize;
@@ -13,17 +13,6 @@ pub struct CleanupReport {
     pub deleted_kpi_snapshots: u64,
 }
 
-/// Marks open slots whose start has passed as `expired` (a slot nobody booked
-/// before it began can no longer be booked).
-pub async fn expire_past_open_slots(db: &PgPool) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "update mentor_slots set status = 'expired' where status = 'open' and starts_at < now()",
-    )
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
-}
-
 pub async fn delete_expired_otps(db: &PgPool) -> sqlx::Result<u64> {
     let done = sqlx::query("delete from email_otps where expires_at < now()")
         .execute(db)
@@ -33,7 +22,9 @@ pub async fn delete_expired_otps(db: &PgPool) -> sqlx::Result<u64> {
 
 pub async fn delete_dead_refresh_tokens(db: &PgPool) -> sqlx::Result<u64> {
     let done = sqlx::query(
-        "delete from refresh_tokens where revoked_at is not null or expires_at < now()",
+        // Revoked tokens stay until they expire: presenting a rotated token must still be
+        // recognised as reuse (and revoke its family) rather than look unknown.
+        "delete from refresh_tokens where expires_at < now()",
     )
     .execute(db)
     .await?;
@@ -51,7 +42,7 @@ pub async fn prune_kpi_snapshots(db: &PgPool) -> sqlx::Result<u64> {
 
 pub async fn run(db: &PgPool) -> sqlx::Result<CleanupReport> {
     Ok(CleanupReport {
-        expired_slots: expire_past_open_slots(db).await?,
+        expired_slots: super::slots::expire_past_slots(db).await?,
         deleted_otps: delete_expired_otps(db).await?,
         deleted_refresh_tokens: delete_dead_refresh_tokens(db).await?,
         deleted_kpi_snapshots: prune_kpi_snapshots(db).await?,

@@ -165,7 +165,7 @@ pub async fn list_open(db: &PgPool, query: &OpenSlotQuery) -> AppResult<Page<Slo
 
 /// Marks open slots whose start has passed as expired; returns how many changed.
 /// Called periodically by the cleanup worker.
-pub async fn expire_past_slots(db: &PgPool) -> AppResult<u64> {
+pub async fn expire_past_slots(db: &PgPool) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "update mentor_slots set status = 'expired' where status = 'open' and starts_at <= now()",
     )
