@@ -82,18 +82,22 @@ pub async fn serve(
     });
 
     let realtime = realtime::Realtime::start(&state).await?;
+    // Socket.IO clients are told to reconnect while HTTP still accepts requests
+    // (long-polling clients need one more round-trip); then HTTP stops.
+    let drained = CancellationToken::new();
     tokio::spawn({
-        let (realtime, token) = (realtime.clone(), token.clone());
+        let (realtime, token, drained) = (realtime.clone(), token.clone(), drained.clone());
         async move {
             token.cancelled().await;
             realtime.drain().await;
+            drained.cancel();
         }
     });
     let app = http::router_with(state.clone(), realtime.routes());
     tracing::info!(%addr, "listening");
     let server = axum::serve(listener, app).with_graceful_shutdown({
-        let token = token.clone();
-        async move { token.cancelled().await }
+        let drained = drained.clone();
+        async move { drained.cancelled().await }
     });
     let deadline = async {
         token.cancelled().await;

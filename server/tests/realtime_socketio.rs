@@ -305,6 +305,20 @@ async fn chat_is_persisted_broadcast_and_replayed(db: PgPool) {
     let res = a.client.get(a.url(&format!("/api/meetings/{m}/messages"))).send().await.unwrap();
     assert_eq!(res.status(), 401);
 
+    // A cancelled meeting keeps its history but can no longer be entered.
+    sqlx::query("update meetings set status = 'cancelled' where id = $1")
+        .bind(f.meeting_id)
+        .execute(&a.state.db)
+        .await
+        .unwrap();
+    let (status, _) = history(&a, &f.student.token, &m, "").await;
+    assert_eq!(status, 200);
+    let mut late = Agent::node("late").await;
+    late.connect_ok(&b.base, &f.student.token, &["websocket"]).await;
+    let refused = late.emit("meeting:join", json!({ "meetingId": m })).await;
+    assert_eq!(refused["error"]["code"], "CONFLICT", "{refused}");
+    late.exit().await;
+
     mentor.exit().await;
     student.exit().await;
 }

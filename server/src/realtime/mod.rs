@@ -20,6 +20,9 @@ use crate::state::AppState;
 /// The Socket.IO adapter: rooms and broadcasts span every replica on the Redis.
 pub type SioAdapter = socketioxide_redis::RedisAdapter<socketioxide::adapter::Emitter>;
 
+/// Time between the `server:draining` notice and closing the transports.
+const DRAIN_NOTICE: Duration = Duration::from_secs(1);
+
 /// State handed to every Socket.IO handler.
 #[derive(Clone)]
 pub(crate) struct Ctx {
@@ -99,8 +102,9 @@ impl Realtime {
             .local()
             .emit("server:draining", &json!({ "reconnect": true }))
             .await;
-        // Let the event reach polling and websocket clients before closing.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Let the event reach clients before closing: a long-polling client only
+        // sees it on its next poll round-trip.
+        tokio::time::sleep(DRAIN_NOTICE).await;
         self.io.close().await;
         if let Err(e) = self.presence.withdraw().await {
             tracing::warn!(error = %e, "could not withdraw presence");

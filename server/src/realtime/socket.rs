@@ -192,7 +192,7 @@ async fn meeting_join(
 ) {
     let result = async {
         let req = parse(req)?;
-        meetings::authorize(&ctx.app.db, req.meeting_id, &claims).await
+        meetings::authorize(&ctx.app.db, req.meeting_id, &claims).await?.enter()
     }
     .await;
     let access = match result {
@@ -342,7 +342,7 @@ async fn recording_change(
     let result = async {
         let req = parse(req)?;
         require_joined(&joined, req.meeting_id)?;
-        let access = meetings::authorize(&ctx.app.db, req.meeting_id, &claims).await?;
+        let access = meetings::authorize(&ctx.app.db, req.meeting_id, &claims).await?.enter()?;
         if !access.is_host {
             return Err(AppError::forbidden("only the meeting host can control recording"));
         }

@@ -12,6 +12,19 @@ pub struct MeetingAccess {
     pub meeting_id: Uuid,
     /// The mentor hosts the meeting (controls recording).
     pub is_host: bool,
+    /// Cancelled meetings keep their history but cannot be entered.
+    pub cancelled: bool,
+}
+
+impl MeetingAccess {
+    /// Entering the live room additionally needs a meeting that still takes place.
+    pub fn enter(self) -> Result<MeetingAccess, AppError> {
+        if self.cancelled {
+            Err(AppError::conflict("this meeting was cancelled"))
+        } else {
+            Ok(self)
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -39,8 +52,9 @@ pub async fn authorize(db: &PgPool, meeting_id: Uuid, user: &Claims) -> Result<M
     if !(is_participant || user.role.is_admin()) {
         return Err(AppError::forbidden("you are not a participant of this meeting"));
     }
-    if parties.status == "cancelled" {
-        return Err(AppError::conflict("this meeting was cancelled"));
-    }
-    Ok(MeetingAccess { meeting_id, is_host })
+    Ok(MeetingAccess {
+        meeting_id,
+        is_host,
+        cancelled: parties.status == "cancelled",
+    })
 }
