@@ -105,10 +105,16 @@ impl Realtime {
         // Let the event reach clients before closing: a long-polling client only
         // sees it on its next poll round-trip.
         tokio::time::sleep(DRAIN_NOTICE).await;
-        self.io.close().await;
-        if let Err(e) = self.presence.withdraw().await {
-            tracing::warn!(error = %e, "could not withdraw presence");
+        // Announce departures while the adapter still reaches other replicas.
+        match self.presence.withdraw().await {
+            Ok(gone) => {
+                for user in gone {
+                    let _ = self.io.emit("presence:offline", &json!({ "userId": user })).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not withdraw presence"),
         }
+        self.io.close().await;
     }
 }
 

@@ -187,11 +187,20 @@ impl InstancePresence {
         Ok(gone.into_iter().collect())
     }
 
-    /// Graceful exit: this replica's sockets stop counting at once.
-    pub async fn withdraw(&self) -> redis::RedisResult<()> {
+    /// Graceful exit: this replica's sockets stop counting at once. Returns the
+    /// users that are now offline everywhere.
+    pub async fn withdraw(&self) -> redis::RedisResult<Vec<Uuid>> {
         let mut conn = self.store.redis.clone();
+        let key = self.store.instance_key(&self.instance);
+        let users: Vec<String> = conn.hkeys(&key).await?;
         let _: () = conn.zrem(self.store.instances_key(), &self.instance).await?;
-        let _: () = conn.del(self.store.instance_key(&self.instance)).await?;
-        Ok(())
+        let _: () = conn.del(&key).await?;
+        let mut gone = Vec::new();
+        for user in users.iter().filter_map(|u| u.parse::<Uuid>().ok()) {
+            if !self.store.online_elsewhere(user, &self.instance).await? {
+                gone.push(user);
+            }
+        }
+        Ok(gone)
     }
 }
