@@ -448,47 +448,11 @@ async fn payload_limits_are_enforced(db: PgPool) {
     py.exit().await;
 }
 
-/// The second replica is a separate `mas-server` process, not an in-process instance.
-struct ServerProcess {
-    child: tokio::process::Child,
-    base: String,
-}
-
-async fn spawn_process(db: &PgPool, prefix: &str) -> ServerProcess {
-    let database = db.connect_options().get_database().expect("test database name").to_string();
-    let root = std::env::var("DATABASE_URL").expect("DATABASE_URL is not set: run the tests through scripts/test");
-    let (server, _) = root.rsplit_once('/').expect("DATABASE_URL has a database path");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut env = common::test_env();
-    realtime_support::realtime_env(prefix, &mut env);
-    env.insert("DATABASE_URL".into(), format!("{server}/{database}"));
-    env.insert("HOST".into(), "127.0.0.1".into());
-    env.insert("PORT".into(), port.to_string());
-    env.insert("RUST_LOG".into(), "warn".into());
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mas-server"))
-        .envs(env)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start mas-server");
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client.get(format!("{base}/api/health/live")).send().await.is_ok() {
-            return ServerProcess { child, base };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("mas-server process did not come up");
-}
-
 #[sqlx::test(migrations = false)]
 async fn a_separate_server_process_behaves_as_one_with_this_one(db: PgPool) {
     let prefix = realtime_support::unique_prefix("process");
     let a = common::TestApp::spawn_with(db.clone(), |env| realtime_support::realtime_env(&prefix, env)).await;
-    let mut b = spawn_process(&db, &prefix).await;
+    let mut b = realtime_support::spawn_process(&db, &prefix).await;
     let f = meeting(&a).await;
     let m = f.meeting_id.to_string();
 

@@ -184,3 +184,36 @@ async fn draining_replica_asks_both_sides_to_reconnect(db: PgPool) {
     cli.send(Message::binary(b"$ ".to_vec())).await.unwrap();
     assert_eq!(next(&mut browser).await, Message::binary(b"$ ".to_vec()));
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_side_dropping_or_its_replica_dying_ends_the_other_side(db: PgPool) {
+    let prefix = unique_prefix("term-drop");
+    let a = TestApp::spawn_with(db.clone(), |env| realtime_env(&prefix, env)).await;
+    let student = person(&a, Role::Student).await;
+
+    // The CLI's TCP connection just vanishes (no close frame).
+    let (_, body) = pairing_token(&a, &student.token).await;
+    let token = body["data"]["token"].as_str().unwrap().to_string();
+    let (mut browser, cli) = paired(&a, &a, &token).await;
+    drop(cli);
+    assert_eq!(closed_with(&mut browser).await, (1000, "the other side disconnected".into()));
+
+    // The CLI's whole replica dies (SIGKILL, nothing is announced): the browser
+    // learns it as soon as it sends (no subscriber on the peer channel).
+    let mut b = realtime_support::spawn_process(&db, &prefix).await;
+    let b_app_base = b.base.clone();
+    let (_, body) = pairing_token(&a, &student.token).await;
+    let token = body["data"]["token"].as_str().unwrap().to_string();
+    let mut browser = open(&a, &token, "browser").await;
+    assert_eq!(notice(&mut browser).await, "waiting");
+    let relay = format!("{}/api/terminal/relay", b_app_base.replace("http://", "ws://"));
+    let (mut cli, _) = tokio_tungstenite::connect_async(relay).await.unwrap();
+    cli.send(Message::text(json!({ "token": token, "role": "cli" }).to_string())).await.unwrap();
+    assert_eq!(notice(&mut cli).await, "waiting");
+    assert_eq!(notice(&mut cli).await, "paired");
+    assert_eq!(notice(&mut browser).await, "paired");
+    b.child.start_kill().unwrap();
+    b.child.wait().await.unwrap();
+    browser.send(Message::binary(b"anyone there?".to_vec())).await.unwrap();
+    assert_eq!(closed_with(&mut browser).await.0, 4010);
+}

@@ -254,3 +254,40 @@ impl Agent {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
 }
+
+/// The second replica is a separate `mas-server` process, not an in-process instance.
+pub struct ServerProcess {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+pub async fn spawn_process(db: &PgPool, prefix: &str) -> ServerProcess {
+    let database = db.connect_options().get_database().expect("test database name").to_string();
+    let root = std::env::var("DATABASE_URL").expect("DATABASE_URL is not set: run the tests through scripts/test");
+    let (server, _) = root.rsplit_once('/').expect("DATABASE_URL has a database path");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut env = crate::common::test_env();
+    realtime_env(prefix, &mut env);
+    env.insert("DATABASE_URL".into(), format!("{server}/{database}"));
+    env.insert("HOST".into(), "127.0.0.1".into());
+    env.insert("PORT".into(), port.to_string());
+    env.insert("RUST_LOG".into(), "warn".into());
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mas-server"))
+        .envs(env)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start mas-server");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/api/health/live")).send().await.is_ok() {
+            return ServerProcess { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("mas-server process did not come up");
+}
+
