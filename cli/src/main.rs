@@ -163,8 +163,10 @@ async fn session(url: &str, args: &Args, shell: &mut Option<Shell>) -> anyhow::R
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    let code = frame.as_ref().map(|f| f.code);
-                    if code == Some(CloseCode::Restart) {
+                    let code = frame.as_ref().map(|f| u16::from(f.code));
+                    // 1012 relay restarting, 4010 browser's relay vanished: the
+                    // token still holds our seat, so come back with it.
+                    if matches!(code, Some(1012 | 4010)) {
                         return Ok(SessionEnd::Reconnect);
                     }
                     let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
@@ -183,6 +185,7 @@ fn refused(
 ) -> anyhow::Result<SessionEnd> {
     match frame {
         Some(f) if f.code == CloseCode::Restart => Ok(SessionEnd::Reconnect),
+        Some(f) if u16::from(f.code) == 4008 => bail!("no browser terminal connected before the token expired"),
         Some(f) => bail!("relay refused the pairing: {} (code {})", f.reason, u16::from(f.code)),
         None => bail!("relay closed the connection"),
     }

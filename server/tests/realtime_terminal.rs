@@ -216,4 +216,9 @@ async fn a_side_dropping_or_its_replica_dying_ends_the_other_side(db: PgPool) {
     b.child.wait().await.unwrap();
     browser.send(Message::binary(b"anyone there?".to_vec())).await.unwrap();
     assert_eq!(closed_with(&mut browser).await.0, 4010);
+
+    // Both seats were freed: the pair resumes on a surviving replica.
+    let (mut browser, mut cli) = paired(&a, &a, &token).await;
+    browser.send(Message::binary(b"back".to_vec())).await.unwrap();
+    assert_eq!(next(&mut cli).await, Message::binary(b"back".to_vec()));
 }

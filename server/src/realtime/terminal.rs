@@ -6,9 +6,9 @@
 //! frames (terminal bytes, resize JSON) pass through untouched.
 //!
 //! Close codes: 4000 malformed handshake, 4001 unknown token, 4003 expired
-//! token, 4009 token already used, 4008 peer never came, 4010 peer vanished,
-//! 1000 peer closed, 1012 server restarting (reconnect with the same token),
-//! 1011 Redis unavailable.
+//! token, 4009 token already used, 4008 peer never came, 4010 peer vanished
+//! (both seats are freed: reconnect with the same token), 1000 peer closed,
+//! 1012 server restarting (reconnect with the same token), 1011 Redis unavailable.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -147,8 +147,15 @@ async fn run(socket: &mut WebSocket, state: AppState) -> Result<(), Closing> {
     };
     let result = session.relay(socket, &state, &own, claimed.expires_at).await;
     // A side that leaves before pairing (or is asked to reconnect) may come back.
-    if matches!(result, Ok(Outcome::Unpaired) | Err((close::RESTART, _)) | Err((close::PEER_TIMEOUT, _))) {
+    if matches!(
+        result,
+        Ok(Outcome::Unpaired) | Err((close::RESTART | close::PEER_TIMEOUT | close::PEER_LOST, _))
+    ) {
         let _ = store.release(&claimed.pairing_id, role).await;
+    }
+    // A vanished peer (its replica died) cannot release its own seat.
+    if matches!(result, Err((close::PEER_LOST, _))) {
+        let _ = store.release(&claimed.pairing_id, role.peer()).await;
     }
     result.map(|_| ())
 }
