@@ -190,3 +190,19 @@ fn refused(
         None => bail!("relay closed the connection"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::relay_url;
+
+    #[test]
+    fn server_urls_map_to_the_relay_endpoint() {
+        assert_eq!(relay_url("https://app.example.com/").unwrap(), "wss://app.example.com/api/terminal/relay");
+        assert_eq!(relay_url("http://127.0.0.1:8000").unwrap(), "ws://127.0.0.1:8000/api/terminal/relay");
+        assert_eq!(
+            relay_url("wss://x.io/api/terminal/relay").unwrap(),
+            "wss://x.io/api/terminal/relay"
+        );
+        assert!(relay_url("ftp://x").is_err());
+    }
+}

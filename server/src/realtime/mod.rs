@@ -144,3 +144,15 @@ async fn heartbeat_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::resp3_url;
+
+    #[test]
+    fn adapter_url_asks_for_resp3_once() {
+        assert_eq!(resp3_url("redis://h:1/4"), "redis://h:1/4?protocol=resp3");
+        assert_eq!(resp3_url("redis://h:1/4?x=1"), "redis://h:1/4?x=1&protocol=resp3");
+        assert_eq!(resp3_url("redis://h:1?protocol=resp3"), "redis://h:1?protocol=resp3");
+    }
+}

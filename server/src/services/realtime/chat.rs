@@ -85,3 +85,17 @@ pub async fn page(db: &PgPool, meeting_id: Uuid, after: Option<i64>, limit: i64)
     };
     Ok(ChatPage { items, next_cursor })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_trimmed_and_bounded_in_characters() {
+        assert_eq!(clean_body("  hi \n").unwrap(), "hi");
+        assert!(clean_body(" \t ").is_err());
+        // 4000 multi-byte characters are fine, 4001 are not.
+        assert!(clean_body(&"é".repeat(MAX_BODY_CHARS)).is_ok());
+        assert!(clean_body(&"é".repeat(MAX_BODY_CHARS + 1)).is_err());
+    }
+}
