@@ -24,7 +24,8 @@ use crate::state::AppState;
 
 /// All JSON API routes with their OpenAPI descriptions.
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base_document()).merge(health::routes())
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .merge(health::routes())
         .merge(realtime::routes())
 }
 

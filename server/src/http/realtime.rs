@@ -57,7 +57,9 @@ pub async fn online(
     _user: AuthUser,
 ) -> AppResult<axum::Json<Envelope<OnlineList>>> {
     let store = PresenceStore::new(state.redis.clone(), &state.config.realtime);
-    Ok(ok(OnlineList { users: store.online_users().await? }))
+    Ok(ok(OnlineList {
+        users: store.online_users().await?,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

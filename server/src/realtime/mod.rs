@@ -81,12 +81,20 @@ impl Realtime {
             .await
             .context("initialising the Socket.IO namespace")?;
 
-        tokio::spawn(heartbeat_loop(io.clone(), presence.clone(), state.shutdown.clone()));
+        tokio::spawn(heartbeat_loop(
+            io.clone(),
+            presence.clone(),
+            state.shutdown.clone(),
+        ));
 
         let router = Router::new()
             .route_service("/socket.io", svc.clone())
             .route_service("/socket.io/", svc);
-        Ok(Realtime { io, router, presence })
+        Ok(Realtime {
+            io,
+            router,
+            presence,
+        })
     }
 
     /// Routes to merge into the application router (inside its CORS policy).
@@ -109,7 +117,10 @@ impl Realtime {
         match self.presence.withdraw().await {
             Ok(gone) => {
                 for user in gone {
-                    let _ = self.io.emit("presence:offline", &json!({ "userId": user })).await;
+                    let _ = self
+                        .io
+                        .emit("presence:offline", &json!({ "userId": user }))
+                        .await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not withdraw presence"),
@@ -137,7 +148,9 @@ async fn heartbeat_loop(
         match presence.reap_dead_instances().await {
             Ok(gone) => {
                 for user in gone {
-                    let _ = io.emit("presence:offline", &json!({ "userId": user })).await;
+                    let _ = io
+                        .emit("presence:offline", &json!({ "userId": user }))
+                        .await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "presence reaping failed"),
@@ -152,7 +165,13 @@ mod tests {
     #[test]
     fn adapter_url_asks_for_resp3_once() {
         assert_eq!(resp3_url("redis://h:1/4"), "redis://h:1/4?protocol=resp3");
-        assert_eq!(resp3_url("redis://h:1/4?x=1"), "redis://h:1/4?x=1&protocol=resp3");
-        assert_eq!(resp3_url("redis://h:1?protocol=resp3"), "redis://h:1?protocol=resp3");
+        assert_eq!(
+            resp3_url("redis://h:1/4?x=1"),
+            "redis://h:1/4?x=1&protocol=resp3"
+        );
+        assert_eq!(
+            resp3_url("redis://h:1?protocol=resp3"),
+            "redis://h:1?protocol=resp3"
+        );
     }
 }

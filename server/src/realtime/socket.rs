@@ -38,7 +38,10 @@ impl JoinedMeetings {
         self.0.lock().map(|s| s.contains(&id)).unwrap_or(false)
     }
     fn drain(&self) -> Vec<Uuid> {
-        self.0.lock().map(|mut s| s.drain().collect()).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut s| s.drain().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -121,7 +124,11 @@ pub(crate) async fn authenticate(
     Ok(())
 }
 
-pub(crate) async fn on_connect(s: Socket, Extension(claims): Extension<Claims>, State(ctx): State<Ctx>) {
+pub(crate) async fn on_connect(
+    s: Socket,
+    Extension(claims): Extension<Claims>,
+    State(ctx): State<Ctx>,
+) {
     // Handlers first: the client may emit as soon as it is connected, and an
     // event arriving before its handler exists is dropped.
 
@@ -138,7 +145,10 @@ pub(crate) async fn on_connect(s: Socket, Extension(claims): Extension<Claims>, 
     s.join(user_room(claims.sub));
     match ctx.presence.socket_connected(claims.sub).await {
         Ok(true) => {
-            let _ = s.broadcast().emit("presence:online", &json!({ "userId": claims.sub })).await;
+            let _ = s
+                .broadcast()
+                .emit("presence:online", &json!({ "userId": claims.sub }))
+                .await;
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "presence update failed"),
@@ -158,7 +168,10 @@ async fn on_disconnect(
     }
     match ctx.presence.socket_disconnected(claims.sub).await {
         Ok(true) => {
-            let _ = s.broadcast().emit("presence:offline", &json!({ "userId": claims.sub })).await;
+            let _ = s
+                .broadcast()
+                .emit("presence:offline", &json!({ "userId": claims.sub }))
+                .await;
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "presence update failed"),
@@ -192,7 +205,9 @@ async fn meeting_join(
 ) {
     let result = async {
         let req = parse(req)?;
-        meetings::authorize(&ctx.app.db, req.meeting_id, &claims).await?.enter()
+        meetings::authorize(&ctx.app.db, req.meeting_id, &claims)
+            .await?
+            .enter()
     }
     .await;
     let access = match result {
@@ -211,7 +226,10 @@ async fn meeting_join(
             .emit("meeting:participant-joined", &participant(&s, &claims, m))
             .await;
     }
-    ack_ok(ack, json!({ "meetingId": m, "socketId": s.id.to_string(), "isHost": access.is_host }));
+    ack_ok(
+        ack,
+        json!({ "meetingId": m, "socketId": s.id.to_string(), "isHost": access.is_host }),
+    );
 }
 
 async fn announce_left(s: &Socket, claims: &Claims, meeting: Uuid) {
@@ -321,7 +339,10 @@ async fn chat_send(
     .await;
     match result {
         Ok(message) => {
-            let _ = s.to(meeting_room(message.meeting_id)).emit("chat:message", &message).await;
+            let _ = s
+                .to(meeting_room(message.meeting_id))
+                .emit("chat:message", &message)
+                .await;
             ack_ok(ack, json!({ "message": message }));
         }
         Err(e) => ack_err(ack, &e),
@@ -342,9 +363,13 @@ async fn recording_change(
     let result = async {
         let req = parse(req)?;
         require_joined(&joined, req.meeting_id)?;
-        let access = meetings::authorize(&ctx.app.db, req.meeting_id, &claims).await?.enter()?;
+        let access = meetings::authorize(&ctx.app.db, req.meeting_id, &claims)
+            .await?
+            .enter()?;
         if !access.is_host {
-            return Err(AppError::forbidden("only the meeting host can control recording"));
+            return Err(AppError::forbidden(
+                "only the meeting host can control recording",
+            ));
         }
         if start {
             recordings::start(&ctx.app.db, req.meeting_id, claims.sub).await
@@ -355,8 +380,15 @@ async fn recording_change(
     .await;
     match result {
         Ok(recording) => {
-            let event = if start { "recording:started" } else { "recording:stopped" };
-            let _ = s.to(meeting_room(recording.meeting_id)).emit(event, &recording).await;
+            let event = if start {
+                "recording:started"
+            } else {
+                "recording:stopped"
+            };
+            let _ = s
+                .to(meeting_room(recording.meeting_id))
+                .emit(event, &recording)
+                .await;
             ack_ok(ack, json!({ "recording": recording }));
         }
         Err(e) => ack_err(ack, &e),

@@ -13,10 +13,10 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use axum::body::Bytes;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -116,10 +116,19 @@ async fn read_handshake(socket: &mut WebSocket) -> Result<Handshake, Closing> {
         Some(Ok(Message::Text(t))) => t,
         Some(Ok(Message::Binary(b))) => Utf8Bytes::try_from(b)
             .map_err(|_| closing(close::MALFORMED, "handshake must be UTF-8 JSON"))?,
-        _ => return Err(closing(close::MALFORMED, "expected {\"token\", \"role\"} as the first frame")),
+        _ => {
+            return Err(closing(
+                close::MALFORMED,
+                "expected {\"token\", \"role\"} as the first frame",
+            ));
+        }
     };
-    serde_json::from_str::<Handshake>(text.as_str())
-        .map_err(|_| closing(close::MALFORMED, "expected {\"token\", \"role\": \"browser\"|\"cli\"}"))
+    serde_json::from_str::<Handshake>(text.as_str()).map_err(|_| {
+        closing(
+            close::MALFORMED,
+            "expected {\"token\", \"role\": \"browser\"|\"cli\"}",
+        )
+    })
 }
 
 /// Runs one side until it ends; Err carries the close frame to send.
@@ -145,7 +154,9 @@ async fn run(socket: &mut WebSocket, state: AppState) -> Result<(), Closing> {
         role,
         peer_channel: peer,
     };
-    let result = session.relay(socket, &state, &own, claimed.expires_at).await;
+    let result = session
+        .relay(socket, &state, &own, claimed.expires_at)
+        .await;
     // A side that leaves before pairing (or is asked to reconnect) may come back.
     if matches!(
         result,
@@ -199,7 +210,9 @@ impl Session {
 
         let mut paired = false;
         let mut pending: VecDeque<Message> = VecDeque::new();
-        let wait_for_peer = (expires_at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let wait_for_peer = (expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         let peer_deadline = tokio::time::sleep(wait_for_peer);
         tokio::pin!(peer_deadline);
         let mut keepalive = tokio::time::interval(KEEPALIVE);
@@ -292,6 +305,8 @@ impl Session {
 
 async fn send_notice(socket: &mut WebSocket, kind: &str) {
     let _ = socket
-        .send(Message::Text(Utf8Bytes::from(json!({ "type": kind }).to_string())))
+        .send(Message::Text(Utf8Bytes::from(
+            json!({ "type": kind }).to_string(),
+        )))
         .await;
 }

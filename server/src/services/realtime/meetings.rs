@@ -36,7 +36,11 @@ struct MeetingParties {
 }
 
 /// Ok when `user` is a participant (or admin); 404 unknown meeting, 403 otherwise.
-pub async fn authorize(db: &PgPool, meeting_id: Uuid, user: &Claims) -> Result<MeetingAccess, AppError> {
+pub async fn authorize(
+    db: &PgPool,
+    meeting_id: Uuid,
+    user: &Claims,
+) -> Result<MeetingAccess, AppError> {
     let parties = sqlx::query_as::<_, MeetingParties>(
         "select m.mentor_id, m.student_id, b.student_id as booking_student_id, m.status \
          from meetings m join bookings b on b.id = m.booking_id where m.id = $1",
@@ -50,7 +54,9 @@ pub async fn authorize(db: &PgPool, meeting_id: Uuid, user: &Claims) -> Result<M
     let is_participant =
         is_host || parties.student_id == user.sub || parties.booking_student_id == user.sub;
     if !(is_participant || user.role.is_admin()) {
-        return Err(AppError::forbidden("you are not a participant of this meeting"));
+        return Err(AppError::forbidden(
+            "you are not a participant of this meeting",
+        ));
     }
     Ok(MeetingAccess {
         meeting_id,
