@@ -103,6 +103,12 @@ async fn signalling_between_clients_on_different_instances(db: PgPool) {
         .await;
     assert_eq!(ack["ok"], true, "{ack}");
     assert_eq!(ack["isHost"], false);
+    // The newcomer learns who is already in the room (on the other instance).
+    assert_eq!(
+        ack["participants"],
+        json!([{ "userId": f.mentor.id, "role": "mentor", "socketId": mentor_sid }]),
+        "{ack}"
+    );
 
     // The mentor (instance A) hears the student (instance B) join.
     let joined = mentor.event("meeting:participant-joined").await;
@@ -182,6 +188,16 @@ async fn signalling_between_clients_on_different_instances(db: PgPool) {
         .await;
     let ack = admin.emit("meeting:join", json!({ "meetingId": m })).await;
     assert_eq!(ack["ok"], true, "{ack}");
+    let mut seen: Vec<String> = ack["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["socketId"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    let mut expected = vec![mentor_sid.clone(), student_sid.clone()];
+    expected.sort();
+    assert_eq!(seen, expected, "{ack}");
 
     // Leaving is announced to the others.
     let ack = student

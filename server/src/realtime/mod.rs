@@ -14,6 +14,7 @@ use socketioxide::SocketIo;
 use socketioxide::handler::ConnectHandler;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
+use crate::services::realtime::members::MeetingMembers;
 use crate::services::realtime::presence::{InstancePresence, PresenceStore};
 use crate::state::AppState;
 
@@ -28,6 +29,7 @@ const DRAIN_NOTICE: Duration = Duration::from_secs(1);
 pub(crate) struct Ctx {
     pub app: AppState,
     pub presence: InstancePresence,
+    pub members: MeetingMembers,
 }
 
 /// One replica's Socket.IO server and presence registration.
@@ -68,6 +70,7 @@ impl Realtime {
         let ctx = Ctx {
             app: state.clone(),
             presence: presence.clone(),
+            members: MeetingMembers::new(state.redis.clone(), &cfg.redis_prefix),
         };
 
         let (svc, io) = SocketIo::builder()

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::{Ctx, SioAdapter};
 use crate::auth::Claims;
 use crate::error::AppError;
+use crate::services::realtime::members::Member;
 use crate::services::realtime::{chat, meetings, recordings};
 
 type Socket = SocketRef<SioAdapter>;
@@ -164,6 +165,7 @@ async fn on_disconnect(
 ) {
     tracing::debug!(sid = %s.id, ?reason, "socket disconnected");
     for meeting in joined.drain() {
+        let _ = ctx.members.remove(meeting, &s.id.to_string()).await;
         announce_left(&s, &claims, meeting).await;
     }
     match ctx.presence.socket_disconnected(claims.sub).await {
@@ -226,9 +228,32 @@ async fn meeting_join(
             .emit("meeting:participant-joined", &participant(&s, &claims, m))
             .await;
     }
+    let me = Member {
+        user_id: claims.sub,
+        role: claims.role,
+        socket_id: s.id.to_string(),
+        instance: ctx.presence.instance_id().to_string(),
+    };
+    // Who is already here (any replica), so the newcomer can address peers.
+    let participants = match ctx.members.add(m, &me).await {
+        Ok(()) => ctx.members.list(m, ctx.presence.store()).await,
+        Err(e) => Err(e),
+    }
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "meeting member list unavailable");
+        Vec::new()
+    })
+    .into_iter()
+    .filter(|p| p.socket_id != me.socket_id)
+    .collect::<Vec<_>>();
     ack_ok(
         ack,
-        json!({ "meetingId": m, "socketId": s.id.to_string(), "isHost": access.is_host }),
+        json!({
+            "meetingId": m,
+            "socketId": s.id.to_string(),
+            "isHost": access.is_host,
+            "participants": participants,
+        }),
     );
 }
 
@@ -245,6 +270,7 @@ async fn meeting_leave(
     ack: Ack,
     Extension(claims): Extension<Claims>,
     Extension(joined): Extension<JoinedMeetings>,
+    State(ctx): State<Ctx>,
 ) {
     let req = match parse(req) {
         Ok(req) => req,
@@ -259,6 +285,7 @@ async fn meeting_leave(
         peer_user_room(m, claims.sub),
         peer_socket_room(m, &s.id.to_string()),
     ]);
+    let _ = ctx.members.remove(m, &s.id.to_string()).await;
     announce_left(&s, &claims, m).await;
     ack_ok(ack, json!({ "meetingId": m }));
 }

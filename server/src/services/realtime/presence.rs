@@ -62,7 +62,7 @@ impl PresenceStore {
         Self::now_ms() - self.ttl.as_millis() as i64
     }
 
-    async fn live_instances(&self) -> redis::RedisResult<Vec<String>> {
+    pub async fn live_instances(&self) -> redis::RedisResult<Vec<String>> {
         let mut conn = self.redis.clone();
         conn.zrangebyscore(self.instances_key(), self.cutoff_ms(), "+inf")
             .await
