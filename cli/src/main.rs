@@ -37,7 +37,9 @@ fn parse_args() -> anyhow::Result<Args> {
             "--token" => token = args.next(),
             "--shell" => shell = args.next(),
             "-h" | "--help" => {
-                println!("usage: mas-terminal --url <server url> --token <pairing token> [--shell <path>]");
+                println!(
+                    "usage: mas-terminal --url <server url> --token <pairing token> [--shell <path>]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (see --help)"),
@@ -112,9 +114,11 @@ async fn session(url: &str, args: &Args, shell: &mut Option<Shell>) -> anyhow::R
         .await
         .with_context(|| format!("connecting to {url}"))?;
     let (mut sink, mut stream) = ws.split();
-    sink.send(Message::text(json!({ "token": args.token, "role": "cli" }).to_string()))
-        .await
-        .context("sending the pairing handshake")?;
+    sink.send(Message::text(
+        json!({ "token": args.token, "role": "cli" }).to_string(),
+    ))
+    .await
+    .context("sending the pairing handshake")?;
 
     // Until paired, only notices (or a refusal) arrive.
     loop {
@@ -138,7 +142,9 @@ async fn session(url: &str, args: &Args, shell: &mut Option<Shell>) -> anyhow::R
     if shell.is_none() {
         *shell = Some(Shell::spawn(&args.shell).context("starting the shell in a PTY")?);
     }
-    let Some(sh) = shell.as_mut() else { bail!("shell unavailable") };
+    let Some(sh) = shell.as_mut() else {
+        bail!("shell unavailable")
+    };
 
     loop {
         tokio::select! {
@@ -163,8 +169,10 @@ async fn session(url: &str, args: &Args, shell: &mut Option<Shell>) -> anyhow::R
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    let code = frame.as_ref().map(|f| f.code);
-                    if code == Some(CloseCode::Restart) {
+                    let code = frame.as_ref().map(|f| u16::from(f.code));
+                    // 1012 relay restarting, 4010 browser's relay vanished: the
+                    // token still holds our seat, so come back with it.
+                    if matches!(code, Some(1012 | 4010)) {
                         return Ok(SessionEnd::Reconnect);
                     }
                     let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
@@ -183,7 +191,36 @@ fn refused(
 ) -> anyhow::Result<SessionEnd> {
     match frame {
         Some(f) if f.code == CloseCode::Restart => Ok(SessionEnd::Reconnect),
-        Some(f) => bail!("relay refused the pairing: {} (code {})", f.reason, u16::from(f.code)),
+        Some(f) if u16::from(f.code) == 4008 => {
+            bail!("no browser terminal connected before the token expired")
+        }
+        Some(f) => bail!(
+            "relay refused the pairing: {} (code {})",
+            f.reason,
+            u16::from(f.code)
+        ),
         None => bail!("relay closed the connection"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relay_url;
+
+    #[test]
+    fn server_urls_map_to_the_relay_endpoint() {
+        assert_eq!(
+            relay_url("https://app.example.com/").unwrap(),
+            "wss://app.example.com/api/terminal/relay"
+        );
+        assert_eq!(
+            relay_url("http://127.0.0.1:8000").unwrap(),
+            "ws://127.0.0.1:8000/api/terminal/relay"
+        );
+        assert_eq!(
+            relay_url("wss://x.io/api/terminal/relay").unwrap(),
+            "wss://x.io/api/terminal/relay"
+        );
+        assert!(relay_url("ftp://x").is_err());
     }
 }

@@ -17,14 +17,22 @@ pub struct Shell {
 impl Shell {
     pub fn spawn(program: &str) -> anyhow::Result<Shell> {
         let pair = native_pty_system()
-            .openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 })
+            .openpty(PtySize {
+                rows: 24,
+                cols: 80,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
             .context("opening a PTY")?;
         let mut cmd = CommandBuilder::new(program);
         cmd.env("TERM", "xterm-256color");
         if let Ok(dir) = std::env::current_dir() {
             cmd.cwd(dir);
         }
-        let mut child = pair.slave.spawn_command(cmd).with_context(|| format!("starting {program}"))?;
+        let mut child = pair
+            .slave
+            .spawn_command(cmd)
+            .with_context(|| format!("starting {program}"))?;
         drop(pair.slave);
 
         let mut reader = pair.master.try_clone_reader().context("PTY reader")?;
@@ -47,7 +55,11 @@ impl Shell {
         let (input, in_rx) = std_mpsc::channel::<Vec<u8>>();
         std::thread::spawn(move || {
             while let Ok(bytes) = in_rx.recv() {
-                if writer.write_all(&bytes).and_then(|()| writer.flush()).is_err() {
+                if writer
+                    .write_all(&bytes)
+                    .and_then(|()| writer.flush())
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -55,7 +67,11 @@ impl Shell {
         std::thread::spawn(move || {
             let _ = child.wait();
         });
-        Ok(Shell { output, input, master: pair.master })
+        Ok(Shell {
+            output,
+            input,
+            master: pair.master,
+        })
     }
 
     pub fn write(&self, bytes: Vec<u8>) -> anyhow::Result<()> {
@@ -63,6 +79,11 @@ impl Shell {
     }
 
     pub fn resize(&self, cols: u16, rows: u16) {
-        let _ = self.master.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 });
+        let _ = self.master.resize(PtySize {
+            rows,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        });
     }
 }

@@ -16,15 +16,25 @@ use uuid::Uuid;
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 fn env_for(prefix: &str) -> HashMap<String, String> {
-    let redis = std::env::var("REDIS_URL").expect("REDIS_URL is not set: run the tests through scripts/test");
-    let database = std::env::var("DATABASE_URL").expect("DATABASE_URL is not set: run the tests through scripts/test");
-    let host = redis.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("127.0.0.1:6379").to_string();
+    let redis = std::env::var("REDIS_URL")
+        .expect("REDIS_URL is not set: run the tests through scripts/test");
+    let database = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: run the tests through scripts/test");
+    let host = redis
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or("127.0.0.1:6379")
+        .to_string();
     let assets = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/assets");
     [
         ("APP_ENV", "test".to_string()),
         ("DATABASE_URL", database),
         ("REDIS_URL", format!("redis://{host}/4")),
-        ("JWT_SECRET", "cli-test-secret-cli-test-secret-cli!!".to_string()),
+        (
+            "JWT_SECRET",
+            "cli-test-secret-cli-test-secret-cli!!".to_string(),
+        ),
         ("ADMIN_EMAIL", "admin@test.local".to_string()),
         ("ADMIN_PASSWORD", "admin-password-1".to_string()),
         ("SUPERADMIN_EMAIL", "root@test.local".to_string()),
@@ -38,15 +48,22 @@ fn env_for(prefix: &str) -> HashMap<String, String> {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", Uuid::new_v4().simple()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     dir
 }
 
 #[sqlx::test(migrations = false)]
 async fn xterm_page_renders_the_paired_cli_shell(db: PgPool) {
-    assert!(std::path::Path::new(CHROMIUM).exists(), "chromium is required at {CHROMIUM}");
-    let prefix = format!("test-rt-browser-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "chromium is required at {CHROMIUM}"
+    );
+    let prefix = format!(
+        "test-rt-browser-{}",
+        &Uuid::new_v4().simple().to_string()[..8]
+    );
     let config = Config::from_map(&env_for(&prefix)).unwrap();
     mas_server::startup::migrate(&db).await.unwrap();
     mas_server::startup::seed(&db, &config).await.unwrap();
@@ -56,7 +73,9 @@ async fn xterm_page_renders_the_paired_cli_shell(db: PgPool) {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
     let stopped = stop.clone();
-    tokio::spawn(mas_server::serve(listener, state.clone(), async move { stopped.cancelled().await }));
+    tokio::spawn(mas_server::serve(listener, state.clone(), async move {
+        stopped.cancelled().await
+    }));
 
     let student = Uuid::new_v4();
     sqlx::query("insert into users (id, email, password_hash, name, role) values ($1, $2, 'x', 'S', 'student')")
@@ -65,12 +84,24 @@ async fn xterm_page_renders_the_paired_cli_shell(db: PgPool) {
         .execute(&state.db)
         .await
         .unwrap();
-    let bearer = state.jwt.issue(student, Role::Student, "s@test.local", Duration::from_secs(600)).unwrap();
+    let bearer = state
+        .jwt
+        .issue(
+            student,
+            Role::Student,
+            "s@test.local",
+            Duration::from_secs(600),
+        )
+        .unwrap();
 
     // The shell greets with a computed line so the text can only come from it.
     let dir = tempdir("shell");
     let script = dir.join("greet.sh");
-    std::fs::write(&script, "#!/bin/sh\necho \"MAS-TERMINAL-OK $((6*7))\"\nexec /bin/sh\n").unwrap();
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"MAS-TERMINAL-OK $((6*7))\"\nexec /bin/sh\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 
     let body: Value = reqwest::Client::new()
@@ -112,9 +143,15 @@ async fn xterm_page_renders_the_paired_cli_shell(db: PgPool) {
     .expect("browser run finished in time")
     .expect("node runs");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!("no report; stderr: {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "no report; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
-    assert_eq!(report["ok"], true, "browser terminal did not show the shell output: {report}");
+    assert_eq!(
+        report["ok"], true,
+        "browser terminal did not show the shell output: {report}"
+    );
     let size = std::fs::metadata(&shot).expect("screenshot written").len();
     assert!(size > 5_000, "screenshot looks empty ({size} bytes)");
     eprintln!("screenshot: {}", shot.display());

@@ -15,14 +15,24 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 fn env_for(prefix: &str) -> HashMap<String, String> {
-    let redis = std::env::var("REDIS_URL").expect("REDIS_URL is not set: run the tests through scripts/test");
-    let database = std::env::var("DATABASE_URL").expect("DATABASE_URL is not set: run the tests through scripts/test");
-    let host = redis.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("127.0.0.1:6379").to_string();
+    let redis = std::env::var("REDIS_URL")
+        .expect("REDIS_URL is not set: run the tests through scripts/test");
+    let database = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: run the tests through scripts/test");
+    let host = redis
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or("127.0.0.1:6379")
+        .to_string();
     [
         ("APP_ENV", "test".to_string()),
         ("DATABASE_URL", database),
         ("REDIS_URL", format!("redis://{host}/4")),
-        ("JWT_SECRET", "cli-test-secret-cli-test-secret-cli!!".to_string()),
+        (
+            "JWT_SECRET",
+            "cli-test-secret-cli-test-secret-cli!!".to_string(),
+        ),
         ("ADMIN_EMAIL", "admin@test.local".to_string()),
         ("ADMIN_PASSWORD", "admin-password-1".to_string()),
         ("SUPERADMIN_EMAIL", "root@test.local".to_string()),
@@ -34,7 +44,10 @@ fn env_for(prefix: &str) -> HashMap<String, String> {
     .collect()
 }
 
-async fn start(db: PgPool, prefix: &str) -> (String, mas_server::state::AppState, CancellationToken) {
+async fn start(
+    db: PgPool,
+    prefix: &str,
+) -> (String, mas_server::state::AppState, CancellationToken) {
     let config = Config::from_map(&env_for(prefix)).unwrap();
     mas_server::startup::migrate(&db).await.unwrap();
     mas_server::startup::seed(&db, &config).await.unwrap();
@@ -44,7 +57,9 @@ async fn start(db: PgPool, prefix: &str) -> (String, mas_server::state::AppState
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stopped = stop.clone();
-    tokio::spawn(mas_server::serve(listener, state.clone(), async move { stopped.cancelled().await }));
+    tokio::spawn(mas_server::serve(listener, state.clone(), async move {
+        stopped.cancelled().await
+    }));
     (base, state, stop)
 }
 
@@ -61,7 +76,15 @@ async fn cli_shell_is_driven_from_the_browser_side(db: PgPool) {
         .execute(&state.db)
         .await
         .unwrap();
-    let bearer = state.jwt.issue(student, Role::Student, "s@test.local", Duration::from_secs(600)).unwrap();
+    let bearer = state
+        .jwt
+        .issue(
+            student,
+            Role::Student,
+            "s@test.local",
+            Duration::from_secs(600),
+        )
+        .unwrap();
     let body: Value = reqwest::Client::new()
         .post(format!("{a}/api/terminal/pairings"))
         .bearer_auth(bearer)
@@ -82,14 +105,21 @@ async fn cli_shell_is_driven_from_the_browser_side(db: PgPool) {
     let relay = format!("{}/api/terminal/relay", b.replace("http://", "ws://"));
     let (mut browser, _) = tokio_tungstenite::connect_async(relay).await.unwrap();
     browser
-        .send(Message::text(json!({ "token": token, "role": "browser" }).to_string()))
+        .send(Message::text(
+            json!({ "token": token, "role": "browser" }).to_string(),
+        ))
         .await
         .unwrap();
     browser
         .send(Message::text(r#"{"type":"resize","cols":100,"rows":30}"#))
         .await
         .unwrap();
-    browser.send(Message::binary(b"stty size; echo hello-$((6*7))\n".to_vec())).await.unwrap();
+    browser
+        .send(Message::binary(
+            b"stty size; echo hello-$((6*7))\n".to_vec(),
+        ))
+        .await
+        .unwrap();
 
     let mut screen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -104,15 +134,24 @@ async fn cli_shell_is_driven_from_the_browser_side(db: PgPool) {
         }
     }
 
-    browser.send(Message::binary(b"exit\n".to_vec())).await.unwrap();
+    browser
+        .send(Message::binary(b"exit\n".to_vec()))
+        .await
+        .unwrap();
     let close = loop {
-        match tokio::time::timeout_at(deadline, browser.next()).await.expect("close in time") {
+        match tokio::time::timeout_at(deadline, browser.next())
+            .await
+            .expect("close in time")
+        {
             Some(Ok(Message::Close(frame))) => break frame,
             Some(Ok(_)) => continue,
             other => panic!("unexpected end: {other:?}"),
         }
     };
     assert_eq!(close.map(|f| u16::from(f.code)), Some(1000));
-    let status = tokio::time::timeout(Duration::from_secs(10), cli.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), cli.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "{status}");
 }

@@ -423,7 +423,10 @@ impl Config {
             },
             log_json: env.bool("LOG_JSON", app_env == AppEnv::Production)?,
             realtime: RealtimeConfig {
-                redis_prefix: env.opt("REALTIME_REDIS_PREFIX").unwrap_or("mas").to_string(),
+                redis_prefix: env
+                    .opt("REALTIME_REDIS_PREFIX")
+                    .unwrap_or("mas")
+                    .to_string(),
                 socketio_max_payload: env.parse("SOCKETIO_MAX_PAYLOAD_BYTES", 1_000_000)?,
                 ws_max_message: env.parse("WS_MAX_MESSAGE_BYTES", 1024 * 1024)?,
                 presence_ttl: env.seconds("PRESENCE_TTL_SECONDS", 30)?,

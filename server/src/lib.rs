@@ -98,27 +98,37 @@ pub async fn serve(
         None
     };
 
-    // Workers-only processes serve just the probes; API processes also carry the
-    // realtime endpoints, which drain (clients told to reconnect) when shutdown starts.
+    // Workers-only processes serve just the probes. API processes also carry the realtime
+    // endpoints: Socket.IO clients are told to reconnect while HTTP still accepts requests
+    // (long-polling clients need one more round-trip); then HTTP stops.
+    let drained = CancellationToken::new();
     let app = if state.config.role.serves_api() {
         let realtime = realtime::Realtime::start(&state).await?;
         tokio::spawn({
-            let (realtime, token) = (realtime.clone(), token.clone());
+            let (realtime, token, drained) = (realtime.clone(), token.clone(), drained.clone());
             async move {
                 token.cancelled().await;
                 realtime.drain().await;
+                drained.cancel();
             }
         });
         http::router_with(state.clone(), realtime.routes())
     } else {
+        tokio::spawn({
+            let (token, drained) = (token.clone(), drained.clone());
+            async move {
+                token.cancelled().await;
+                drained.cancel();
+            }
+        });
         http::probes_router(state.clone())
     };
     tracing::info!(%addr, "listening");
     // Connect info gives handlers the peer address (login rate limiting).
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown({
-        let token = token.clone();
-        async move { token.cancelled().await }
+        let drained = drained.clone();
+        async move { drained.cancelled().await }
     });
     let deadline = async {
         token.cancelled().await;

@@ -17,17 +17,28 @@ async fn handshake_without_valid_token_gets_connect_error(db: PgPool) {
     let mut node = Agent::node("node").await;
     let outcome = node.connect(&a.base, None, &["websocket"]).await;
     assert_eq!(outcome["type"], "connect_error", "{outcome}");
-    assert_eq!(outcome["message"], "unauthorized: missing access token (auth: { token })");
+    assert_eq!(
+        outcome["message"],
+        "unauthorized: missing access token (auth: { token })"
+    );
 
     let mut node = Agent::node("node-bad").await;
     let outcome = node.connect(&b.base, Some("not-a-jwt"), &["polling"]).await;
     assert_eq!(outcome["type"], "connect_error", "{outcome}");
-    assert_eq!(outcome["message"], "unauthorized: access token is malformed");
+    assert_eq!(
+        outcome["message"],
+        "unauthorized: access token is malformed"
+    );
 
     // A token signed with another secret.
     let other = mas_server::auth::JwtKeys::new(b"another-secret-another-secret-xyz");
     let forged = other
-        .issue(uuid::Uuid::new_v4(), mas_server::auth::Role::Admin, "x@y.z", Duration::from_secs(60))
+        .issue(
+            uuid::Uuid::new_v4(),
+            mas_server::auth::Role::Admin,
+            "x@y.z",
+            Duration::from_secs(60),
+        )
         .unwrap();
     let mut py = Agent::python("python").await;
     let outcome = py.connect(&a.base, Some(&forged), &["polling"]).await;
@@ -44,9 +55,21 @@ async fn handshake_without_valid_token_gets_connect_error(db: PgPool) {
 async fn socketio_follows_the_http_cors_policy(db: PgPool) {
     let (a, _b, _) = two_instances(db, "cors").await;
     let url = a.url("/socket.io/?EIO=4&transport=polling");
-    let denied = a.client.get(&url).header("Origin", "https://evil.example").send().await.unwrap();
+    let denied = a
+        .client
+        .get(&url)
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(denied.status(), 403);
-    let allowed = a.client.get(&url).header("Origin", "https://app.example.com").send().await.unwrap();
+    let allowed = a
+        .client
+        .get(&url)
+        .header("Origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(allowed.status(), 200);
     assert_eq!(
         allowed.headers()["access-control-allow-origin"],
@@ -64,16 +87,28 @@ async fn signalling_between_clients_on_different_instances(db: PgPool) {
     let m = f.meeting_id.to_string();
 
     let mut mentor = Agent::node("mentor").await;
-    let mentor_sid = mentor.connect_ok(&a.base, &f.mentor.token, &["websocket"]).await;
+    let mentor_sid = mentor
+        .connect_ok(&a.base, &f.mentor.token, &["websocket"])
+        .await;
     let mut student = Agent::python("student").await;
-    let student_sid = student.connect_ok(&b.base, &f.student.token, &["polling"]).await;
+    let student_sid = student
+        .connect_ok(&b.base, &f.student.token, &["polling"])
+        .await;
 
     let ack = mentor.emit("meeting:join", json!({ "meetingId": m })).await;
     assert_eq!(ack["ok"], true, "{ack}");
     assert_eq!(ack["isHost"], true);
-    let ack = student.emit("meeting:join", json!({ "meetingId": m })).await;
+    let ack = student
+        .emit("meeting:join", json!({ "meetingId": m }))
+        .await;
     assert_eq!(ack["ok"], true, "{ack}");
     assert_eq!(ack["isHost"], false);
+    // The newcomer learns who is already in the room (on the other instance).
+    assert_eq!(
+        ack["participants"],
+        json!([{ "userId": f.mentor.id, "role": "mentor", "socketId": mentor_sid }]),
+        "{ack}"
+    );
 
     // The mentor (instance A) hears the student (instance B) join.
     let joined = mentor.event("meeting:participant-joined").await;
@@ -104,21 +139,36 @@ async fn signalling_between_clients_on_different_instances(db: PgPool) {
         .emit("signal:ice", json!({ "meetingId": m, "payload": { "candidate": "candidate:1 1 udp 1 10.0.0.1 9 typ host" } }))
         .await;
     let ice = mentor.event("signal:ice").await;
-    assert_eq!(ice["payload"]["candidate"], "candidate:1 1 udp 1 10.0.0.1 9 typ host");
+    assert_eq!(
+        ice["payload"]["candidate"],
+        "candidate:1 1 udp 1 10.0.0.1 9 typ host"
+    );
 
     // An outsider can neither join nor signal into the meeting.
     let mut outsider = Agent::node("outsider").await;
-    outsider.connect_ok(&b.base, &f.outsider.token, &["websocket"]).await;
-    let refused = outsider.emit("meeting:join", json!({ "meetingId": m })).await;
+    outsider
+        .connect_ok(&b.base, &f.outsider.token, &["websocket"])
+        .await;
+    let refused = outsider
+        .emit("meeting:join", json!({ "meetingId": m }))
+        .await;
     assert_eq!(refused["ok"], false, "{refused}");
     assert_eq!(refused["error"]["code"], "FORBIDDEN");
-    assert_eq!(refused["error"]["message"], "you are not a participant of this meeting");
+    assert_eq!(
+        refused["error"]["message"],
+        "you are not a participant of this meeting"
+    );
     let refused = outsider
-        .emit("signal:offer", json!({ "meetingId": m, "toUserId": f.student.id, "payload": {} }))
+        .emit(
+            "signal:offer",
+            json!({ "meetingId": m, "toUserId": f.student.id, "payload": {} }),
+        )
         .await;
     assert_eq!(refused["error"]["code"], "FORBIDDEN", "{refused}");
     assert!(
-        !student.sees(Duration::from_millis(500), |v| v["event"] == "signal:offer").await,
+        !student
+            .sees(Duration::from_millis(500), |v| v["event"] == "signal:offer")
+            .await,
         "a signal from a non-member must not be delivered"
     );
     let unknown = outsider
@@ -126,16 +176,33 @@ async fn signalling_between_clients_on_different_instances(db: PgPool) {
         .await;
     assert_eq!(unknown["error"]["code"], "NOT_FOUND", "{unknown}");
     let malformed = outsider.emit("meeting:join", json!({ "meeting": 1 })).await;
-    assert_eq!(malformed["error"]["code"], "VALIDATION_ERROR", "{malformed}");
+    assert_eq!(
+        malformed["error"]["code"], "VALIDATION_ERROR",
+        "{malformed}"
+    );
 
     // An admin may join any meeting.
     let mut admin = Agent::python("admin").await;
-    admin.connect_ok(&a.base, &f.admin.token, &["websocket"]).await;
+    admin
+        .connect_ok(&a.base, &f.admin.token, &["websocket"])
+        .await;
     let ack = admin.emit("meeting:join", json!({ "meetingId": m })).await;
     assert_eq!(ack["ok"], true, "{ack}");
+    let mut seen: Vec<String> = ack["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["socketId"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    let mut expected = vec![mentor_sid.clone(), student_sid.clone()];
+    expected.sort();
+    assert_eq!(seen, expected, "{ack}");
 
     // Leaving is announced to the others.
-    let ack = student.emit("meeting:leave", json!({ "meetingId": m })).await;
+    let ack = student
+        .emit("meeting:leave", json!({ "meetingId": m }))
+        .await;
     assert_eq!(ack["ok"], true, "{ack}");
     let left = mentor.event("meeting:participant-left").await;
     assert_eq!(left["userId"], f.student.id.to_string());
@@ -168,36 +235,65 @@ async fn presence_spans_instances_and_dead_replicas_expire(db: PgPool) {
     let (a, b, prefix) = two_instances(db, "presence").await;
     let f = meeting(&a).await;
 
-    let unauth = a.client.get(a.url("/api/presence/online")).send().await.unwrap();
+    let unauth = a
+        .client
+        .get(a.url("/api/presence/online"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unauth.status(), 401);
 
     let mut mentor = Agent::node("mentor").await;
-    mentor.connect_ok(&a.base, &f.mentor.token, &["websocket"]).await;
+    mentor
+        .connect_ok(&a.base, &f.mentor.token, &["websocket"])
+        .await;
     let mut student = Agent::python("student").await;
-    student.connect_ok(&b.base, &f.student.token, &["websocket"]).await;
+    student
+        .connect_ok(&b.base, &f.student.token, &["websocket"])
+        .await;
     // Second socket of the same student, on the other instance.
     let mut student2 = Agent::node("student-2").await;
-    student2.connect_ok(&a.base, &f.student.token, &["polling"]).await;
+    student2
+        .connect_ok(&a.base, &f.student.token, &["polling"])
+        .await;
 
     let online = mentor.event("presence:online").await;
     assert_eq!(online["userId"], f.student.id.to_string());
 
     for app in [&a, &b] {
         let ids = online_ids(app, &f.admin.token).await;
-        assert!(ids.contains(&f.mentor.id.to_string()) && ids.contains(&f.student.id.to_string()), "{ids:?}");
+        assert!(
+            ids.contains(&f.mentor.id.to_string()) && ids.contains(&f.student.id.to_string()),
+            "{ids:?}"
+        );
     }
 
     // One of two sockets closing keeps the student online.
     student.disconnect().await;
-    student.expect("disconnect", |v| v["type"] == "disconnect").await;
-    assert!(!mentor.sees(Duration::from_millis(500), |v| v["event"] == "presence:offline").await);
-    assert!(online_ids(&b, &f.admin.token).await.contains(&f.student.id.to_string()));
+    student
+        .expect("disconnect", |v| v["type"] == "disconnect")
+        .await;
+    assert!(
+        !mentor
+            .sees(Duration::from_millis(500), |v| v["event"]
+                == "presence:offline")
+            .await
+    );
+    assert!(
+        online_ids(&b, &f.admin.token)
+            .await
+            .contains(&f.student.id.to_string())
+    );
 
     // The last one closing takes them offline everywhere.
     student2.disconnect().await;
     let offline = mentor.event("presence:offline").await;
     assert_eq!(offline["userId"], f.student.id.to_string());
-    assert!(!online_ids(&b, &f.admin.token).await.contains(&f.student.id.to_string()));
+    assert!(
+        !online_ids(&b, &f.admin.token)
+            .await
+            .contains(&f.student.id.to_string())
+    );
 
     // A replica that stopped heartbeating (crashed) no longer counts, and a live
     // replica reaps it and announces its users offline.
@@ -205,13 +301,27 @@ async fn presence_spans_instances_and_dead_replicas_expire(db: PgPool) {
     let mut redis = a.state.redis.clone();
     let stale = chrono::Utc::now().timestamp_millis() - 60_000;
     let _: () = redis::pipe()
-        .cmd("SELECT").arg(4).ignore()
-        .cmd("ZADD").arg(format!("{prefix}:presence:instances")).arg(stale).arg("crashed-replica").ignore()
-        .cmd("HSET").arg(format!("{prefix}:presence:inst:crashed-replica")).arg(ghost_user.to_string()).arg(1).ignore()
+        .cmd("SELECT")
+        .arg(4)
+        .ignore()
+        .cmd("ZADD")
+        .arg(format!("{prefix}:presence:instances"))
+        .arg(stale)
+        .arg("crashed-replica")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{prefix}:presence:inst:crashed-replica"))
+        .arg(ghost_user.to_string())
+        .arg(1)
+        .ignore()
         .query_async(&mut redis)
         .await
         .unwrap();
-    assert!(!online_ids(&a, &f.admin.token).await.contains(&ghost_user.to_string()));
+    assert!(
+        !online_ids(&a, &f.admin.token)
+            .await
+            .contains(&ghost_user.to_string())
+    );
     let reaped = mentor.event("presence:offline").await;
     assert_eq!(reaped["userId"], ghost_user.to_string());
     let exists: i64 = redis::cmd("EXISTS")
@@ -244,21 +354,36 @@ async fn chat_is_persisted_broadcast_and_replayed(db: PgPool) {
     let m = f.meeting_id.to_string();
 
     let mut mentor = Agent::node("mentor").await;
-    mentor.connect_ok(&a.base, &f.mentor.token, &["polling", "websocket"]).await;
+    mentor
+        .connect_ok(&a.base, &f.mentor.token, &["polling", "websocket"])
+        .await;
     let mut student = Agent::python("student").await;
-    student.connect_ok(&b.base, &f.student.token, &["websocket"]).await;
+    student
+        .connect_ok(&b.base, &f.student.token, &["websocket"])
+        .await;
 
     // Sending before joining is refused.
-    let refused = student.emit("chat:send", json!({ "meetingId": m, "body": "hi" })).await;
+    let refused = student
+        .emit("chat:send", json!({ "meetingId": m, "body": "hi" }))
+        .await;
     assert_eq!(refused["error"]["code"], "FORBIDDEN", "{refused}");
 
     mentor.emit("meeting:join", json!({ "meetingId": m })).await;
-    student.emit("meeting:join", json!({ "meetingId": m })).await;
+    student
+        .emit("meeting:join", json!({ "meetingId": m }))
+        .await;
 
-    let empty = student.emit("chat:send", json!({ "meetingId": m, "body": "   " })).await;
+    let empty = student
+        .emit("chat:send", json!({ "meetingId": m, "body": "   " }))
+        .await;
     assert_eq!(empty["error"]["code"], "VALIDATION_ERROR", "{empty}");
 
-    let ack = student.emit("chat:send", json!({ "meetingId": m, "body": "  hello mentor  " })).await;
+    let ack = student
+        .emit(
+            "chat:send",
+            json!({ "meetingId": m, "body": "  hello mentor  " }),
+        )
+        .await;
     assert_eq!(ack["ok"], true, "{ack}");
     let stored = &ack["message"];
     assert_eq!(stored["body"], "hello mentor");
@@ -269,15 +394,21 @@ async fn chat_is_persisted_broadcast_and_replayed(db: PgPool) {
     assert_eq!(live["id"], id.as_str());
     assert_eq!(live["senderId"], f.student.id.to_string());
 
-    let row: (String, uuid::Uuid) = sqlx::query_as("select body, sender_id from meeting_messages where id = $1")
-        .bind(uuid::Uuid::parse_str(&id).unwrap())
-        .fetch_one(&a.state.db)
-        .await
-        .unwrap();
+    let row: (String, uuid::Uuid) =
+        sqlx::query_as("select body, sender_id from meeting_messages where id = $1")
+            .bind(uuid::Uuid::parse_str(&id).unwrap())
+            .fetch_one(&a.state.db)
+            .await
+            .unwrap();
     assert_eq!(row, ("hello mentor".to_string(), f.student.id));
 
     for i in 1..=4 {
-        let ack = mentor.emit("chat:send", json!({ "meetingId": m, "body": format!("reply {i}") })).await;
+        let ack = mentor
+            .emit(
+                "chat:send",
+                json!({ "meetingId": m, "body": format!("reply {i}") }),
+            )
+            .await;
         assert_eq!(ack["ok"], true, "{ack}");
     }
 
@@ -285,11 +416,22 @@ async fn chat_is_persisted_broadcast_and_replayed(db: PgPool) {
     let (status, page1) = history(&b, &f.student.token, &m, "?limit=2").await;
     assert_eq!(status, 200, "{page1}");
     let bodies = |p: &Value| -> Vec<String> {
-        p["data"]["items"].as_array().unwrap().iter().map(|i| i["body"].as_str().unwrap().to_string()).collect()
+        p["data"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["body"].as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(bodies(&page1), ["hello mentor", "reply 1"]);
     let cursor = page1["data"]["nextCursor"].as_i64().expect("next cursor");
-    let (_, page2) = history(&b, &f.student.token, &m, &format!("?limit=2&after={cursor}")).await;
+    let (_, page2) = history(
+        &b,
+        &f.student.token,
+        &m,
+        &format!("?limit=2&after={cursor}"),
+    )
+    .await;
     assert_eq!(bodies(&page2), ["reply 2", "reply 3"]);
     let cursor = page2["data"]["nextCursor"].as_i64().expect("next cursor");
     let (_, page3) = history(&a, &f.admin.token, &m, &format!("?limit=2&after={cursor}")).await;
@@ -297,13 +439,36 @@ async fn chat_is_persisted_broadcast_and_replayed(db: PgPool) {
     assert!(page3["data"]["nextCursor"].is_null());
 
     let (status, body) = history(&a, &f.outsider.token, &m, "").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("FORBIDDEN")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("FORBIDDEN"))
+    );
     let (status, _) = history(&a, &f.mentor.token, &m, "?limit=0").await;
     assert_eq!(status, 400);
     let (status, _) = history(&a, &f.mentor.token, &uuid::Uuid::new_v4().to_string(), "").await;
     assert_eq!(status, 404);
-    let res = a.client.get(a.url(&format!("/api/meetings/{m}/messages"))).send().await.unwrap();
+    let res = a
+        .client
+        .get(a.url(&format!("/api/meetings/{m}/messages")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
+
+    // A cancelled meeting keeps its history but can no longer be entered.
+    sqlx::query("update meetings set status = 'cancelled' where id = $1")
+        .bind(f.meeting_id)
+        .execute(&a.state.db)
+        .await
+        .unwrap();
+    let (status, _) = history(&a, &f.student.token, &m, "").await;
+    assert_eq!(status, 200);
+    let mut late = Agent::node("late").await;
+    late.connect_ok(&b.base, &f.student.token, &["websocket"])
+        .await;
+    let refused = late.emit("meeting:join", json!({ "meetingId": m })).await;
+    assert_eq!(refused["error"]["code"], "CONFLICT", "{refused}");
+    late.exit().await;
 
     mentor.exit().await;
     student.exit().await;
@@ -316,38 +481,58 @@ async fn only_the_host_controls_recording(db: PgPool) {
     let m = f.meeting_id.to_string();
 
     let mut mentor = Agent::python("mentor").await;
-    mentor.connect_ok(&a.base, &f.mentor.token, &["websocket"]).await;
+    mentor
+        .connect_ok(&a.base, &f.mentor.token, &["websocket"])
+        .await;
     let mut student = Agent::node("student").await;
-    student.connect_ok(&b.base, &f.student.token, &["websocket"]).await;
+    student
+        .connect_ok(&b.base, &f.student.token, &["websocket"])
+        .await;
     mentor.emit("meeting:join", json!({ "meetingId": m })).await;
-    student.emit("meeting:join", json!({ "meetingId": m })).await;
+    student
+        .emit("meeting:join", json!({ "meetingId": m }))
+        .await;
 
-    let refused = student.emit("recording:start", json!({ "meetingId": m })).await;
+    let refused = student
+        .emit("recording:start", json!({ "meetingId": m }))
+        .await;
     assert_eq!(refused["error"]["code"], "FORBIDDEN", "{refused}");
-    let refused = mentor.emit("recording:stop", json!({ "meetingId": m })).await;
+    let refused = mentor
+        .emit("recording:stop", json!({ "meetingId": m }))
+        .await;
     assert_eq!(refused["error"]["code"], "CONFLICT", "{refused}");
 
-    let started = mentor.emit("recording:start", json!({ "meetingId": m })).await;
+    let started = mentor
+        .emit("recording:start", json!({ "meetingId": m }))
+        .await;
     assert_eq!(started["ok"], true, "{started}");
     let seen = student.event("recording:started").await;
     assert_eq!(seen["id"], started["recording"]["id"]);
     assert_eq!(seen["startedBy"], f.mentor.id.to_string());
 
-    let again = mentor.emit("recording:start", json!({ "meetingId": m })).await;
+    let again = mentor
+        .emit("recording:start", json!({ "meetingId": m }))
+        .await;
     assert_eq!(again["error"]["code"], "CONFLICT", "{again}");
 
-    let stopped = mentor.emit("recording:stop", json!({ "meetingId": m })).await;
+    let stopped = mentor
+        .emit("recording:stop", json!({ "meetingId": m }))
+        .await;
     assert_eq!(stopped["ok"], true, "{stopped}");
     let seen = student.event("recording:stopped").await;
     assert_eq!(seen["id"], started["recording"]["id"]);
     assert!(seen["stoppedAt"].is_string());
 
-    let (started_at, stopped_at): (chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>) =
-        sqlx::query_as("select started_at, stopped_at from meeting_recordings where meeting_id = $1")
-            .bind(f.meeting_id)
-            .fetch_one(&a.state.db)
-            .await
-            .unwrap();
+    let (started_at, stopped_at): (
+        chrono::DateTime<chrono::Utc>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ) = sqlx::query_as(
+        "select started_at, stopped_at from meeting_recordings where meeting_id = $1",
+    )
+    .bind(f.meeting_id)
+    .fetch_one(&a.state.db)
+    .await
+    .unwrap();
     assert!(stopped_at.is_some_and(|s| s >= started_at));
 
     mentor.exit().await;
@@ -360,28 +545,40 @@ async fn draining_tells_clients_to_reconnect(db: PgPool) {
     let f = meeting(&a).await;
 
     let mut node = Agent::node("node").await;
-    node.connect_ok(&a.base, &f.mentor.token, &["websocket"]).await;
+    node.connect_ok(&a.base, &f.mentor.token, &["websocket"])
+        .await;
     let mut py = Agent::python("python").await;
     py.connect_ok(&a.base, &f.student.token, &["polling"]).await;
     let mut other = Agent::node("other-instance").await;
-    other.connect_ok(&b.base, &f.admin.token, &["websocket"]).await;
+    other
+        .connect_ok(&b.base, &f.admin.token, &["websocket"])
+        .await;
 
     let stopping = tokio::spawn(a.shutdown());
     let draining = node.event("server:draining").await;
     assert_eq!(draining["reconnect"], true);
     // "transport close" is the reason socket.io clients auto-reconnect after.
-    let gone = node.expect("disconnect", |v| v["type"] == "disconnect").await;
+    let gone = node
+        .expect("disconnect", |v| v["type"] == "disconnect")
+        .await;
     assert_eq!(gone["reason"], "transport close", "{gone}");
     py.event("server:draining").await;
     py.expect("disconnect", |v| v["type"] == "disconnect").await;
     stopping.await.unwrap().unwrap();
 
     // The other replica keeps serving, and the drained users went offline there.
-    assert!(!other.sees(Duration::from_millis(300), |v| v["event"] == "server:draining").await);
+    assert!(
+        !other
+            .sees(Duration::from_millis(300), |v| v["event"]
+                == "server:draining")
+            .await
+    );
     let ids = online_ids(&b, &f.admin.token).await;
     assert!(!ids.contains(&f.mentor.id.to_string()), "{ids:?}");
     let mut again = Agent::node("reconnected").await;
-    again.connect_ok(&b.base, &f.mentor.token, &["websocket"]).await;
+    again
+        .connect_ok(&b.base, &f.mentor.token, &["websocket"])
+        .await;
 
     for agent in [node, py, other, again] {
         agent.exit().await;
@@ -401,19 +598,31 @@ async fn payload_limits_are_enforced(db: PgPool) {
     let m = f.meeting_id.to_string();
 
     let mut mentor = Agent::node("mentor").await;
-    mentor.connect_ok(&a.base, &f.mentor.token, &["websocket"]).await;
+    mentor
+        .connect_ok(&a.base, &f.mentor.token, &["websocket"])
+        .await;
     mentor.emit("meeting:join", json!({ "meetingId": m })).await;
 
     // Application limit: a chat message is at most 4000 characters.
-    let long = mentor.emit("chat:send", json!({ "meetingId": m, "body": "x".repeat(4001) })).await;
+    let long = mentor
+        .emit(
+            "chat:send",
+            json!({ "meetingId": m, "body": "x".repeat(4001) }),
+        )
+        .await;
     assert_eq!(long["error"]["code"], "VALIDATION_ERROR", "{long}");
 
     // Transport limit: a frame above WS_MAX_MESSAGE_BYTES ends the connection.
     mentor
         .send(json!({ "cmd": "emit", "id": 99, "event": "chat:send", "data": { "meetingId": m, "body": "y".repeat(100_000) } }))
         .await;
-    let gone = mentor.expect("disconnect", |v| v["type"] == "disconnect").await;
-    assert!(gone["reason"].as_str().unwrap().starts_with("transport"), "{gone}");
+    let gone = mentor
+        .expect("disconnect", |v| v["type"] == "disconnect")
+        .await;
+    assert!(
+        gone["reason"].as_str().unwrap().starts_with("transport"),
+        "{gone}"
+    );
 
     // Long-polling bodies above SOCKETIO_MAX_PAYLOAD_BYTES are refused too.
     let mut py = Agent::python("student").await;
@@ -421,9 +630,14 @@ async fn payload_limits_are_enforced(db: PgPool) {
     py.send(json!({ "cmd": "emit", "id": 1, "event": "chat:send", "data": { "meetingId": m, "body": "z".repeat(100_000) }, "timeoutMs": 3000 }))
         .await;
     let outcome = py
-        .expect("refusal", |v| v["type"] == "disconnect" || v["type"] == "error" || v["type"] == "ack")
+        .expect("refusal", |v| {
+            v["type"] == "disconnect" || v["type"] == "error" || v["type"] == "ack"
+        })
         .await;
-    assert_ne!(outcome["type"], "ack", "an oversized polling payload must not be processed: {outcome}");
+    assert_ne!(
+        outcome["type"], "ack",
+        "an oversized polling payload must not be processed: {outcome}"
+    );
     let stored: i64 = sqlx::query_scalar("select count(*) from meeting_messages")
         .fetch_one(&a.state.db)
         .await
@@ -432,4 +646,65 @@ async fn payload_limits_are_enforced(db: PgPool) {
 
     mentor.exit().await;
     py.exit().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_separate_server_process_behaves_as_one_with_this_one(db: PgPool) {
+    let prefix = realtime_support::unique_prefix("process");
+    let a = common::TestApp::spawn_with(db.clone(), |env| {
+        realtime_support::realtime_env(&prefix, env)
+    })
+    .await;
+    let mut b = realtime_support::spawn_process(&db, &prefix).await;
+    let f = meeting(&a).await;
+    let m = f.meeting_id.to_string();
+
+    let mut mentor = Agent::node("mentor").await;
+    mentor
+        .connect_ok(&a.base, &f.mentor.token, &["websocket"])
+        .await;
+    let mut student = Agent::python("student").await;
+    student
+        .connect_ok(&b.base, &f.student.token, &["websocket"])
+        .await;
+    mentor.emit("meeting:join", json!({ "meetingId": m })).await;
+    student
+        .emit("meeting:join", json!({ "meetingId": m }))
+        .await;
+
+    mentor
+        .emit("signal:offer", json!({ "meetingId": m, "toUserId": f.student.id, "payload": { "sdp": "cross-process" } }))
+        .await;
+    assert_eq!(
+        student.event("signal:offer").await["payload"]["sdp"],
+        "cross-process"
+    );
+    let ack = student
+        .emit(
+            "chat:send",
+            json!({ "meetingId": m, "body": "from the other process" }),
+        )
+        .await;
+    let live = mentor.event("chat:message").await;
+    assert_eq!(live["id"], ack["message"]["id"]);
+    let online = online_ids(&a, &f.admin.token).await;
+    assert!(online.contains(&f.student.id.to_string()), "{online:?}");
+
+    // SIGTERM: the process drains its clients and exits cleanly.
+    let pid = b.child.id().expect("pid");
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    assert_eq!(student.event("server:draining").await["reconnect"], true);
+    let status = tokio::time::timeout(Duration::from_secs(20), b.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let offline = mentor.event("presence:offline").await;
+    assert_eq!(offline["userId"], f.student.id.to_string());
+
+    mentor.exit().await;
+    student.exit().await;
 }

@@ -46,7 +46,7 @@
     };
     ws.onclose = (ev) => {
       status("closed " + ev.code + (ev.reason ? ": " + ev.reason : ""));
-      if (ev.code === 1012) setTimeout(() => connect(token), 500);
+      if (ev.code === 1012 || ev.code === 4010) setTimeout(() => connect(token), 500);
     };
   }
 

@@ -66,8 +66,14 @@ pub async fn cors_guard(State(config): State<Arc<Config>>, req: Request, next: N
 /// Same-origin requests are not cross-origin: browsers still send `Origin` on
 /// WebSocket upgrades and POSTs from pages this server serves (e.g. /terminal).
 fn same_origin(req: &Request) -> bool {
-    let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok());
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok());
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
     match (origin, host) {
         (Some(origin), Some(host)) => origin
             .split_once("://")

@@ -14,17 +14,22 @@ use socketioxide::SocketIo;
 use socketioxide::handler::ConnectHandler;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
+use crate::services::realtime::members::MeetingMembers;
 use crate::services::realtime::presence::{InstancePresence, PresenceStore};
 use crate::state::AppState;
 
 /// The Socket.IO adapter: rooms and broadcasts span every replica on the Redis.
 pub type SioAdapter = socketioxide_redis::RedisAdapter<socketioxide::adapter::Emitter>;
 
+/// Time between the `server:draining` notice and closing the transports.
+const DRAIN_NOTICE: Duration = Duration::from_secs(1);
+
 /// State handed to every Socket.IO handler.
 #[derive(Clone)]
 pub(crate) struct Ctx {
     pub app: AppState,
     pub presence: InstancePresence,
+    pub members: MeetingMembers,
 }
 
 /// One replica's Socket.IO server and presence registration.
@@ -65,6 +70,7 @@ impl Realtime {
         let ctx = Ctx {
             app: state.clone(),
             presence: presence.clone(),
+            members: MeetingMembers::new(state.redis.clone(), &cfg.redis_prefix),
         };
 
         let (svc, io) = SocketIo::builder()
@@ -78,12 +84,20 @@ impl Realtime {
             .await
             .context("initialising the Socket.IO namespace")?;
 
-        tokio::spawn(heartbeat_loop(io.clone(), presence.clone(), state.shutdown.clone()));
+        tokio::spawn(heartbeat_loop(
+            io.clone(),
+            presence.clone(),
+            state.shutdown.clone(),
+        ));
 
         let router = Router::new()
             .route_service("/socket.io", svc.clone())
             .route_service("/socket.io/", svc);
-        Ok(Realtime { io, router, presence })
+        Ok(Realtime {
+            io,
+            router,
+            presence,
+        })
     }
 
     /// Routes to merge into the application router (inside its CORS policy).
@@ -99,12 +113,22 @@ impl Realtime {
             .local()
             .emit("server:draining", &json!({ "reconnect": true }))
             .await;
-        // Let the event reach polling and websocket clients before closing.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        self.io.close().await;
-        if let Err(e) = self.presence.withdraw().await {
-            tracing::warn!(error = %e, "could not withdraw presence");
+        // Let the event reach clients before closing: a long-polling client only
+        // sees it on its next poll round-trip.
+        tokio::time::sleep(DRAIN_NOTICE).await;
+        // Announce departures while the adapter still reaches other replicas.
+        match self.presence.withdraw().await {
+            Ok(gone) => {
+                for user in gone {
+                    let _ = self
+                        .io
+                        .emit("presence:offline", &json!({ "userId": user }))
+                        .await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not withdraw presence"),
         }
+        self.io.close().await;
     }
 }
 
@@ -127,10 +151,30 @@ async fn heartbeat_loop(
         match presence.reap_dead_instances().await {
             Ok(gone) => {
                 for user in gone {
-                    let _ = io.emit("presence:offline", &json!({ "userId": user })).await;
+                    let _ = io
+                        .emit("presence:offline", &json!({ "userId": user }))
+                        .await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "presence reaping failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resp3_url;
+
+    #[test]
+    fn adapter_url_asks_for_resp3_once() {
+        assert_eq!(resp3_url("redis://h:1/4"), "redis://h:1/4?protocol=resp3");
+        assert_eq!(
+            resp3_url("redis://h:1/4?x=1"),
+            "redis://h:1/4?x=1&protocol=resp3"
+        );
+        assert_eq!(
+            resp3_url("redis://h:1?protocol=resp3"),
+            "redis://h:1?protocol=resp3"
+        );
     }
 }

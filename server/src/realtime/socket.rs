@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::{Ctx, SioAdapter};
 use crate::auth::Claims;
 use crate::error::AppError;
+use crate::services::realtime::members::Member;
 use crate::services::realtime::{chat, meetings, recordings};
 
 type Socket = SocketRef<SioAdapter>;
@@ -38,7 +39,10 @@ impl JoinedMeetings {
         self.0.lock().map(|s| s.contains(&id)).unwrap_or(false)
     }
     fn drain(&self) -> Vec<Uuid> {
-        self.0.lock().map(|mut s| s.drain().collect()).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut s| s.drain().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -121,7 +125,11 @@ pub(crate) async fn authenticate(
     Ok(())
 }
 
-pub(crate) async fn on_connect(s: Socket, Extension(claims): Extension<Claims>, State(ctx): State<Ctx>) {
+pub(crate) async fn on_connect(
+    s: Socket,
+    Extension(claims): Extension<Claims>,
+    State(ctx): State<Ctx>,
+) {
     // Handlers first: the client may emit as soon as it is connected, and an
     // event arriving before its handler exists is dropped.
 
@@ -138,7 +146,10 @@ pub(crate) async fn on_connect(s: Socket, Extension(claims): Extension<Claims>, 
     s.join(user_room(claims.sub));
     match ctx.presence.socket_connected(claims.sub).await {
         Ok(true) => {
-            let _ = s.broadcast().emit("presence:online", &json!({ "userId": claims.sub })).await;
+            let _ = s
+                .broadcast()
+                .emit("presence:online", &json!({ "userId": claims.sub }))
+                .await;
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "presence update failed"),
@@ -154,11 +165,15 @@ async fn on_disconnect(
 ) {
     tracing::debug!(sid = %s.id, ?reason, "socket disconnected");
     for meeting in joined.drain() {
+        let _ = ctx.members.remove(meeting, &s.id.to_string()).await;
         announce_left(&s, &claims, meeting).await;
     }
     match ctx.presence.socket_disconnected(claims.sub).await {
         Ok(true) => {
-            let _ = s.broadcast().emit("presence:offline", &json!({ "userId": claims.sub })).await;
+            let _ = s
+                .broadcast()
+                .emit("presence:offline", &json!({ "userId": claims.sub }))
+                .await;
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "presence update failed"),
@@ -192,7 +207,9 @@ async fn meeting_join(
 ) {
     let result = async {
         let req = parse(req)?;
-        meetings::authorize(&ctx.app.db, req.meeting_id, &claims).await
+        meetings::authorize(&ctx.app.db, req.meeting_id, &claims)
+            .await?
+            .enter()
     }
     .await;
     let access = match result {
@@ -211,7 +228,33 @@ async fn meeting_join(
             .emit("meeting:participant-joined", &participant(&s, &claims, m))
             .await;
     }
-    ack_ok(ack, json!({ "meetingId": m, "socketId": s.id.to_string(), "isHost": access.is_host }));
+    let me = Member {
+        user_id: claims.sub,
+        role: claims.role,
+        socket_id: s.id.to_string(),
+        instance: ctx.presence.instance_id().to_string(),
+    };
+    // Who is already here (any replica), so the newcomer can address peers.
+    let participants = match ctx.members.add(m, &me).await {
+        Ok(()) => ctx.members.list(m, ctx.presence.store()).await,
+        Err(e) => Err(e),
+    }
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "meeting member list unavailable");
+        Vec::new()
+    })
+    .into_iter()
+    .filter(|p| p.socket_id != me.socket_id)
+    .collect::<Vec<_>>();
+    ack_ok(
+        ack,
+        json!({
+            "meetingId": m,
+            "socketId": s.id.to_string(),
+            "isHost": access.is_host,
+            "participants": participants,
+        }),
+    );
 }
 
 async fn announce_left(s: &Socket, claims: &Claims, meeting: Uuid) {
@@ -227,6 +270,7 @@ async fn meeting_leave(
     ack: Ack,
     Extension(claims): Extension<Claims>,
     Extension(joined): Extension<JoinedMeetings>,
+    State(ctx): State<Ctx>,
 ) {
     let req = match parse(req) {
         Ok(req) => req,
@@ -241,6 +285,7 @@ async fn meeting_leave(
         peer_user_room(m, claims.sub),
         peer_socket_room(m, &s.id.to_string()),
     ]);
+    let _ = ctx.members.remove(m, &s.id.to_string()).await;
     announce_left(&s, &claims, m).await;
     ack_ok(ack, json!({ "meetingId": m }));
 }
@@ -321,7 +366,10 @@ async fn chat_send(
     .await;
     match result {
         Ok(message) => {
-            let _ = s.to(meeting_room(message.meeting_id)).emit("chat:message", &message).await;
+            let _ = s
+                .to(meeting_room(message.meeting_id))
+                .emit("chat:message", &message)
+                .await;
             ack_ok(ack, json!({ "message": message }));
         }
         Err(e) => ack_err(ack, &e),
@@ -342,9 +390,13 @@ async fn recording_change(
     let result = async {
         let req = parse(req)?;
         require_joined(&joined, req.meeting_id)?;
-        let access = meetings::authorize(&ctx.app.db, req.meeting_id, &claims).await?;
+        let access = meetings::authorize(&ctx.app.db, req.meeting_id, &claims)
+            .await?
+            .enter()?;
         if !access.is_host {
-            return Err(AppError::forbidden("only the meeting host can control recording"));
+            return Err(AppError::forbidden(
+                "only the meeting host can control recording",
+            ));
         }
         if start {
             recordings::start(&ctx.app.db, req.meeting_id, claims.sub).await
@@ -355,8 +407,15 @@ async fn recording_change(
     .await;
     match result {
         Ok(recording) => {
-            let event = if start { "recording:started" } else { "recording:stopped" };
-            let _ = s.to(meeting_room(recording.meeting_id)).emit(event, &recording).await;
+            let event = if start {
+                "recording:started"
+            } else {
+                "recording:stopped"
+            };
+            let _ = s
+                .to(meeting_room(recording.meeting_id))
+                .emit(event, &recording)
+                .await;
             ack_ok(ack, json!({ "recording": recording }));
         }
         Err(e) => ack_err(ack, &e),

@@ -6,17 +6,17 @@
 //! frames (terminal bytes, resize JSON) pass through untouched.
 //!
 //! Close codes: 4000 malformed handshake, 4001 unknown token, 4003 expired
-//! token, 4009 token already used, 4008 peer never came, 4010 peer vanished,
-//! 1000 peer closed, 1012 server restarting (reconnect with the same token),
-//! 1011 Redis unavailable.
+//! token, 4009 token already used, 4008 peer never came, 4010 peer vanished
+//! (both seats are freed: reconnect with the same token), 1000 peer closed,
+//! 1012 server restarting (reconnect with the same token), 1011 Redis unavailable.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use axum::body::Bytes;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -116,10 +116,19 @@ async fn read_handshake(socket: &mut WebSocket) -> Result<Handshake, Closing> {
         Some(Ok(Message::Text(t))) => t,
         Some(Ok(Message::Binary(b))) => Utf8Bytes::try_from(b)
             .map_err(|_| closing(close::MALFORMED, "handshake must be UTF-8 JSON"))?,
-        _ => return Err(closing(close::MALFORMED, "expected {\"token\", \"role\"} as the first frame")),
+        _ => {
+            return Err(closing(
+                close::MALFORMED,
+                "expected {\"token\", \"role\"} as the first frame",
+            ));
+        }
     };
-    serde_json::from_str::<Handshake>(text.as_str())
-        .map_err(|_| closing(close::MALFORMED, "expected {\"token\", \"role\": \"browser\"|\"cli\"}"))
+    serde_json::from_str::<Handshake>(text.as_str()).map_err(|_| {
+        closing(
+            close::MALFORMED,
+            "expected {\"token\", \"role\": \"browser\"|\"cli\"}",
+        )
+    })
 }
 
 /// Runs one side until it ends; Err carries the close frame to send.
@@ -145,10 +154,19 @@ async fn run(socket: &mut WebSocket, state: AppState) -> Result<(), Closing> {
         role,
         peer_channel: peer,
     };
-    let result = session.relay(socket, &state, &own, claimed.expires_at).await;
+    let result = session
+        .relay(socket, &state, &own, claimed.expires_at)
+        .await;
     // A side that leaves before pairing (or is asked to reconnect) may come back.
-    if matches!(result, Ok(Outcome::Unpaired) | Err((close::RESTART, _)) | Err((close::PEER_TIMEOUT, _))) {
+    if matches!(
+        result,
+        Ok(Outcome::Unpaired) | Err((close::RESTART | close::PEER_TIMEOUT | close::PEER_LOST, _))
+    ) {
         let _ = store.release(&claimed.pairing_id, role).await;
+    }
+    // A vanished peer (its replica died) cannot release its own seat.
+    if matches!(result, Err((close::PEER_LOST, _))) {
+        let _ = store.release(&claimed.pairing_id, role.peer()).await;
     }
     result.map(|_| ())
 }
@@ -192,7 +210,9 @@ impl Session {
 
         let mut paired = false;
         let mut pending: VecDeque<Message> = VecDeque::new();
-        let wait_for_peer = (expires_at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let wait_for_peer = (expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         let peer_deadline = tokio::time::sleep(wait_for_peer);
         tokio::pin!(peer_deadline);
         let mut keepalive = tokio::time::interval(KEEPALIVE);
@@ -285,6 +305,8 @@ impl Session {
 
 async fn send_notice(socket: &mut WebSocket, kind: &str) {
     let _ = socket
-        .send(Message::Text(Utf8Bytes::from(json!({ "type": kind }).to_string())))
+        .send(Message::Text(Utf8Bytes::from(
+            json!({ "type": kind }).to_string(),
+        )))
         .await;
 }

@@ -23,14 +23,18 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// REDIS_URL pointed at the realtime database number (4).
 pub fn realtime_redis_url() -> String {
-    let url = std::env::var("REDIS_URL").expect("REDIS_URL is not set: run the tests through scripts/test");
+    let url = std::env::var("REDIS_URL")
+        .expect("REDIS_URL is not set: run the tests through scripts/test");
     let (scheme, rest) = url.split_once("://").expect("REDIS_URL has a scheme");
     let host = rest.split('/').next().unwrap_or(rest);
     format!("{scheme}://{host}/4")
 }
 
 pub fn unique_prefix(test: &str) -> String {
-    format!("test-rt-{test}-{}", &Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "test-rt-{test}-{}",
+        &Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 pub fn realtime_env(prefix: &str, env: &mut HashMap<String, String>) {
@@ -65,15 +69,21 @@ pub struct MeetingFixture {
 
 pub async fn person(app: &TestApp, role: Role) -> Person {
     let id = Uuid::new_v4();
-    let email = format!("{}-{}@test.local", role.as_str(), &id.simple().to_string()[..8]);
-    sqlx::query("insert into users (id, email, password_hash, name, role) values ($1, $2, 'x', $3, $4)")
-        .bind(id)
-        .bind(&email)
-        .bind(format!("Test {}", role.as_str()))
-        .bind(role.as_str())
-        .execute(&app.state.db)
-        .await
-        .expect("insert user");
+    let email = format!(
+        "{}-{}@test.local",
+        role.as_str(),
+        &id.simple().to_string()[..8]
+    );
+    sqlx::query(
+        "insert into users (id, email, password_hash, name, role) values ($1, $2, 'x', $3, $4)",
+    )
+    .bind(id)
+    .bind(&email)
+    .bind(format!("Test {}", role.as_str()))
+    .bind(role.as_str())
+    .execute(&app.state.db)
+    .await
+    .expect("insert user");
     let token = app
         .state
         .jwt
@@ -110,7 +120,13 @@ pub async fn meeting(app: &TestApp) -> MeetingFixture {
         .execute(db)
         .await
         .expect("meeting");
-    MeetingFixture { meeting_id, mentor, student, outsider, admin }
+    MeetingFixture {
+        meeting_id,
+        mentor,
+        student,
+        outsider,
+        admin,
+    }
 }
 
 fn repo_root() -> PathBuf {
@@ -131,7 +147,8 @@ impl Agent {
     pub async fn node(name: &str) -> Agent {
         let root = repo_root();
         assert!(
-            root.join("tests/node/node_modules/socket.io-client").exists(),
+            root.join("tests/node/node_modules/socket.io-client")
+                .exists(),
             "socket.io-client is not installed: run `npm install` in tests/node (scripts/test does it)"
         );
         let mut cmd = Command::new("node");
@@ -168,7 +185,14 @@ impl Agent {
                 }
             }
         });
-        let mut agent = Agent { name: name.to_string(), child, stdin, lines, seen: Vec::new(), next_id: 0 };
+        let mut agent = Agent {
+            name: name.to_string(),
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+            next_id: 0,
+        };
         agent.expect("ready", |v| v["type"] == "ready").await;
         agent
     }
@@ -176,7 +200,10 @@ impl Agent {
     pub async fn send(&mut self, cmd: Value) {
         let mut line = cmd.to_string();
         line.push('\n');
-        self.stdin.write_all(line.as_bytes()).await.expect("write to agent");
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("write to agent");
         self.stdin.flush().await.expect("flush agent");
     }
 
@@ -190,8 +217,14 @@ impl Agent {
             match tokio::time::timeout_at(deadline, self.lines.recv()).await {
                 Ok(Some(v)) if pred(&v) => return v,
                 Ok(Some(v)) => self.seen.push(v),
-                Ok(None) => panic!("[{}] agent exited while waiting for {what}; saw {:?}", self.name, self.seen),
-                Err(_) => panic!("[{}] timed out waiting for {what}; saw {:?}", self.name, self.seen),
+                Ok(None) => panic!(
+                    "[{}] agent exited while waiting for {what}; saw {:?}",
+                    self.name, self.seen
+                ),
+                Err(_) => panic!(
+                    "[{}] timed out waiting for {what}; saw {:?}",
+                    self.name, self.seen
+                ),
             }
         }
     }
@@ -213,15 +246,23 @@ impl Agent {
 
     pub async fn event(&mut self, event: &str) -> Value {
         let name = event.to_string();
-        self.expect(event, move |v| v["type"] == "event" && v["event"] == name.as_str())
-            .await["data"]
+        self.expect(event, move |v| {
+            v["type"] == "event" && v["event"] == name.as_str()
+        })
+        .await["data"]
             .clone()
     }
 
     pub async fn connect(&mut self, base: &str, token: Option<&str>, transports: &[&str]) -> Value {
-        self.send(json!({ "cmd": "connect", "url": base, "token": token, "transports": transports })).await;
+        self.send(
+            json!({ "cmd": "connect", "url": base, "token": token, "transports": transports }),
+        )
+        .await;
         self.expect("connect outcome", |v| {
-            matches!(v["type"].as_str(), Some("connected" | "connect_error" | "connect_failed"))
+            matches!(
+                v["type"].as_str(),
+                Some("connected" | "connect_error" | "connect_failed")
+            )
         })
         .await
     }
@@ -237,11 +278,18 @@ impl Agent {
     pub async fn emit(&mut self, event: &str, data: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
-        self.send(json!({ "cmd": "emit", "id": id, "event": event, "data": data })).await;
-        let reply = self
-            .expect("ack", move |v| (v["type"] == "ack" || v["type"] == "error") && v["id"] == id)
+        self.send(json!({ "cmd": "emit", "id": id, "event": event, "data": data }))
             .await;
-        assert_eq!(reply["type"], "ack", "[{}] {event} failed: {reply}", self.name);
+        let reply = self
+            .expect("ack", move |v| {
+                (v["type"] == "ack" || v["type"] == "error") && v["id"] == id
+            })
+            .await;
+        assert_eq!(
+            reply["type"], "ack",
+            "[{}] {event} failed: {reply}",
+            self.name
+        );
         reply["data"].clone()
     }
 
@@ -253,4 +301,52 @@ impl Agent {
         self.send(json!({ "cmd": "exit" })).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
+}
+
+/// The second replica is a separate `mas-server` process, not an in-process instance.
+pub struct ServerProcess {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+pub async fn spawn_process(db: &PgPool, prefix: &str) -> ServerProcess {
+    let database = db
+        .connect_options()
+        .get_database()
+        .expect("test database name")
+        .to_string();
+    let root = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: run the tests through scripts/test");
+    let (server, _) = root
+        .rsplit_once('/')
+        .expect("DATABASE_URL has a database path");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut env = crate::common::test_env();
+    realtime_env(prefix, &mut env);
+    env.insert("DATABASE_URL".into(), format!("{server}/{database}"));
+    env.insert("HOST".into(), "127.0.0.1".into());
+    env.insert("PORT".into(), port.to_string());
+    env.insert("RUST_LOG".into(), "warn".into());
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mas-server"))
+        .envs(env)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start mas-server");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/api/health/live"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return ServerProcess { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("mas-server process did not come up");
 }

@@ -47,7 +47,12 @@ pub fn clean_body(body: &str) -> Result<String, AppError> {
     Ok(body.to_string())
 }
 
-pub async fn store(db: &PgPool, meeting_id: Uuid, sender_id: Uuid, body: &str) -> Result<ChatMessage, AppError> {
+pub async fn store(
+    db: &PgPool,
+    meeting_id: Uuid,
+    sender_id: Uuid,
+    body: &str,
+) -> Result<ChatMessage, AppError> {
     let body = clean_body(body)?;
     let message = sqlx::query_as::<_, ChatMessage>(
         "insert into meeting_messages (id, meeting_id, sender_id, body) values ($1, $2, $3, $4) \
@@ -63,9 +68,16 @@ pub async fn store(db: &PgPool, meeting_id: Uuid, sender_id: Uuid, body: &str) -
 }
 
 /// Oldest first, strictly after `after`.
-pub async fn page(db: &PgPool, meeting_id: Uuid, after: Option<i64>, limit: i64) -> Result<ChatPage, AppError> {
+pub async fn page(
+    db: &PgPool,
+    meeting_id: Uuid,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<ChatPage, AppError> {
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AppError::validation(format!("limit must be between 1 and {MAX_PAGE}")));
+        return Err(AppError::validation(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
     }
     // One extra row tells whether another page exists.
     let mut items = sqlx::query_as::<_, ChatMessage>(
@@ -84,4 +96,18 @@ pub async fn page(db: &PgPool, meeting_id: Uuid, after: Option<i64>, limit: i64)
         None
     };
     Ok(ChatPage { items, next_cursor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_trimmed_and_bounded_in_characters() {
+        assert_eq!(clean_body("  hi \n").unwrap(), "hi");
+        assert!(clean_body(" \t ").is_err());
+        // 4000 multi-byte characters are fine, 4001 are not.
+        assert!(clean_body(&"é".repeat(MAX_BODY_CHARS)).is_ok());
+        assert!(clean_body(&"é".repeat(MAX_BODY_CHARS + 1)).is_err());
+    }
 }

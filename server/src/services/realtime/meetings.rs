@@ -12,6 +12,19 @@ pub struct MeetingAccess {
     pub meeting_id: Uuid,
     /// The mentor hosts the meeting (controls recording).
     pub is_host: bool,
+    /// Cancelled meetings keep their history but cannot be entered.
+    pub cancelled: bool,
+}
+
+impl MeetingAccess {
+    /// Entering the live room additionally needs a meeting that still takes place.
+    pub fn enter(self) -> Result<MeetingAccess, AppError> {
+        if self.cancelled {
+            Err(AppError::conflict("this meeting was cancelled"))
+        } else {
+            Ok(self)
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -23,7 +36,11 @@ struct MeetingParties {
 }
 
 /// Ok when `user` is a participant (or admin); 404 unknown meeting, 403 otherwise.
-pub async fn authorize(db: &PgPool, meeting_id: Uuid, user: &Claims) -> Result<MeetingAccess, AppError> {
+pub async fn authorize(
+    db: &PgPool,
+    meeting_id: Uuid,
+    user: &Claims,
+) -> Result<MeetingAccess, AppError> {
     let parties = sqlx::query_as::<_, MeetingParties>(
         "select m.mentor_id, m.student_id, b.student_id as booking_student_id, m.status \
          from meetings m join bookings b on b.id = m.booking_id where m.id = $1",
@@ -37,10 +54,13 @@ pub async fn authorize(db: &PgPool, meeting_id: Uuid, user: &Claims) -> Result<M
     let is_participant =
         is_host || parties.student_id == user.sub || parties.booking_student_id == user.sub;
     if !(is_participant || user.role.is_admin()) {
-        return Err(AppError::forbidden("you are not a participant of this meeting"));
+        return Err(AppError::forbidden(
+            "you are not a participant of this meeting",
+        ));
     }
-    if parties.status == "cancelled" {
-        return Err(AppError::conflict("this meeting was cancelled"));
-    }
-    Ok(MeetingAccess { meeting_id, is_host })
+    Ok(MeetingAccess {
+        meeting_id,
+        is_host,
+        cancelled: parties.status == "cancelled",
+    })
 }

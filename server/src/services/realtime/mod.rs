@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod meetings;
+pub mod members;
 pub mod presence;
 pub mod recordings;
 pub mod terminal_pairing;

@@ -62,9 +62,10 @@ impl PresenceStore {
         Self::now_ms() - self.ttl.as_millis() as i64
     }
 
-    async fn live_instances(&self) -> redis::RedisResult<Vec<String>> {
+    pub async fn live_instances(&self) -> redis::RedisResult<Vec<String>> {
         let mut conn = self.redis.clone();
-        conn.zrangebyscore(self.instances_key(), self.cutoff_ms(), "+inf").await
+        conn.zrangebyscore(self.instances_key(), self.cutoff_ms(), "+inf")
+            .await
     }
 
     /// Users with at least one socket on a live replica.
@@ -81,7 +82,10 @@ impl PresenceStore {
         }
         Ok(totals
             .into_iter()
-            .map(|(user_id, connections)| OnlineUser { user_id, connections })
+            .map(|(user_id, connections)| OnlineUser {
+                user_id,
+                connections,
+            })
             .collect())
     }
 
@@ -92,7 +96,9 @@ impl PresenceStore {
             if instance == except {
                 continue;
             }
-            let count: Option<i64> = conn.hget(self.instance_key(&instance), user.to_string()).await?;
+            let count: Option<i64> = conn
+                .hget(self.instance_key(&instance), user.to_string())
+                .await?;
             if count.unwrap_or(0) > 0 {
                 return Ok(true);
             }
@@ -151,7 +157,11 @@ impl InstancePresence {
     pub async fn heartbeat(&self) -> redis::RedisResult<()> {
         let mut conn = self.store.redis.clone();
         let _: () = conn
-            .zadd(self.store.instances_key(), &self.instance, PresenceStore::now_ms())
+            .zadd(
+                self.store.instances_key(),
+                &self.instance,
+                PresenceStore::now_ms(),
+            )
             .await?;
         let _: () = conn
             .expire(
@@ -166,7 +176,11 @@ impl InstancePresence {
     pub async fn reap_dead_instances(&self) -> redis::RedisResult<Vec<Uuid>> {
         let mut conn = self.store.redis.clone();
         let dead: Vec<String> = conn
-            .zrangebyscore(self.store.instances_key(), "-inf", self.store.cutoff_ms() - 1)
+            .zrangebyscore(
+                self.store.instances_key(),
+                "-inf",
+                self.store.cutoff_ms() - 1,
+            )
             .await?;
         let mut gone = HashSet::new();
         for instance in dead {
@@ -187,11 +201,22 @@ impl InstancePresence {
         Ok(gone.into_iter().collect())
     }
 
-    /// Graceful exit: this replica's sockets stop counting at once.
-    pub async fn withdraw(&self) -> redis::RedisResult<()> {
+    /// Graceful exit: this replica's sockets stop counting at once. Returns the
+    /// users that are now offline everywhere.
+    pub async fn withdraw(&self) -> redis::RedisResult<Vec<Uuid>> {
         let mut conn = self.store.redis.clone();
-        let _: () = conn.zrem(self.store.instances_key(), &self.instance).await?;
-        let _: () = conn.del(self.store.instance_key(&self.instance)).await?;
-        Ok(())
+        let key = self.store.instance_key(&self.instance);
+        let users: Vec<String> = conn.hkeys(&key).await?;
+        let _: () = conn
+            .zrem(self.store.instances_key(), &self.instance)
+            .await?;
+        let _: () = conn.del(&key).await?;
+        let mut gone = Vec::new();
+        for user in users.iter().filter_map(|u| u.parse::<Uuid>().ok()) {
+            if !self.store.online_elsewhere(user, &self.instance).await? {
+                gone.push(user);
+            }
+        }
+        Ok(gone)
     }
 }

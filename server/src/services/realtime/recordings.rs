@@ -32,7 +32,9 @@ pub async fn start(db: &PgPool, meeting_id: Uuid, by: Uuid) -> Result<Recording,
     .await;
     match result {
         Ok(recording) => Ok(recording),
-        Err(sqlx::Error::Database(e)) if e.constraint() == Some("meeting_recordings_one_active") => {
+        Err(sqlx::Error::Database(e))
+            if e.constraint() == Some("meeting_recordings_one_active") =>
+        {
             Err(AppError::conflict("a recording is already in progress"))
         }
         Err(e) => Err(e.into()),

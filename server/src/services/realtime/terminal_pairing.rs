@@ -116,11 +116,20 @@ impl PairingStore {
     pub async fn issue(&self, user_id: Uuid) -> redis::RedisResult<IssuedPairing> {
         let token = hex::encode(rand::random::<[u8; 32]>());
         let expires_at = Utc::now() + self.ttl;
-        let record = serde_json::to_string(&PairingRecord { user_id, expires_at })
-            .map_err(|e| redis::RedisError::from((redis::ErrorKind::Client, "encode", e.to_string())))?;
+        let record = serde_json::to_string(&PairingRecord {
+            user_id,
+            expires_at,
+        })
+        .map_err(|e| {
+            redis::RedisError::from((redis::ErrorKind::Client, "encode", e.to_string()))
+        })?;
         let mut conn = self.redis.clone();
         let _: () = conn
-            .set_ex(self.record_key(&hash(&token)), record, (self.ttl + TOMBSTONE).as_secs())
+            .set_ex(
+                self.record_key(&hash(&token)),
+                record,
+                (self.ttl + TOMBSTONE).as_secs(),
+            )
             .await?;
         Ok(IssuedPairing { token, expires_at })
     }
