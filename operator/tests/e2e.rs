@@ -805,7 +805,11 @@ async fn operator_works_with_only_its_rbac() {
     }
     let kc = operator_sa_kubeconfig(&env.client, &env.ns).await;
     env.operator = Some(Operator::start_with(&env.ns, &kc));
+    let sm = secrets_manager().await;
+    let id = format!("e2e/{}/rbac", uuid::Uuid::new_v4().simple());
+    sm.create_secret().name(&id).secret_string(r#"{"JWT_SECRET":"rbac"}"#).send().await.expect("create secret in moto");
     let mut spec = base_spec("api:1", port);
+    spec["secrets"] = json!([id]);
     spec["scaleDownDelaySeconds"] = json!(1);
     spec["traffic"] = json!({"host": "api.example.com"});
     env.apply(spec).await;
@@ -818,6 +822,23 @@ async fn operator_works_with_only_its_rbac() {
         live(mb, Color::Green, "api:2") && mb.status.as_ref().is_some_and(|s| s.phase == Phase::Stable)
     })
     .await;
+    assert_eq!(secret_data(&env).await["JWT_SECRET"], "rbac");
+    // Dropping spec.secrets releases blue without them; the Secret goes once green is scaled down.
+    let p = json!({"spec": {"secrets": []}});
+    env.mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p)).await.expect("drop secrets");
+    env.wait("blue live without secrets, green scaled down", 90, |mb| {
+        live(mb, Color::Blue, "api:2")
+            && mb.status.as_ref().is_some_and(|s| s.phase == Phase::Stable && s.active_secrets_hash.is_none())
+    })
+    .await;
+    let blue = pod_template(&env, "api-blue").await;
+    assert!(blue["spec"]["containers"][0].get("envFrom").is_none(), "{blue}");
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while secrets.get_opt("api-aws-secrets").await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "Secret not deleted after spec.secrets was emptied");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let log = std::fs::read_to_string(&env.operator.as_ref().unwrap().log).unwrap_or_default();
     assert!(!log.contains("forbidden"), "operator hit RBAC denials:\n{log}");
 }

@@ -123,8 +123,12 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
     let desired = build::desired(&mb, &status)?;
     apply_desired(client, ns, &desired).await?;
     delete_orphans(client, ns, name, &desired).await?;
-    // The Secret goes once no color's pod template reads it any more.
-    if mb.spec.secrets.is_empty() && Color::ALL.iter().all(|c| status.colors.get(*c).is_none_or(|s| s.secrets_hash.is_none())) {
+    // With spec.secrets emptied the Secret goes when the last running color stops reading it
+    // (edge-triggered: no delete call on every reconcile of backends that never had secrets).
+    // A scaled-down color may still reference it, harmlessly: a color is only scaled up again by
+    // a rollout, which takes the current (empty) secrets. Status is written after this, so a
+    // failed delete is retried by the next reconcile.
+    if mb.spec.secrets.is_empty() && secret_in_use(&prev) && !secret_in_use(&status) {
         delete_secret(client, ns, &build::secret_name(&owner)).await?;
     }
     let reference = mb.object_ref(&());
@@ -149,6 +153,13 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
 }
 
 const SECRETS_UNAVAILABLE: &str = "SecretsUnavailable";
+
+/// Some running color's pod template reads `<name>-aws-secrets`.
+fn secret_in_use(status: &MasBackendStatus) -> bool {
+    Color::ALL
+        .iter()
+        .any(|c| status.colors.get(*c).is_some_and(|s| !s.scaled_down && s.secrets_hash.is_some()))
+}
 
 fn degraded_reason(status: &MasBackendStatus) -> Option<&str> {
     status
