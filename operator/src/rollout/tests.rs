@@ -686,3 +686,36 @@ fn removing_all_secrets_is_a_rollout_too() {
     assert_eq!(w.status.active_secrets_hash, None);
     assert_eq!(w.status.colors.green.as_ref().unwrap().secrets_hash, None);
 }
+
+#[test]
+fn manual_promotion_also_guards_a_rotation() {
+    let mut w = World::new(spec("  promotion: Manual\n"));
+    w.secrets_hash = Some("h1".into());
+    w.gate = Some(GateResult::Pass);
+    w.settle();
+    w.secrets_hash = Some("h2".into());
+    for _ in 0..6 {
+        w.step();
+    }
+    assert_eq!(stage(&w), Some(Stage::AwaitingPromotion));
+    assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h1"));
+    w.requests.promote = Some("1".into());
+    let d = w.step();
+    assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Green }));
+    assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h2"));
+}
+
+#[test]
+fn recreate_rotation_is_gated_in_place_and_failure_restores_the_live_values() {
+    let mut w = World::new(spec("  strategy: Recreate\n"));
+    w.secrets_hash = Some("h1".into());
+    w.gate = Some(GateResult::Pass);
+    w.settle();
+    w.secrets_hash = Some("h2".into());
+    w.gate = Some(GateResult::Fail { detail: "500".into() });
+    let actions = w.settle();
+    assert!(has_event(&actions, "HealthGateFailed"));
+    let blue = w.status.colors.blue.clone().unwrap();
+    assert_eq!((blue.image.as_str(), blue.secrets_hash.as_deref(), blue.scaled_down), ("api:1", Some("h1"), false));
+    assert_eq!(w.status.rejected_secrets_hash.as_deref(), Some("h2"));
+}
