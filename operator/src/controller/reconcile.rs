@@ -192,14 +192,18 @@ async fn secrets_unavailable(ctx: &Context, mb: &MasBackend, prev: MasBackendSta
     if serde_json::to_value(&status).map_err(Error::Serialize)? != serde_json::to_value(&prev).map_err(Error::Serialize)? {
         apply_status(&ctx.client, ns, &name, &status).await?;
     }
-    let since = status
+    // Outage length: since Degraded turned True, counted only if it was already for this reason
+    // (a Degraded=True from a failed gate must not start the backoff at its maximum).
+    let since = prev
         .conditions
         .iter()
-        .find(|c| c.type_ == rollout::DEGRADED)
+        .find(|c| c.type_ == rollout::DEGRADED && c.status == "True" && c.reason == SECRETS_UNAVAILABLE)
         .map_or(Duration::ZERO, |c| {
             Duration::from_millis(u64::try_from(now.duration_since(c.last_transition_time.0).as_millis()).unwrap_or(0))
         });
-    Ok(Requeue::requeue(since.clamp(Duration::from_secs(5), Duration::from_secs(300))))
+    // Capped at a minute: lastTransitionTime is kept when only the reason changes, so `since`
+    // may overstate the outage.
+    Ok(Requeue::requeue(since.clamp(Duration::from_secs(5), Duration::from_secs(60))))
 }
 
 /// Last lines of up to three pods of the failed color. Fake (kwok) pods have no kubelet
