@@ -1,6 +1,7 @@
 //! The only place reading environment variables.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -10,6 +11,8 @@ pub struct Config {
     pub instance: Option<String>,
     /// Watch only this namespace (`MAS_OPERATOR_NAMESPACE`); all namespaces when unset.
     pub watch_namespace: Option<String>,
+    /// How often `spec.secrets` are re-read to notice rotations (`MAS_SECRETS_REFRESH_SECONDS`, default 60).
+    pub secrets_refresh: Duration,
 }
 
 impl Config {
@@ -20,6 +23,15 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("MAS_OPERATOR_HTTP_ADDR: {e}"))?;
         let instance = std::env::var("POD_NAME").ok();
         let watch_namespace = std::env::var("MAS_OPERATOR_NAMESPACE").ok().filter(|s| !s.is_empty());
-        Ok(Self { http_addr, instance, watch_namespace })
+        let secrets_refresh = match std::env::var("MAS_SECRETS_REFRESH_SECONDS") {
+            Ok(v) => Duration::from_secs(
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| anyhow::anyhow!("MAS_SECRETS_REFRESH_SECONDS: expected a positive number of seconds"))?,
+            ),
+            Err(_) => Duration::from_secs(60),
+        };
+        Ok(Self { http_addr, instance, watch_namespace, secrets_refresh })
     }
 }

@@ -48,7 +48,8 @@ async fn run() -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "serving /healthz and /metrics");
     let router = http::router(metrics.clone());
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let ctx = Arc::new(controller::Context::new(client, config.instance, metrics));
+    let secrets = mas_operator::aws_secrets::client().await;
+    let ctx = Arc::new(controller::Context::new(client, config.instance, metrics, secrets, config.secrets_refresh));
     let result = controller::run(ctx, config.watch_namespace).await;
     server.abort();
     result

@@ -35,6 +35,8 @@ pub struct DeploymentFacts {
     pub updated_replicas: i32,
     pub generation: Option<i64>,
     pub observed_generation: Option<i64>,
+    /// `SECRET_HASH_ANNOTATION` of the pod template.
+    pub secrets_hash: Option<String>,
 }
 
 /// Result of one probe round over every pod of the gated color.
@@ -65,6 +67,8 @@ pub struct Observed {
     /// Probe result for `status.rollout.color`; only gathered while the stage is Gating.
     pub gate: Option<GateResult>,
     pub requests: Requests,
+    /// Content hash of the freshly fetched `spec.secrets` values; `None` when there are none.
+    pub secrets_hash: Option<String>,
 }
 
 impl Observed {
@@ -152,6 +156,11 @@ impl Machine<'_> {
         self.s.rejected_images.iter().any(|i| i == image)
     }
 
+    /// The secrets content a rotation rollout failed with ("" stands for "no secrets").
+    fn secrets_rejected(&self, hash: Option<&String>) -> bool {
+        self.s.rejected_secrets_hash.as_deref() == Some(hash.map_or("", String::as_str))
+    }
+
     fn reject(&mut self, image: &str) {
         if !self.rejected(image) {
             self.s.rejected_images.insert(0, image.to_owned());
@@ -167,11 +176,12 @@ impl Machine<'_> {
         self.s.history.truncate(HISTORY_LIMIT);
     }
 
-    /// Ready at full size on `image`, with the Deployment controller caught up.
-    fn color_ready(&self, color: Color, image: &str) -> bool {
+    /// Ready at full size on `image` and `secrets_hash`, with the Deployment controller caught up.
+    fn color_ready(&self, color: Color, image: &str, secrets_hash: Option<&str>) -> bool {
         let want = self.spec.replicas;
         self.obs.facts(color).is_some_and(|f| {
             f.image.as_deref() == Some(image)
+                && f.secrets_hash.as_deref() == secrets_hash
                 && f.observed_generation >= f.generation
                 && f.replicas == want
                 && f.updated_replicas >= want
@@ -200,7 +210,12 @@ impl Machine<'_> {
         if self.s.scale_down.as_ref().is_some_and(|sd| sd.color == color) {
             self.s.scale_down = None;
         }
-        self.s.colors.set(color, Some(ColorState { image: image.clone(), scaled_down: false }));
+        // Every rollout (image change, rotation, rollback) runs with the current secrets.
+        let secrets_hash = self.obs.secrets_hash.clone();
+        self.s.colors.set(
+            color,
+            Some(ColorState { image: image.clone(), scaled_down: false, secrets_hash: secrets_hash.clone() }),
+        );
         if trigger != Trigger::Rollback {
             self.clear_degraded();
         }
@@ -215,6 +230,7 @@ impl Machine<'_> {
             trigger,
             color,
             image,
+            secrets_hash,
             started_at: self.now(),
             gate_passes: 0,
             gate_failures: 0,
@@ -226,7 +242,10 @@ impl Machine<'_> {
     /// redeploys the last live image.
     fn end_rollout(&mut self, outcome: Outcome, reason: &'static str, detail: String, reject: bool) {
         let Some(r) = self.s.rollout.take() else { return };
-        if reject {
+        // A failed rotation rejects the secrets content, not the (live) image.
+        if reject && r.trigger == Trigger::SecretsRotated {
+            self.s.rejected_secrets_hash = Some(r.secrets_hash.clone().unwrap_or_default());
+        } else if reject {
             self.reject(&r.image);
         }
         self.record(&r.image, r.color, outcome, Some(detail.clone()));
@@ -236,17 +255,21 @@ impl Machine<'_> {
         let live_image = self.s.active_image.clone();
         match (self.spec.strategy, live_image) {
             (Strategy::Recreate, Some(live)) if Some(r.color) == self.s.active_color => {
-                self.s.colors.set(r.color, Some(ColorState { image: live.clone(), scaled_down: false }));
+                let secrets_hash = self.s.active_secrets_hash.clone();
+                self.s.colors.set(r.color, Some(ColorState { image: live.clone(), scaled_down: false, secrets_hash }));
                 self.actions.push(Action::Deploy { color: r.color, image: live });
             }
             _ => {
-                self.s.colors.set(r.color, Some(ColorState { image: r.image.clone(), scaled_down: true }));
+                let secrets_hash = r.secrets_hash.clone();
+                self.s.colors.set(r.color, Some(ColorState { image: r.image.clone(), scaled_down: true, secrets_hash }));
                 self.actions.push(Action::ScaleDown { color: r.color });
             }
         }
         let type_ = if reject { EventType::Warning } else { EventType::Normal };
         self.event(type_, reason, format!("{} on {}: {detail}", r.image, r.color));
-        if reject {
+        if reject && r.trigger == Trigger::SecretsRotated {
+            self.set_degraded(reason, format!("rotated secrets on {} rejected: {detail}", r.image));
+        } else if reject {
             self.set_degraded(reason, format!("{} rejected: {detail}", r.image));
         }
     }
@@ -257,6 +280,7 @@ impl Machine<'_> {
         let previous = self.s.active_color;
         self.s.active_color = Some(r.color);
         self.s.active_image = Some(r.image.clone());
+        self.s.active_secrets_hash = r.secrets_hash.clone();
         self.s.last_switch_time = Some(self.now());
         let outcome = if r.trigger == Trigger::Rollback { Outcome::RolledBack } else { Outcome::Promoted };
         self.record(&r.image, r.color, outcome, None);
@@ -334,16 +358,15 @@ impl Machine<'_> {
         let reason = format!("rolled back from {active_image} to {previous}");
         self.set_degraded("RolledBack", format!("{active_image} rejected: {reason}"));
         let standby = active.other();
+        let standby_state = self.s.colors.get(standby).cloned();
         let warm = self.spec.strategy == Strategy::BlueGreen
-            && self
-                .s
-                .colors
-                .get(standby)
-                .is_some_and(|c| c.image == previous && !c.scaled_down)
-            && self.color_ready(standby, &previous);
+            && standby_state.as_ref().is_some_and(|c| {
+                c.image == previous && !c.scaled_down && self.color_ready(standby, &previous, c.secrets_hash.as_deref())
+            });
         if warm {
             self.s.active_color = Some(standby);
             self.s.active_image = Some(previous.clone());
+            self.s.active_secrets_hash = standby_state.and_then(|c| c.secrets_hash);
             self.s.last_switch_time = Some(self.now());
             self.record(&previous, standby, Outcome::RolledBack, Some(reason.clone()));
             self.actions.push(Action::SwitchTraffic { to: standby });
@@ -395,6 +418,14 @@ impl Machine<'_> {
             }
             return;
         }
+        // Secrets rotated again mid-rollout: restart the same release with the newest values.
+        let want_hash = self.obs.secrets_hash.as_ref();
+        if r.secrets_hash.as_ref() != want_hash && !self.secrets_rejected(want_hash) {
+            self.event(EventType::Normal, "RolloutSuperseded", format!("{} on {}: secrets changed", r.image, r.color));
+            self.s.rollout = None;
+            self.start_rollout(r.color, r.image.clone(), r.trigger);
+            return;
+        }
         if r.stage != Stage::AwaitingPromotion {
             let deadline = plus_secs(r.started_at.0, self.spec.progress_deadline_seconds);
             if self.obs.now >= deadline {
@@ -406,7 +437,7 @@ impl Machine<'_> {
                 return;
             }
         }
-        let ready = self.color_ready(r.color, &r.image);
+        let ready = self.color_ready(r.color, &r.image, r.secrets_hash.as_deref());
         match r.stage {
             Stage::Progressing if ready => {
                 self.event(EventType::Normal, "GateStarted", format!("{} ready on {}; probing health", r.image, r.color));
@@ -458,7 +489,7 @@ impl Machine<'_> {
                 // serving yet) and explicit rollbacks go live as soon as they pass the gate.
                 let manual = self.spec.promotion == Promotion::Manual
                     && self.spec.strategy == Strategy::BlueGreen
-                    && r.trigger == Trigger::NewImage;
+                    && matches!(r.trigger, Trigger::NewImage | Trigger::SecretsRotated);
                 if manual {
                     self.set_rollout(Stage::AwaitingPromotion, passes, 0);
                     // A promote request made earlier is consumed right away.
@@ -492,10 +523,21 @@ impl Machine<'_> {
             return;
         }
         let image = self.spec.image.clone();
-        if Some(&image) == self.s.active_image.as_ref() || self.rejected(&image) {
+        if self.rejected(&image) {
             return;
         }
-        let trigger = if self.s.active_color.is_none() { Trigger::Initial } else { Trigger::NewImage };
+        let trigger = if self.s.active_color.is_none() {
+            Trigger::Initial
+        } else if Some(&image) != self.s.active_image.as_ref() {
+            Trigger::NewImage
+        } else if self.obs.secrets_hash != self.s.active_secrets_hash
+            && !self.secrets_rejected(self.obs.secrets_hash.as_ref())
+        {
+            // Same image, new secret values: the standby gets them, the live color is untouched.
+            Trigger::SecretsRotated
+        } else {
+            return;
+        };
         let color = self.rollout_color();
         self.start_rollout(color, image, trigger);
     }
@@ -591,7 +633,7 @@ impl Rollout {
     fn trigger_for_supersede(&self) -> Trigger {
         match self.trigger {
             Trigger::Initial => Trigger::Initial,
-            _ => Trigger::NewImage,
+            Trigger::NewImage | Trigger::Rollback | Trigger::SecretsRotated => Trigger::NewImage,
         }
     }
 }

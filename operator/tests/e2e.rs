@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use axum::{Router, extract::State, http::StatusCode, routing::get};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -179,6 +179,8 @@ impl Operator {
             .env("KUBECONFIG", kubeconfig)
             .env("MAS_OPERATOR_NAMESPACE", ns)
             .env("MAS_OPERATOR_HTTP_ADDR", "127.0.0.1:0")
+            // AWS_ENDPOINT_URL/AWS_REGION/credentials (moto) are inherited from the test env.
+            .env("MAS_SECRETS_REFRESH_SECONDS", "1")
             .env("RUST_LOG", "info,mas_operator=debug")
             .env("NO_COLOR", "1")
             .stdout(Stdio::from(file.try_clone().unwrap()))
@@ -803,7 +805,11 @@ async fn operator_works_with_only_its_rbac() {
     }
     let kc = operator_sa_kubeconfig(&env.client, &env.ns).await;
     env.operator = Some(Operator::start_with(&env.ns, &kc));
+    let sm = secrets_manager().await;
+    let id = format!("e2e/{}/rbac", uuid::Uuid::new_v4().simple());
+    sm.create_secret().name(&id).secret_string(r#"{"JWT_SECRET":"rbac"}"#).send().await.expect("create secret in moto");
     let mut spec = base_spec("api:1", port);
+    spec["secrets"] = json!([id]);
     spec["scaleDownDelaySeconds"] = json!(1);
     spec["traffic"] = json!({"host": "api.example.com"});
     env.apply(spec).await;
@@ -816,6 +822,154 @@ async fn operator_works_with_only_its_rbac() {
         live(mb, Color::Green, "api:2") && mb.status.as_ref().is_some_and(|s| s.phase == Phase::Stable)
     })
     .await;
+    assert_eq!(secret_data(&env).await["JWT_SECRET"], "rbac");
+    // Dropping spec.secrets releases blue without them; the Secret goes once green is scaled down.
+    let p = json!({"spec": {"secrets": []}});
+    env.mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p)).await.expect("drop secrets");
+    env.wait("blue live without secrets, green scaled down", 90, |mb| {
+        live(mb, Color::Blue, "api:2")
+            && mb.status.as_ref().is_some_and(|s| s.phase == Phase::Stable && s.active_secrets_hash.is_none())
+    })
+    .await;
+    let blue = pod_template(&env, "api-blue").await;
+    assert!(blue["spec"]["containers"][0].get("envFrom").is_none(), "{blue}");
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while secrets.get_opt("api-aws-secrets").await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "Secret not deleted after spec.secrets was emptied");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let log = std::fs::read_to_string(&env.operator.as_ref().unwrap().log).unwrap_or_default();
     assert!(!log.contains("forbidden"), "operator hit RBAC denials:\n{log}");
+}
+
+/// Secrets Manager on moto, with the same env the operator child process inherits.
+async fn secrets_manager() -> aws_sdk_secretsmanager::Client {
+    for var in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        assert!(std::env::var(var).is_ok_and(|v| !v.is_empty()), "{var} is not set: run scripts/test (moto env)");
+    }
+    mas_operator::aws_secrets::client().await
+}
+
+async fn pod_template(env: &Env, deployment: &str) -> serde_json::Value {
+    let api: Api<Deployment> = Api::namespaced(env.client.clone(), &env.ns);
+    let d = api.get(deployment).await.expect("get deployment");
+    serde_json::to_value(d.spec.unwrap().template).unwrap()
+}
+
+async fn secret_data(env: &Env) -> BTreeMap<String, String> {
+    let api: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let s = api.get("api-aws-secrets").await.expect("Secret api-aws-secrets");
+    s.data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+        .collect()
+}
+
+const HASH_ANNOTATION: &str = mas_operator::build::SECRET_HASH_ANNOTATION;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_secrets_reach_pods_and_a_rotation_is_a_gated_release() {
+    let sm = secrets_manager().await;
+    let id = format!("e2e/{}/app", uuid::Uuid::new_v4().simple());
+    sm.create_secret()
+        .name(&id)
+        .secret_string(r#"{"DATABASE_URL":"postgres://db/one","JWT_SECRET":"jwt-one"}"#)
+        .send()
+        .await
+        .expect("create secret in moto");
+    let port = app_port();
+    let env = Env::new("secrets", port).await;
+    let mut spec = base_spec("api:1", port);
+    spec["secrets"] = json!([id]);
+    env.apply(spec).await;
+    let mb = env.wait("blue live with api:1", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    let hash1 = mb.status.unwrap().active_secrets_hash.expect("live secrets hash in status");
+
+    // The Secret holds the flattened keys, owned by the MasBackend and applied as mas-operator.
+    let data = secret_data(&env).await;
+    assert_eq!(data.keys().collect::<Vec<_>>(), ["DATABASE_URL", "JWT_SECRET"]);
+    assert_eq!(data["DATABASE_URL"], "postgres://db/one");
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let v = serde_json::to_value(secrets.get("api-aws-secrets").await.unwrap()).unwrap();
+    assert_eq!(v["metadata"]["ownerReferences"][0]["kind"], "MasBackend");
+    assert_eq!(v["metadata"]["managedFields"][0]["manager"], "mas-operator");
+    let blue = pod_template(&env, "api-blue").await;
+    assert_eq!(blue["spec"]["containers"][0]["envFrom"][0]["secretRef"]["name"], "api-aws-secrets");
+    assert_eq!(blue["metadata"]["annotations"][HASH_ANNOTATION], hash1.as_str());
+
+    // Rotation: green gets the new values through the gate; blue's template is never touched.
+    sm.put_secret_value()
+        .secret_id(&id)
+        .secret_string(r#"{"DATABASE_URL":"postgres://db/two","JWT_SECRET":"jwt-one"}"#)
+        .send()
+        .await
+        .expect("rotate secret in moto");
+    let started = Instant::now();
+    env.wait("green rolling out the rotated secrets", 30, |mb| {
+        mb.status.as_ref().and_then(|s| s.rollout.as_ref()).is_some_and(|r| {
+            r.color == Color::Green && r.trigger == mas_operator::crd::Trigger::SecretsRotated
+        })
+    })
+    .await;
+    assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"), "traffic waits for the gate");
+    assert_eq!(pod_template(&env, "api-blue").await, blue, "live color's pod template unchanged");
+    let mb = env
+        .wait("green live with the rotated secrets", 90, |mb| {
+            live(mb, Color::Green, "api:1")
+                && mb.status.as_ref().and_then(|s| s.active_secrets_hash.as_deref()) != Some(hash1.as_str())
+        })
+        .await;
+    let rotate_secs = started.elapsed().as_secs_f64();
+    let hash2 = mb.status.unwrap().active_secrets_hash.expect("rotated hash");
+    assert_eq!(env.selector_color("api").await.as_deref(), Some("green"));
+    assert_eq!(secret_data(&env).await["DATABASE_URL"], "postgres://db/two");
+    let green = pod_template(&env, "api-green").await;
+    assert_eq!(green["metadata"]["annotations"][HASH_ANNOTATION], hash2.as_str());
+    assert_eq!(green["spec"]["containers"][0]["envFrom"][0]["secretRef"]["name"], "api-aws-secrets");
+    for r in ["HealthGatePassed", "TrafficSwitched"] {
+        env.event(r).await;
+    }
+    eprintln!("FIGURE secret rotation -> traffic switched: {rotate_secs:.1}s (2 replicas, 2 gate rounds @1s, 1s refresh)");
+
+    // A missing id: Degraded naming it, no value leaked, nothing else changes.
+    let missing = format!("{id}-missing");
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), &env.ns);
+    let before: Vec<_> = deployments.list(&ListParams::default()).await.unwrap().items.into_iter()
+        .map(|d| (d.metadata.name, d.metadata.generation)).collect();
+    let p = json!({"spec": {"secrets": [id, missing]}});
+    env.mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p)).await.expect("add missing id");
+    let mb = env
+        .wait("Degraded: secrets unavailable", 30, |mb| {
+            mb.status.as_ref().is_some_and(|s| {
+                s.conditions.iter().any(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == "SecretsUnavailable")
+            })
+        })
+        .await;
+    let status = mb.status.unwrap();
+    let degraded = status.conditions.iter().find(|c| c.type_ == "Degraded").unwrap();
+    assert!(degraded.message.contains(&missing), "names the id: {}", degraded.message);
+    assert!(!degraded.message.contains("postgres://"), "no values in messages");
+    assert_eq!(status.phase, Phase::Degraded);
+    let note = env.event("SecretsUnavailable").await;
+    assert!(note.contains(&missing), "{note}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(env.selector_color("api").await.as_deref(), Some("green"), "traffic unchanged");
+    let after: Vec<_> = deployments.list(&ListParams::default()).await.unwrap().items.into_iter()
+        .map(|d| (d.metadata.name, d.metadata.generation)).collect();
+    assert_eq!(before, after, "no Deployment changed while secrets are unavailable");
+    assert_eq!(secret_data(&env).await["DATABASE_URL"], "postgres://db/two");
+
+    // Fixed: Degraded clears without a new rollout (same values, same hash).
+    let p = json!({"spec": {"secrets": [id]}});
+    env.mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p)).await.expect("drop missing id");
+    let mb = env
+        .wait("Degraded cleared", 30, |mb| {
+            mb.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Degraded" && c.status == "False"))
+        })
+        .await;
+    let status = mb.status.unwrap();
+    assert_eq!(status.active_secrets_hash.as_deref(), Some(hash2.as_str()));
+    assert!(status.rollout.is_none());
 }

@@ -121,13 +121,14 @@ mod tests {
             active_image: Some("reg/api:1".into()),
             ..Default::default()
         };
-        s.colors.blue = Some(ColorState { image: "reg/api:1".into(), scaled_down: false });
-        s.colors.green = Some(ColorState { image: "reg/api:2".into(), scaled_down: false });
+        s.colors.blue = Some(ColorState { image: "reg/api:1".into(), scaled_down: false, secrets_hash: None });
+        s.colors.green = Some(ColorState { image: "reg/api:2".into(), scaled_down: false, secrets_hash: None });
         s.rollout = Some(Rollout {
             stage: Stage::Progressing,
             trigger: Trigger::NewImage,
             color: Color::Green,
             image: "reg/api:2".into(),
+            secrets_hash: None,
             started_at: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
             gate_passes: 0,
             gate_failures: 0,

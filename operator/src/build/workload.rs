@@ -1,17 +1,22 @@
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
+    Container, ContainerPort, EnvFromSource, HTTPGetAction, PodSpec, PodTemplateSpec, Probe, SecretEnvSource,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::Owner;
 use super::labels::{color_labels, color_selector};
+use super::secret::{SECRET_HASH_ANNOTATION, secret_name};
 use crate::crd::{Color, ColorState, MasBackendSpec, Strategy};
 
 pub const CONTAINER: &str = "app";
 
-/// The Deployment `<name>-<color>` running `state.image`.
+/// The Deployment `<name>-<color>` running `state.image`. With `state.secrets_hash` set, the
+/// containers also read `<name>-aws-secrets` and the pod template carries the hash, so only a
+/// color released with new values restarts with them.
 pub fn deployment(owner: &Owner, spec: &MasBackendSpec, color: Color, state: &ColorState) -> Deployment {
     let labels = color_labels(&owner.name, color);
     let replicas = if state.scaled_down { 0 } else { spec.replicas };
@@ -32,7 +37,16 @@ pub fn deployment(owner: &Owner, spec: &MasBackendSpec, color: Color, state: &Co
             ..Default::default()
         }]),
         env: (!spec.env.is_empty()).then(|| spec.env.clone()),
-        env_from: (!spec.env_from.is_empty()).then(|| spec.env_from.clone()),
+        env_from: {
+            let mut from = spec.env_from.clone();
+            if state.secrets_hash.is_some() {
+                from.push(EnvFromSource {
+                    secret_ref: Some(SecretEnvSource { name: secret_name(owner), optional: Some(false) }),
+                    ..Default::default()
+                });
+            }
+            (!from.is_empty()).then_some(from)
+        },
         resources: spec.resources.clone(),
         // Kubernetes readiness only checks the status code; the operator's gate also checks the body.
         readiness_probe: Some(Probe {
@@ -65,6 +79,10 @@ pub fn deployment(owner: &Owner, spec: &MasBackendSpec, color: Color, state: &Co
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels),
+                    annotations: state
+                        .secrets_hash
+                        .as_ref()
+                        .map(|h| BTreeMap::from([(SECRET_HASH_ANNOTATION.to_owned(), h.clone())])),
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
@@ -87,7 +105,7 @@ mod tests {
     fn deployment_carries_image_port_labels_and_replicas() {
         let m = mb("  port: 3000\n  env: [{name: A, value: b}]\n");
         let owner = Owner::of(&m).unwrap();
-        let state = ColorState { image: "reg/api:9".into(), scaled_down: false };
+        let state = ColorState { image: "reg/api:9".into(), scaled_down: false, secrets_hash: None };
         let d = deployment(&owner, &m.spec, Color::Green, &state);
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(v["metadata"]["name"], "api-green");
@@ -110,8 +128,36 @@ mod tests {
     fn scaled_down_color_has_zero_replicas() {
         let m = mb("");
         let owner = Owner::of(&m).unwrap();
-        let state = ColorState { image: "reg/api:1".into(), scaled_down: true };
+        let state = ColorState { image: "reg/api:1".into(), scaled_down: true, secrets_hash: None };
         let d = deployment(&owner, &m.spec, Color::Blue, &state);
         assert_eq!(d.spec.unwrap().replicas, Some(0));
+    }
+}
+
+#[cfg(test)]
+mod secrets_tests {
+    use super::*;
+    use crate::build::fixtures::mb;
+
+    #[test]
+    fn color_with_secrets_reads_the_aws_secret_and_carries_its_hash() {
+        let m = mb("  envFrom: [{configMapRef: {name: cm}}]\n");
+        let owner = Owner::of(&m).unwrap();
+        let state = ColorState { image: "reg/api:1".into(), scaled_down: false, secrets_hash: Some("abc".into()) };
+        let v = serde_json::to_value(deployment(&owner, &m.spec, Color::Green, &state)).unwrap();
+        let c = &v["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["envFrom"][0]["configMapRef"]["name"], "cm");
+        assert_eq!(c["envFrom"][1]["secretRef"]["name"], "api-aws-secrets");
+        assert_eq!(v["spec"]["template"]["metadata"]["annotations"][SECRET_HASH_ANNOTATION], "abc");
+    }
+
+    #[test]
+    fn color_without_secrets_has_neither_env_from_nor_hash() {
+        let m = mb("");
+        let owner = Owner::of(&m).unwrap();
+        let state = ColorState { image: "reg/api:1".into(), scaled_down: false, secrets_hash: None };
+        let v = serde_json::to_value(deployment(&owner, &m.spec, Color::Blue, &state)).unwrap();
+        assert!(v["spec"]["template"]["spec"]["containers"][0].get("envFrom").is_none());
+        assert!(v["spec"]["template"]["metadata"].get("annotations").is_none());
     }
 }

@@ -1,6 +1,10 @@
 //! Server-side apply of the builders' output and of the status, all as `mas-operator`.
 
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::Service, networking::v1::Ingress};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{Secret, Service},
+    networking::v1::Ingress,
+};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use serde::Serialize;
@@ -45,6 +49,14 @@ pub async fn apply_desired(client: &Client, ns: &str, desired: &Desired) -> Resu
         apply_one::<Ingress>(client, ns, i).await?;
     }
     Ok(())
+}
+
+pub async fn apply_secret(client: &Client, ns: &str, secret: &Secret) -> Result<(), Error> {
+    apply_one::<Secret>(client, ns, secret).await
+}
+
+pub async fn delete_secret(client: &Client, ns: &str, name: &str) -> Result<(), Error> {
+    delete_ignoring_missing(&Api::<Secret>::namespaced(client.clone(), ns), name).await
 }
 
 pub async fn apply_status(client: &Client, ns: &str, name: &str, status: &MasBackendStatus) -> Result<(), Error> {

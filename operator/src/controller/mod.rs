@@ -45,12 +45,22 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    /// AWS Secrets Manager client, built once (credentials are refreshed by the SDK).
+    pub secrets: aws_sdk_secretsmanager::Client,
+    /// Upper bound on the requeue of a MasBackend with `spec.secrets`, to notice rotations.
+    pub secrets_refresh: Duration,
 }
 
 impl Context {
-    pub fn new(client: Client, instance: Option<String>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        client: Client,
+        instance: Option<String>,
+        metrics: Arc<Metrics>,
+        secrets: aws_sdk_secretsmanager::Client,
+        secrets_refresh: Duration,
+    ) -> Self {
         let reporter = Reporter { controller: FIELD_MANAGER.to_owned(), instance };
-        Self { recorder: Recorder::new(client.clone(), reporter), client, metrics }
+        Self { recorder: Recorder::new(client.clone(), reporter), client, metrics, secrets, secrets_refresh }
     }
 }
 

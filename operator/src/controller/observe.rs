@@ -3,6 +3,7 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 
+use crate::build::SECRET_HASH_ANNOTATION;
 use crate::crd::{ABORT_ANNOTATION, MasBackend, PROMOTE_ANNOTATION, ROLLBACK_ANNOTATION};
 use crate::rollout::{DeploymentFacts, Requests};
 
@@ -19,6 +20,11 @@ pub fn facts(d: &Deployment) -> DeploymentFacts {
         updated_replicas: status.and_then(|s| s.updated_replicas).unwrap_or(0),
         generation: d.metadata.generation,
         observed_generation: status.and_then(|s| s.observed_generation),
+        secrets_hash: spec
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get(SECRET_HASH_ANNOTATION))
+            .cloned(),
     }
 }
 

@@ -10,11 +10,14 @@ use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::{Event, EventType as KubeEventType};
 use kube::{Api, Resource, ResourceExt};
 
-use super::apply::{apply_desired, apply_status, delete_orphans};
+use std::time::Duration;
+
+use super::apply::{apply_desired, apply_secret, apply_status, delete_orphans, delete_secret};
 use super::observe::{deployment_facts, requests};
 use super::{Context, Error};
+use crate::aws_secrets;
 use crate::build::{self, pod_selector_string};
-use crate::crd::{Color, MasBackend};
+use crate::crd::{Color, MasBackend, MasBackendStatus, Phase};
 use crate::health;
 use crate::metrics::Metrics;
 use crate::rollout::{self, Action, EventType, Observed};
@@ -49,7 +52,23 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
     let owner = build::Owner::of(&mb)?;
     let (ns, name) = (owner.namespace.as_str(), owner.name.as_str());
     let client = &ctx.client;
-    let prev = mb.status.clone().unwrap_or_default();
+    let mut prev = mb.status.clone().unwrap_or_default();
+
+    // Secrets first: without their values nothing may change (no rollout, no traffic switch).
+    let secrets_hash = if mb.spec.secrets.is_empty() {
+        None
+    } else {
+        match aws_secrets::fetch(&ctx.secrets, &mb.spec.secrets).await {
+            Ok(values) => {
+                apply_secret(client, ns, &build::aws_secret(&owner, &values)).await?;
+                Some(build::content_hash(&values))
+            }
+            Err(e) => return secrets_unavailable(&ctx, &mb, prev, &e.to_string()).await,
+        }
+    };
+    if degraded_reason(&prev) == Some(SECRETS_UNAVAILABLE) {
+        rollout::set_condition(&mut prev.conditions, rollout::DEGRADED, false, "AsExpected", "", mb.metadata.generation, Timestamp::now());
+    }
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let blue = deployment_facts(&deployments, &owner.color_name(Color::Blue)).await?;
@@ -72,6 +91,7 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
         green,
         gate,
         requests: requests(&mb),
+        secrets_hash,
     };
     let decision = rollout::step(&mb.spec, &prev, &observed);
     let mut status = decision.status;
@@ -103,6 +123,14 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
     let desired = build::desired(&mb, &status)?;
     apply_desired(client, ns, &desired).await?;
     delete_orphans(client, ns, name, &desired).await?;
+    // With spec.secrets emptied the Secret goes when the last running color stops reading it
+    // (edge-triggered: no delete call on every reconcile of backends that never had secrets).
+    // A scaled-down color may still reference it, harmlessly: a color is only scaled up again by
+    // a rollout, which takes the current (empty) secrets. Status is written after this, so a
+    // failed delete is retried by the next reconcile.
+    if mb.spec.secrets.is_empty() && secret_in_use(&prev) && !secret_in_use(&status) {
+        delete_secret(client, ns, &build::secret_name(&owner)).await?;
+    }
     let reference = mb.object_ref(&());
     for (type_, reason, note) in notes {
         let ev = Event { type_, reason: reason.clone(), note: Some(truncate(&note)), action: "Rollout".into(), secondary: None };
@@ -120,7 +148,62 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
         apply_status(client, ns, name, &status).await?;
     }
     tracing::debug!(name = %mb.name_any(), phase = ?status.phase, "reconciled");
-    Ok(Requeue::requeue(decision.requeue))
+    let requeue = if mb.spec.secrets.is_empty() { decision.requeue } else { decision.requeue.min(ctx.secrets_refresh) };
+    Ok(Requeue::requeue(requeue))
+}
+
+const SECRETS_UNAVAILABLE: &str = "SecretsUnavailable";
+
+/// Some running color's pod template reads `<name>-aws-secrets`.
+fn secret_in_use(status: &MasBackendStatus) -> bool {
+    Color::ALL
+        .iter()
+        .any(|c| status.colors.get(*c).is_some_and(|s| !s.scaled_down && s.secrets_hash.is_some()))
+}
+
+fn degraded_reason(status: &MasBackendStatus) -> Option<&str> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == rollout::DEGRADED && c.status == "True")
+        .map(|c| c.reason.as_str())
+}
+
+/// Fetching `spec.secrets` failed: children and traffic stay as they are; only the status says
+/// why (the error names the secret id, never a value). Retries back off with the outage length.
+async fn secrets_unavailable(ctx: &Context, mb: &MasBackend, prev: MasBackendStatus, error: &str) -> Result<Requeue, Error> {
+    let (ns, name) = (mb.metadata.namespace.as_deref().unwrap_or_default(), mb.name_any());
+    let now = Timestamp::now();
+    let mut status = prev.clone();
+    rollout::set_condition(&mut status.conditions, rollout::DEGRADED, true, SECRETS_UNAVAILABLE, error, mb.metadata.generation, now);
+    status.phase = Phase::Degraded;
+    status.message = Some(error.to_owned());
+    tracing::warn!(%name, %ns, %error, "AWS secrets unavailable; leaving children untouched");
+    let ev = Event {
+        type_: KubeEventType::Warning,
+        reason: SECRETS_UNAVAILABLE.into(),
+        note: Some(truncate(error)),
+        action: "FetchSecrets".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &mb.object_ref(&())).await {
+        tracing::warn!(%name, error = %e, "publishing event failed");
+    }
+    if serde_json::to_value(&status).map_err(Error::Serialize)? != serde_json::to_value(&prev).map_err(Error::Serialize)? {
+        apply_status(&ctx.client, ns, &name, &status).await?;
+    }
+    // Outage length: since Degraded turned True, counted only if it was already for this reason
+    // (a Degraded=True from a failed gate must not start the backoff at its maximum).
+    let since = prev
+        .conditions
+        .iter()
+        .find(|c| c.type_ == rollout::DEGRADED && c.status == "True" && c.reason == SECRETS_UNAVAILABLE)
+        .map_or(Duration::ZERO, |c| {
+            Duration::from_millis(u64::try_from(now.duration_since(c.last_transition_time.0).as_millis()).unwrap_or(0))
+        });
+    // Capped at a minute: lastTransitionTime is kept when only the reason changes, so `since`
+    // may overstate the outage.
+    Ok(Requeue::requeue(since.clamp(Duration::from_secs(5), Duration::from_secs(60))))
 }
 
 /// Last lines of up to three pods of the failed color. Fake (kwok) pods have no kubelet

@@ -73,6 +73,8 @@ pub enum Trigger {
     Initial,
     NewImage,
     Rollback,
+    /// Same image, new AWS Secrets Manager values: released through the gate like an image.
+    SecretsRotated,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -83,6 +85,9 @@ pub struct Rollout {
     /// Color being rolled out (the standby color for blue/green).
     pub color: Color,
     pub image: String,
+    /// Content hash of the AWS secrets this rollout runs with (`None`: no `spec.secrets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_hash: Option<String>,
     pub started_at: Time,
     #[serde(default)]
     pub gate_passes: i32,
@@ -100,6 +105,9 @@ pub struct ColorState {
     pub image: String,
     #[serde(default)]
     pub scaled_down: bool,
+    /// Content hash of the AWS secrets in this color's pod template; `None`: no secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_hash: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -186,6 +194,13 @@ pub struct MasBackendStatus {
     pub active_color: Option<Color>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_image: Option<String>,
+    /// Content hash of the AWS secrets the live color runs with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_secrets_hash: Option<String>,
+    /// Secrets content hash whose rotation rollout failed ("" for "no secrets"); not rolled out
+    /// again until the content changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_secrets_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby_color: Option<Color>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -28,6 +28,8 @@ struct World {
     /// When false, Deployments never become ready (stuck rollout).
     converge: bool,
     gate: Option<GateResult>,
+    /// Hash of the currently fetched AWS secrets.
+    secrets_hash: Option<String>,
 }
 
 impl World {
@@ -39,6 +41,7 @@ impl World {
             requests: Requests::default(),
             converge: true,
             gate: None,
+            secrets_hash: None,
         }
     }
 
@@ -53,6 +56,7 @@ impl World {
             updated_replicas: ready,
             generation: Some(1),
             observed_generation: Some(1),
+            secrets_hash: st.secrets_hash.clone(),
         })
     }
 
@@ -64,6 +68,7 @@ impl World {
             green: self.facts(Color::Green),
             gate: gate_target(&self.spec, &self.status, self.now).and(self.gate.clone()),
             requests: self.requests.clone(),
+            secrets_hash: self.secrets_hash.clone(),
         };
         let d = step(&self.spec, &self.status, &obs);
         let json = serde_json::to_value(&d.status).unwrap();
@@ -575,4 +580,142 @@ fn manual_promotion_does_not_hold_the_first_release() {
     let actions = w.settle();
     assert!(actions.contains(&Action::SwitchTraffic { to: Color::Blue }));
     assert_eq!(w.status.active_image.as_deref(), Some("api:1"));
+}
+
+/// Blue live with api:1 and secrets "h1".
+fn live_with_secrets() -> World {
+    let mut w = World::new(spec(""));
+    w.secrets_hash = Some("h1".into());
+    w.gate = Some(GateResult::Pass);
+    w.settle();
+    assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h1"));
+    assert_eq!(w.status.colors.blue.as_ref().unwrap().secrets_hash.as_deref(), Some("h1"));
+    w
+}
+
+#[test]
+fn rotated_secret_rolls_out_to_standby_and_leaves_live_untouched() {
+    let mut w = live_with_secrets();
+    let live_before = w.status.colors.blue.clone();
+    w.secrets_hash = Some("h2".into());
+    let d = w.step();
+    assert!(d.actions.contains(&Action::Deploy { color: Color::Green, image: "api:1".into() }));
+    let r = w.status.rollout.clone().unwrap();
+    assert_eq!((r.trigger, r.color, r.secrets_hash.as_deref()), (Trigger::SecretsRotated, Color::Green, Some("h2")));
+    assert_eq!(w.status.colors.blue, live_before, "live color's template must not change");
+    assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h1"));
+    assert!(!d.actions.iter().any(|a| matches!(a, Action::Deploy { color: Color::Blue, .. })));
+
+    let actions = w.settle();
+    assert!(actions.contains(&Action::SwitchTraffic { to: Color::Green }));
+    assert_eq!(w.status.active_color, Some(Color::Green));
+    assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h2"));
+    assert_eq!(w.status.colors.green.as_ref().unwrap().secrets_hash.as_deref(), Some("h2"));
+    // Nothing more to do once the new values are live.
+    assert!(w.step().actions.iter().all(|a| !matches!(a, Action::Deploy { .. })));
+}
+
+#[test]
+fn unchanged_secret_starts_nothing() {
+    let mut w = live_with_secrets();
+    for _ in 0..3 {
+        assert!(w.step().actions.is_empty());
+    }
+    assert_eq!(w.status.phase, Phase::Stable);
+}
+
+#[test]
+fn failed_rotation_rejects_the_secrets_not_the_live_image() {
+    let mut w = live_with_secrets();
+    w.secrets_hash = Some("h2".into());
+    w.gate = Some(GateResult::Fail { detail: "pod g: 500".into() });
+    let actions = w.settle();
+    assert!(has_event(&actions, "HealthGateFailed"));
+    assert!(!actions.iter().any(|a| matches!(a, Action::SwitchTraffic { .. })));
+    assert_eq!(w.status.active_color, Some(Color::Blue));
+    assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h1"));
+    assert_eq!(w.status.rejected_secrets_hash.as_deref(), Some("h2"));
+    assert!(w.status.rejected_images.is_empty(), "the live image stays releasable");
+    assert_eq!(w.cond(DEGRADED).0, "True");
+    // Not retried while the content is the same...
+    assert!(w.step().actions.iter().all(|a| !matches!(a, Action::Deploy { .. })));
+    // ...but a further rotation is released again.
+    w.secrets_hash = Some("h3".into());
+    w.gate = Some(GateResult::Pass);
+    let actions = w.settle();
+    assert!(actions.contains(&Action::SwitchTraffic { to: Color::Green }));
+    assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h3"));
+    assert_eq!(w.cond(DEGRADED).0, "False");
+}
+
+#[test]
+fn rotation_during_a_rollout_restarts_it_with_the_new_values() {
+    let mut w = live_with_secrets();
+    w.spec.image = "api:2".into();
+    w.step();
+    assert_eq!(w.status.rollout.as_ref().unwrap().secrets_hash.as_deref(), Some("h1"));
+    w.secrets_hash = Some("h2".into());
+    let d = w.step();
+    assert!(has_event(&d.actions, "RolloutSuperseded"));
+    let r = w.status.rollout.clone().unwrap();
+    assert_eq!((r.image.as_str(), r.secrets_hash.as_deref(), r.trigger), ("api:2", Some("h2"), Trigger::NewImage));
+    assert_eq!(w.status.colors.blue.as_ref().unwrap().secrets_hash.as_deref(), Some("h1"));
+    w.settle();
+    assert_eq!(w.status.active_image.as_deref(), Some("api:2"));
+    assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h2"));
+}
+
+#[test]
+fn gate_waits_for_pods_with_the_new_secrets() {
+    let mut w = live_with_secrets();
+    w.secrets_hash = Some("h2".into());
+    w.step();
+    // Green's Deployment still shows the old template hash: not ready for the new release.
+    w.status.colors.green.as_mut().unwrap().secrets_hash = Some("h1".into());
+    w.step();
+    assert_eq!(stage(&w), Some(Stage::Progressing));
+}
+
+#[test]
+fn removing_all_secrets_is_a_rollout_too() {
+    let mut w = live_with_secrets();
+    w.secrets_hash = None;
+    let actions = w.settle();
+    assert!(actions.contains(&Action::SwitchTraffic { to: Color::Green }), "{actions:#?} {:#?}", w.status);
+    assert!(actions.contains(&Action::SwitchTraffic { to: Color::Green }));
+    assert_eq!(w.status.active_secrets_hash, None);
+    assert_eq!(w.status.colors.green.as_ref().unwrap().secrets_hash, None);
+}
+
+#[test]
+fn manual_promotion_also_guards_a_rotation() {
+    let mut w = World::new(spec("  promotion: Manual\n"));
+    w.secrets_hash = Some("h1".into());
+    w.gate = Some(GateResult::Pass);
+    w.settle();
+    w.secrets_hash = Some("h2".into());
+    for _ in 0..6 {
+        w.step();
+    }
+    assert_eq!(stage(&w), Some(Stage::AwaitingPromotion));
+    assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h1"));
+    w.requests.promote = Some("1".into());
+    let d = w.step();
+    assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Green }));
+    assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h2"));
+}
+
+#[test]
+fn recreate_rotation_is_gated_in_place_and_failure_restores_the_live_values() {
+    let mut w = World::new(spec("  strategy: Recreate\n"));
+    w.secrets_hash = Some("h1".into());
+    w.gate = Some(GateResult::Pass);
+    w.settle();
+    w.secrets_hash = Some("h2".into());
+    w.gate = Some(GateResult::Fail { detail: "500".into() });
+    let actions = w.settle();
+    assert!(has_event(&actions, "HealthGateFailed"));
+    let blue = w.status.colors.blue.clone().unwrap();
+    assert_eq!((blue.image.as_str(), blue.secrets_hash.as_deref(), blue.scaled_down), ("api:1", Some("h1"), false));
+    assert_eq!(w.status.rejected_secrets_hash.as_deref(), Some("h2"));
 }
