@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use crate::crd::{
@@ -464,7 +464,7 @@ impl Machine<'_> {
     fn mark_probed(&mut self) {
         let now = self.now();
         if let Some(r) = self.s.rollout.as_mut() {
-            r.last_probe = Some(now);
+            r.last_probe = Some(MicroTime(now.0));
         }
     }
 

@@ -1,7 +1,7 @@
 //! `MasBackend` status. Everything the rollout state machine needs to resume after an
 //! operator restart lives here; nothing is kept only in memory.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -94,8 +94,9 @@ pub struct Rollout {
     #[serde(default)]
     pub gate_failures: i32,
     /// When the last counted probe round ran; rounds are spaced by `health.periodSeconds`.
+    /// Microsecond precision: a whole-second `Time` would let two rounds run almost back to back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_probe: Option<Time>,
+    pub last_probe: Option<MicroTime>,
 }
 
 /// What a color's Deployment should run. `replicas` follow `spec.replicas` unless scaled down.

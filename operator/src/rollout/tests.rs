@@ -719,3 +719,23 @@ fn recreate_rotation_is_gated_in_place_and_failure_restores_the_live_values() {
     assert_eq!((blue.image.as_str(), blue.secrets_hash.as_deref(), blue.scaled_down), ("api:1", Some("h1"), false));
     assert_eq!(w.status.rejected_secrets_hash.as_deref(), Some("h2"));
 }
+
+#[test]
+fn probe_spacing_survives_the_status_round_trip_below_one_second() {
+    let mut w = World::live();
+    w.spec.health.period_seconds = 1;
+    w.spec.image = "api:2".into();
+    // A probe late in a second must not make the next round due at the next whole second.
+    w.now = w.now.checked_add(SignedDuration::from_millis(900)).unwrap();
+    w.step();
+    w.step();
+    w.gate = Some(GateResult::Fail { detail: "503".into() });
+    w.step();
+    let probed = w.status.rollout.clone().unwrap().last_probe.unwrap().0;
+    let round_tripped: MasBackendStatus =
+        serde_json::from_value(serde_json::to_value(&w.status).unwrap()).unwrap();
+    let soon = probed.checked_add(SignedDuration::from_millis(200)).unwrap();
+    assert!(gate_target(&w.spec, &round_tripped, soon).is_none());
+    let due = probed.checked_add(SignedDuration::from_secs(1)).unwrap();
+    assert!(gate_target(&w.spec, &round_tripped, due).is_some());
+}
