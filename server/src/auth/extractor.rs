@@ -6,11 +6,14 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use super::status::{self, AccountStatus};
 use super::{Claims, Role};
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// The caller, authenticated by `Authorization: Bearer <jwt>`.
+/// The caller, authenticated by `Authorization: Bearer <jwt>`, whose account is
+/// still active; `role()` is the account's current role, which may differ from
+/// the one stamped into the token.
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub Claims);
 
@@ -46,7 +49,14 @@ impl FromRequestParts<AppState> for AuthUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
-        state.jwt.verify(token).map(AuthUser)
+        let mut claims = state.jwt.verify(token)?;
+        match status::current(state, claims.sub).await? {
+            AccountStatus::Active(role) => claims.role = role,
+            AccountStatus::Gone => {
+                return Err(AppError::unauthorized("account not found or deactivated"));
+            }
+        }
+        Ok(AuthUser(claims))
     }
 }
 

@@ -3,6 +3,7 @@
 mod extractor;
 pub mod jwt;
 mod role;
+pub mod status;
 
 pub use extractor::{AuthUser, RequireRole, RoleSet, bearer_token, roles};
 pub use jwt::{Claims, JwtKeys};
