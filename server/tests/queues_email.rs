@@ -167,6 +167,52 @@ async fn otp_from_registration_is_scrubbed_after_delivery(db: PgPool) {
     qs::purge(&prefix).await;
 }
 
+/// Jobs added with their payload (as the Node producers do) lose the code once delivered.
+#[sqlx::test(migrations = false)]
+async fn direct_email_job_keeps_no_code_after_delivery(db: PgPool) {
+    mail_dir();
+    let (app, prefix) = qs::spawn(db, smtp_env).await;
+    let to = format!(
+        "direct-{}@test.local",
+        &Uuid::new_v4().simple().to_string()[..10]
+    );
+    let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
+    let q = qs::queue(&prefix, "emailQueue").await;
+    let job_id = format!("direct-{}", Uuid::new_v4().simple());
+    app.state
+        .queues
+        .add(
+            mas_server::queues::QueueName::Email,
+            "otp_verification",
+            json!({"to": to, "template": "otp_verification", "payload": {"code": code, "name": "Noor"}}),
+            Some(job_id.clone()),
+        )
+        .await
+        .unwrap();
+    let mail = qs::wait_for("mail in the Maildir", Duration::from_secs(20), || {
+        let to = to.clone();
+        async move { find_mail(&to) }
+    })
+    .await;
+    assert!(mail.contains(&code));
+    qs::wait_for("job completed", Duration::from_secs(10), || {
+        let (q, job_id) = (&q, job_id.clone());
+        async move {
+            let state = q.get_job_state(&job_id).await.ok()?;
+            (state.as_str() == "completed").then_some(())
+        }
+    })
+    .await;
+    assert_no_code_in_job(&prefix, &job_id, &code).await;
+    let data = q.get_job(&job_id).await.unwrap().unwrap().data().clone();
+    assert_eq!(data["payload"], json!({"name": "Noor"}), "{data}");
+    assert_eq!(data["to"], to.as_str());
+
+    app.shutdown().await.unwrap();
+    q.close().await;
+    qs::purge(&prefix).await;
+}
+
 #[sqlx::test(migrations = false)]
 async fn outbox_otp_row_is_delivered_to_the_smtp_sink(db: PgPool) {
     mail_dir();

@@ -37,6 +37,13 @@ pub async fn process(state: &AppState, mailer: &Mailer, job: &Job) -> Result<Val
     if let Some(outbox_id) = email.outbox_id {
         record(state, outbox_id, job, &outcome).await?;
     }
+    let settled = match &outcome {
+        Ok(()) => true,
+        Err(err) => is_last_attempt(job, err),
+    };
+    if settled {
+        scrub_job_data(job).await;
+    }
     outcome.map(|()| json!({"delivered": true, "to": email.to}))
 }
 
@@ -50,6 +57,24 @@ async fn deliver(mailer: &Mailer, email: &EmailJob) -> Result<(), JobError> {
             JobError::permanent(e.to_string())
         }
     })
+}
+
+/// Jobs added with their payload (Node producers, older relays) keep it in Redis
+/// after they finish; once no retry needs it, the secrets are removed there too.
+async fn scrub_job_data(job: &Job) {
+    let mut data = job.data().clone();
+    let Some(payload) = data.get_mut("payload").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let before = payload.len();
+    payload.retain(|k, _| !SECRET_FIELDS.contains(&k.as_str()));
+    if payload.len() == before {
+        return;
+    }
+    let mut job = job.clone();
+    if let Err(err) = job.update_data(data).await {
+        tracing::warn!(job_id = %job.id(), error = %err, "could not scrub the email job data");
+    }
 }
 
 /// The payload of an outbox row still waiting for delivery.
