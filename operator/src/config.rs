@@ -19,13 +19,7 @@ impl Config {
             .parse()
             .map_err(|e| anyhow::anyhow!("MAS_OPERATOR_HTTP_ADDR: {e}"))?;
         let instance = std::env::var("POD_NAME").ok();
-        let watch_namespace = std::env::var("MAS_OPERATOR_NAMESPACE")
-            .ok()
-            .filter(|s| !s.is_empty());
-        Ok(Self {
-            http_addr,
-            instance,
-            watch_namespace,
-        })
+        let watch_namespace = std::env::var("MAS_OPERATOR_NAMESPACE").ok().filter(|s| !s.is_empty());
+        Ok(Self { http_addr, instance, watch_namespace })
     }
 }

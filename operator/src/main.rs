@@ -23,9 +23,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!(
-                "usage: mas-operator crd   print the MasBackend CRD as YAML\n       mas-operator run   run the controller (kubeconfig from KUBECONFIG or in-cluster)"
-            );
+            eprintln!("usage: mas-operator crd   print the MasBackend CRD as YAML\n       mas-operator run   run the controller (kubeconfig from KUBECONFIG or in-cluster)");
             ExitCode::from(2)
         }
     }
@@ -40,10 +38,7 @@ async fn run() -> anyhow::Result<()> {
         )
         .init();
     // kube (ring) and the AWS SDK (aws-lc-rs) both enable a rustls provider; pick one explicitly.
-    if rustls::crypto::aws_lc_rs::default_provider()
-        .install_default()
-        .is_err()
-    {
+    if rustls::crypto::aws_lc_rs::default_provider().install_default().is_err() {
         tracing::debug!("rustls crypto provider already installed");
     }
     let config = Config::from_env()?;

@@ -12,12 +12,7 @@ use crate::crd::{Color, ColorState, MasBackendSpec, Strategy};
 pub const CONTAINER: &str = "app";
 
 /// The Deployment `<name>-<color>` running `state.image`.
-pub fn deployment(
-    owner: &Owner,
-    spec: &MasBackendSpec,
-    color: Color,
-    state: &ColorState,
-) -> Deployment {
+pub fn deployment(owner: &Owner, spec: &MasBackendSpec, color: Color, state: &ColorState) -> Deployment {
     let labels = color_labels(&owner.name, color);
     let replicas = if state.scaled_down { 0 } else { spec.replicas };
     let strategy = match spec.strategy {
@@ -92,18 +87,12 @@ mod tests {
     fn deployment_carries_image_port_labels_and_replicas() {
         let m = mb("  port: 3000\n  env: [{name: A, value: b}]\n");
         let owner = Owner::of(&m).unwrap();
-        let state = ColorState {
-            image: "reg/api:9".into(),
-            scaled_down: false,
-        };
+        let state = ColorState { image: "reg/api:9".into(), scaled_down: false };
         let d = deployment(&owner, &m.spec, Color::Green, &state);
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(v["metadata"]["name"], "api-green");
         assert_eq!(v["spec"]["replicas"], 2);
-        assert_eq!(
-            v["spec"]["selector"]["matchLabels"]["platform.myanalyticsschool.com/color"],
-            "green"
-        );
+        assert_eq!(v["spec"]["selector"]["matchLabels"]["platform.myanalyticsschool.com/color"], "green");
         let pod_labels = &v["spec"]["template"]["metadata"]["labels"];
         assert_eq!(pod_labels["app.kubernetes.io/name"], "api");
         assert_eq!(pod_labels["app.kubernetes.io/instance"], "api");
@@ -121,10 +110,7 @@ mod tests {
     fn scaled_down_color_has_zero_replicas() {
         let m = mb("");
         let owner = Owner::of(&m).unwrap();
-        let state = ColorState {
-            image: "reg/api:1".into(),
-            scaled_down: true,
-        };
+        let state = ColorState { image: "reg/api:1".into(), scaled_down: true };
         let d = deployment(&owner, &m.spec, Color::Blue, &state);
         assert_eq!(d.spec.unwrap().replicas, Some(0));
     }

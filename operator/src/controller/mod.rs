@@ -49,15 +49,8 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, instance: Option<String>, metrics: Arc<Metrics>) -> Self {
-        let reporter = Reporter {
-            controller: FIELD_MANAGER.to_owned(),
-            instance,
-        };
-        Self {
-            recorder: Recorder::new(client.clone(), reporter),
-            client,
-            metrics,
-        }
+        let reporter = Reporter { controller: FIELD_MANAGER.to_owned(), instance };
+        Self { recorder: Recorder::new(client.clone(), reporter), client, metrics }
     }
 }
 

@@ -40,18 +40,10 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
     // The watch cache can lag behind this operator's own last status write; stepping the state
     // machine from a stale status would repeat the previous step (duplicate events, extra gate
     // rounds). A direct read is consistent with every write that has returned.
-    let (Some(ns), Some(name)) = (
-        cached.metadata.namespace.as_deref(),
-        cached.metadata.name.as_deref(),
-    ) else {
-        return Err(Error::Build(build::BuildError::MissingMetadata(
-            "namespace",
-        )));
+    let (Some(ns), Some(name)) = (cached.metadata.namespace.as_deref(), cached.metadata.name.as_deref()) else {
+        return Err(Error::Build(build::BuildError::MissingMetadata("namespace")));
     };
-    let Some(mb) = Api::<MasBackend>::namespaced(ctx.client.clone(), ns)
-        .get_opt(name)
-        .await?
-    else {
+    let Some(mb) = Api::<MasBackend>::namespaced(ctx.client.clone(), ns).get_opt(name).await? else {
         return Ok(Requeue::await_change());
     };
     let owner = build::Owner::of(&mb)?;
@@ -90,22 +82,14 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
     for action in &decision.actions {
         match action {
             Action::CaptureLogs { color } => {
-                notes.push((
-                    KubeEventType::Warning,
-                    "StandbyLogs".into(),
-                    capture_logs(&ctx, ns, name, *color).await,
-                ));
+                notes.push((KubeEventType::Warning, "StandbyLogs".into(), capture_logs(&ctx, ns, name, *color).await));
                 Metrics::inc(&ctx.metrics.rollouts_failed);
             }
             Action::SwitchTraffic { to } => {
                 Metrics::inc(&ctx.metrics.traffic_switches);
                 tracing::info!(%name, %ns, color = %to, "switching traffic");
             }
-            Action::Event {
-                type_,
-                reason,
-                note,
-            } => {
+            Action::Event { type_, reason, note } => {
                 let t = match type_ {
                     EventType::Normal => KubeEventType::Normal,
                     EventType::Warning => KubeEventType::Warning,
@@ -121,13 +105,7 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
     delete_orphans(client, ns, name, &desired).await?;
     let reference = mb.object_ref(&());
     for (type_, reason, note) in notes {
-        let ev = Event {
-            type_,
-            reason: reason.clone(),
-            note: Some(truncate(&note)),
-            action: "Rollout".into(),
-            secondary: None,
-        };
+        let ev = Event { type_, reason: reason.clone(), note: Some(truncate(&note)), action: "Rollout".into(), secondary: None };
         // Events are best effort: a failed publish must not undo a completed reconcile.
         if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
             tracing::warn!(%name, %reason, error = %e, "publishing event failed");
@@ -156,21 +134,14 @@ async fn capture_logs(ctx: &Context, ns: &str, name: &str, color: Color) -> Stri
         return format!("{color} pod logs unavailable: no pods");
     }
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let lp = LogParams {
-        tail_lines: Some(LOG_LINES),
-        ..Default::default()
-    };
+    let lp = LogParams { tail_lines: Some(LOG_LINES), ..Default::default() };
     let mut parts = Vec::new();
     for pod in pods.iter().take(LOG_PODS) {
         let pod_name = pod.name_any();
         match api.logs(&pod_name, &lp).await {
-            Ok(text) if text.trim().is_empty() => {
-                parts.push(format!("{pod_name}: (no log output)"))
-            }
+            Ok(text) if text.trim().is_empty() => parts.push(format!("{pod_name}: (no log output)")),
             Ok(text) => parts.push(format!("{pod_name}:\n{}", text.trim_end())),
-            Err(kube::Error::Api(status)) => {
-                parts.push(format!("{pod_name}: logs unavailable ({})", status.message))
-            }
+            Err(kube::Error::Api(status)) => parts.push(format!("{pod_name}: logs unavailable ({})", status.message)),
             Err(e) => parts.push(format!("{pod_name}: logs unavailable ({e})")),
         }
     }

@@ -44,16 +44,8 @@ impl World {
 
     fn facts(&self, c: Color) -> Option<DeploymentFacts> {
         let st = self.status.colors.get(c)?;
-        let replicas = if st.scaled_down {
-            0
-        } else {
-            self.spec.replicas
-        };
-        let ready = if self.converge || self.status.active_color == Some(c) {
-            replicas
-        } else {
-            0
-        };
+        let replicas = if st.scaled_down { 0 } else { self.spec.replicas };
+        let ready = if self.converge || self.status.active_color == Some(c) { replicas } else { 0 };
         Some(DeploymentFacts {
             image: Some(st.image.clone()),
             replicas,
@@ -82,10 +74,7 @@ impl World {
     }
 
     fn wait(&mut self, secs: i64) {
-        self.now = self
-            .now
-            .checked_add(SignedDuration::from_secs(secs))
-            .unwrap();
+        self.now = self.now.checked_add(SignedDuration::from_secs(secs)).unwrap();
     }
 
     /// Steps until no rollout is in flight (bounded), returning every action taken.
@@ -111,20 +100,13 @@ impl World {
     }
 
     fn cond(&self, t: &str) -> (String, String) {
-        let c = self
-            .status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == t)
-            .unwrap();
+        let c = self.status.conditions.iter().find(|c| c.type_ == t).unwrap();
         (c.status.clone(), c.reason.clone())
     }
 }
 
 fn has_event(actions: &[Action], reason: &str) -> bool {
-    actions
-        .iter()
-        .any(|a| matches!(a, Action::Event { reason: r, .. } if *r == reason))
+    actions.iter().any(|a| matches!(a, Action::Event { reason: r, .. } if *r == reason))
 }
 
 fn stage(w: &World) -> Option<Stage> {
@@ -135,10 +117,7 @@ fn stage(w: &World) -> Option<Stage> {
 fn first_release_rolls_out_blue_and_goes_live_after_gate() {
     let mut w = World::new(spec(""));
     let d = w.step();
-    assert!(d.actions.contains(&Action::Deploy {
-        color: Color::Blue,
-        image: "api:1".into()
-    }));
+    assert!(d.actions.contains(&Action::Deploy { color: Color::Blue, image: "api:1".into() }));
     assert_eq!(stage(&w), Some(Stage::Progressing));
     assert_eq!(w.status.phase, Phase::Progressing);
     assert_eq!(w.status.rollout.as_ref().unwrap().trigger, Trigger::Initial);
@@ -149,26 +128,15 @@ fn first_release_rolls_out_blue_and_goes_live_after_gate() {
     assert!(has_event(&d.actions, "GateStarted"));
     assert_eq!(stage(&w), Some(Stage::Gating));
     assert_eq!(w.status.phase, Phase::Gating);
-    assert_eq!(
-        d.requeue,
-        Duration::from_secs(1),
-        "first probe round right away"
-    );
+    assert_eq!(d.requeue, Duration::from_secs(1), "first probe round right away");
 
     w.gate = Some(GateResult::Pass);
     let d = w.step();
     assert_eq!(w.status.rollout.as_ref().unwrap().gate_passes, 1);
-    assert_eq!(
-        d.requeue,
-        Duration::from_secs(5),
-        "next round one period later"
-    );
+    assert_eq!(d.requeue, Duration::from_secs(5), "next round one period later");
     let d = w.step();
     assert!(has_event(&d.actions, "HealthGatePassed"));
-    assert!(
-        d.actions
-            .contains(&Action::SwitchTraffic { to: Color::Blue })
-    );
+    assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Blue }));
     assert_eq!(w.status.active_color, Some(Color::Blue));
     assert_eq!(w.status.active_image.as_deref(), Some("api:1"));
     assert_eq!(w.status.phase, Phase::Stable);
@@ -196,9 +164,7 @@ fn pending_gate_rounds_do_not_count() {
     let mut w = World::new(spec(""));
     w.step();
     w.step();
-    w.gate = Some(GateResult::Pending {
-        reason: "no pod IPs".into(),
-    });
+    w.gate = Some(GateResult::Pending { reason: "no pod IPs".into() });
     w.step();
     w.step();
     assert_eq!(stage(&w), Some(Stage::Gating));
@@ -210,15 +176,8 @@ fn new_image_rolls_standby_switches_and_scales_old_color_down_after_delay() {
     let mut w = World::live();
     w.spec.image = "api:2".into();
     let d = w.step();
-    assert!(d.actions.contains(&Action::Deploy {
-        color: Color::Green,
-        image: "api:2".into()
-    }));
-    assert_eq!(
-        w.status.active_color,
-        Some(Color::Blue),
-        "traffic stays on blue while green rolls"
-    );
+    assert!(d.actions.contains(&Action::Deploy { color: Color::Green, image: "api:2".into() }));
+    assert_eq!(w.status.active_color, Some(Color::Blue), "traffic stays on blue while green rolls");
     assert_eq!(w.status.standby_image.as_deref(), Some("api:2"));
     let actions = w.settle();
     assert!(actions.contains(&Action::SwitchTraffic { to: Color::Green }));
@@ -231,16 +190,10 @@ fn new_image_rolls_standby_switches_and_scales_old_color_down_after_delay() {
 
     let d = w.step();
     assert!(d.requeue <= Duration::from_secs(30));
-    assert!(
-        !w.status.colors.blue.as_ref().unwrap().scaled_down,
-        "blue kept warm"
-    );
+    assert!(!w.status.colors.blue.as_ref().unwrap().scaled_down, "blue kept warm");
     w.wait(30);
     let d = w.step();
-    assert!(
-        d.actions
-            .contains(&Action::ScaleDown { color: Color::Blue })
-    );
+    assert!(d.actions.contains(&Action::ScaleDown { color: Color::Blue }));
     assert!(w.status.colors.blue.as_ref().unwrap().scaled_down);
     assert_eq!(w.status.phase, Phase::Stable);
     assert_eq!(w.status.standby_color, None);
@@ -261,9 +214,7 @@ fn zero_scale_down_delay_scales_down_at_switch() {
 fn failing_gate_keeps_traffic_marks_degraded_and_rejects_image() {
     let mut w = World::live();
     w.spec.image = "api:2".into();
-    w.gate = Some(GateResult::Fail {
-        detail: "pod api-green-x 127.66.0.9: HTTP 503".into(),
-    });
+    w.gate = Some(GateResult::Fail { detail: "pod api-green-x 127.66.0.9: HTTP 503".into() });
     w.step();
     w.step();
     let d = w.step();
@@ -271,17 +222,9 @@ fn failing_gate_keeps_traffic_marks_degraded_and_rejects_image() {
     assert_eq!(w.status.rollout.as_ref().unwrap().gate_failures, 1);
     let d = w.step();
     assert!(has_event(&d.actions, "HealthGateFailed"));
-    assert!(d.actions.contains(&Action::CaptureLogs {
-        color: Color::Green
-    }));
-    assert!(d.actions.contains(&Action::ScaleDown {
-        color: Color::Green
-    }));
-    assert!(
-        !d.actions
-            .iter()
-            .any(|a| matches!(a, Action::SwitchTraffic { .. }))
-    );
+    assert!(d.actions.contains(&Action::CaptureLogs { color: Color::Green }));
+    assert!(d.actions.contains(&Action::ScaleDown { color: Color::Green }));
+    assert!(!d.actions.iter().any(|a| matches!(a, Action::SwitchTraffic { .. })));
     assert_eq!(w.status.active_color, Some(Color::Blue));
     assert_eq!(w.status.rejected_images, ["api:2"]);
     assert_eq!(w.status.phase, Phase::Degraded);
@@ -311,9 +254,7 @@ fn gate_counts_consecutive_rounds() {
     w.step();
     w.gate = Some(GateResult::Pass);
     w.step();
-    w.gate = Some(GateResult::Fail {
-        detail: "503".into(),
-    });
+    w.gate = Some(GateResult::Fail { detail: "503".into() });
     w.step();
     let r = w.status.rollout.clone().unwrap();
     assert_eq!((r.gate_passes, r.gate_failures), (0, 1));
@@ -373,10 +314,7 @@ fn manual_promotion_waits_for_annotation_and_acknowledges_it_once() {
 
     w.requests.promote = Some("1".into());
     let d = w.step();
-    assert!(
-        d.actions
-            .contains(&Action::SwitchTraffic { to: Color::Green })
-    );
+    assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Green }));
     assert_eq!(w.status.acknowledged.promote.as_deref(), Some("1"));
 
     // Re-applying the same manifest does not promote the next release.
@@ -396,10 +334,7 @@ fn early_promote_request_is_kept_until_the_gate_passes() {
     w.step();
     w.requests.promote = Some("early".into());
     w.step();
-    assert_eq!(
-        w.status.acknowledged.promote, None,
-        "not consumed while gating"
-    );
+    assert_eq!(w.status.acknowledged.promote, None, "not consumed while gating");
     w.settle();
     assert_eq!(w.status.active_image.as_deref(), Some("api:2"));
     assert_eq!(w.status.acknowledged.promote.as_deref(), Some("early"));
@@ -422,9 +357,7 @@ fn abort_stops_rollout_rejects_image_and_is_not_retriggered() {
     w.requests.abort = Some("a1".into());
     let d = w.step();
     assert!(has_event(&d.actions, "RolloutAborted"));
-    assert!(d.actions.contains(&Action::ScaleDown {
-        color: Color::Green
-    }));
+    assert!(d.actions.contains(&Action::ScaleDown { color: Color::Green }));
     assert!(w.status.rollout.is_none());
     assert_eq!(w.status.rejected_images, ["api:2"]);
     assert_eq!(w.status.history[0].outcome, Outcome::Aborted);
@@ -444,11 +377,7 @@ fn rollback_to_warm_color_is_one_switch_and_latches_bad_image() {
     assert_eq!(w.status.active_color, Some(Color::Green));
     w.requests.rollback = Some("r1".into());
     let d = w.step();
-    let switches: Vec<_> = d
-        .actions
-        .iter()
-        .filter(|a| matches!(a, Action::SwitchTraffic { .. }))
-        .collect();
+    let switches: Vec<_> = d.actions.iter().filter(|a| matches!(a, Action::SwitchTraffic { .. })).collect();
     assert_eq!(switches, [&Action::SwitchTraffic { to: Color::Blue }]);
     assert!(!d.actions.iter().any(|a| matches!(a, Action::Deploy { .. })));
     assert_eq!(w.status.active_color, Some(Color::Blue));
@@ -460,11 +389,7 @@ fn rollback_to_warm_color_is_one_switch_and_latches_bad_image() {
     assert_eq!(w.status.acknowledged.rollback.as_deref(), Some("r1"));
     // spec.image still says api:2, but it is rejected: nothing redeploys it.
     let d = w.step();
-    assert!(
-        !d.actions
-            .iter()
-            .any(|a| matches!(a, Action::Deploy { .. } | Action::SwitchTraffic { .. }))
-    );
+    assert!(!d.actions.iter().any(|a| matches!(a, Action::Deploy { .. } | Action::SwitchTraffic { .. })));
 }
 
 #[test]
@@ -480,20 +405,10 @@ fn rollback_to_cold_color_redeploys_previous_image_through_gate() {
     w.requests.rollback = Some("r".into());
     let d = w.step();
     assert!(has_event(&d.actions, "RollbackStarted"));
-    assert!(d.actions.contains(&Action::Deploy {
-        color: Color::Blue,
-        image: "api:1".into()
-    }));
-    assert_eq!(
-        w.status.active_color,
-        Some(Color::Green),
-        "traffic stays until the gate passes"
-    );
+    assert!(d.actions.contains(&Action::Deploy { color: Color::Blue, image: "api:1".into() }));
+    assert_eq!(w.status.active_color, Some(Color::Green), "traffic stays until the gate passes");
     let actions = w.settle();
-    assert!(
-        actions.contains(&Action::SwitchTraffic { to: Color::Blue }),
-        "no manual wait for rollbacks"
-    );
+    assert!(actions.contains(&Action::SwitchTraffic { to: Color::Blue }), "no manual wait for rollbacks");
     assert_eq!(w.status.active_image.as_deref(), Some("api:1"));
     assert_eq!(w.status.history[0].outcome, Outcome::RolledBack);
     assert_eq!(w.status.phase, Phase::RolledBack);
@@ -530,10 +445,7 @@ fn new_spec_image_supersedes_in_flight_rollout() {
     w.spec.image = "api:3".into();
     let d = w.step();
     assert!(has_event(&d.actions, "RolloutSuperseded"));
-    assert!(d.actions.contains(&Action::Deploy {
-        color: Color::Green,
-        image: "api:3".into()
-    }));
+    assert!(d.actions.contains(&Action::Deploy { color: Color::Green, image: "api:3".into() }));
     assert!(w.status.rejected_images.is_empty());
 }
 
@@ -559,29 +471,17 @@ fn recreate_updates_one_deployment_in_place_and_restores_on_failure() {
     assert_eq!(w.status.active_color, Some(Color::Blue));
     w.spec.image = "api:2".into();
     let d = w.step();
-    assert!(d.actions.contains(&Action::Deploy {
-        color: Color::Blue,
-        image: "api:2".into()
-    }));
+    assert!(d.actions.contains(&Action::Deploy { color: Color::Blue, image: "api:2".into() }));
     let actions = w.settle();
-    assert!(
-        !actions
-            .iter()
-            .any(|a| matches!(a, Action::SwitchTraffic { .. }))
-    );
+    assert!(!actions.iter().any(|a| matches!(a, Action::SwitchTraffic { .. })));
     assert_eq!(w.status.active_image.as_deref(), Some("api:2"));
     assert!(w.status.colors.green.is_none());
     assert!(w.status.scale_down.is_none());
 
     w.spec.image = "api:3".into();
-    w.gate = Some(GateResult::Fail {
-        detail: "500".into(),
-    });
+    w.gate = Some(GateResult::Fail { detail: "500".into() });
     let actions = w.settle();
-    assert!(actions.contains(&Action::Deploy {
-        color: Color::Blue,
-        image: "api:2".into()
-    }));
+    assert!(actions.contains(&Action::Deploy { color: Color::Blue, image: "api:2".into() }));
     assert_eq!(w.status.colors.blue.as_ref().unwrap().image, "api:2");
     assert_eq!(w.status.rejected_images, ["api:3"]);
     assert_eq!(w.status.phase, Phase::Degraded);
@@ -597,10 +497,7 @@ fn paused_freezes_everything() {
     assert!(d.actions.is_empty());
     assert_eq!(w.status.phase, Phase::Paused);
     assert_eq!(w.cond(PROGRESSING).1, "Paused");
-    assert_eq!(
-        w.status.acknowledged.rollback, None,
-        "requests wait for unpause"
-    );
+    assert_eq!(w.status.acknowledged.rollback, None, "requests wait for unpause");
 }
 
 #[test]
@@ -618,10 +515,7 @@ fn resumes_mid_gate_from_status_alone() {
     w2.status = serde_json::from_str(&stored).unwrap();
     w2.gate = Some(GateResult::Pass);
     let d = w2.step();
-    assert!(
-        d.actions
-            .contains(&Action::SwitchTraffic { to: Color::Green })
-    );
+    assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Green }));
 }
 
 #[test]
@@ -652,10 +546,7 @@ fn set_condition_keeps_transition_time_when_status_is_unchanged() {
     set_condition(&mut cs, READY, true, "B", "m", Some(2), t1);
     assert_eq!(cs.len(), 1);
     assert_eq!(cs[0].last_transition_time, Time(t0));
-    assert_eq!(
-        (cs[0].reason.as_str(), cs[0].observed_generation),
-        ("B", Some(2))
-    );
+    assert_eq!((cs[0].reason.as_str(), cs[0].observed_generation), ("B", Some(2)));
     set_condition(&mut cs, READY, false, "C", "", Some(2), t1);
     assert_eq!(cs[0].last_transition_time, Time(t1));
 }
@@ -666,23 +557,15 @@ fn probe_rounds_are_spaced_by_period_however_often_reconcile_runs() {
     w.spec.image = "api:2".into();
     w.step();
     w.step();
-    assert!(
-        gate_target(&w.spec, &w.status, w.now).is_some(),
-        "first round is due at once"
-    );
-    w.gate = Some(GateResult::Fail {
-        detail: "503".into(),
-    });
+    assert!(gate_target(&w.spec, &w.status, w.now).is_some(), "first round is due at once");
+    w.gate = Some(GateResult::Fail { detail: "503".into() });
     w.step();
     let probed = w.status.rollout.clone().unwrap().last_probe.unwrap().0;
     assert!(gate_target(&w.spec, &w.status, probed).is_none());
     let almost = probed.checked_add(SignedDuration::from_secs(4)).unwrap();
     assert!(gate_target(&w.spec, &w.status, almost).is_none());
     let due = probed.checked_add(SignedDuration::from_secs(5)).unwrap();
-    assert_eq!(
-        gate_target(&w.spec, &w.status, due),
-        Some((Color::Green, "api:2".to_owned()))
-    );
+    assert_eq!(gate_target(&w.spec, &w.status, due), Some((Color::Green, "api:2".to_owned())));
 }
 
 #[test]
