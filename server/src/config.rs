@@ -134,6 +134,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub login_max_attempts: u32,
     pub login_window: Duration,
+    /// Reverse proxies (ingress, load balancer) in front of the server that append
+    /// to `X-Forwarded-For`; 0 means the header is never trusted.
+    pub trusted_proxy_hops: usize,
     pub s3: Option<S3Config>,
     pub smtp: Option<SmtpConfig>,
     pub llm: Option<LlmConfig>,
@@ -388,6 +391,7 @@ impl Config {
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 25)?,
             login_max_attempts: env.parse("LOGIN_MAX_ATTEMPTS", 10)?,
             login_window: env.seconds("LOGIN_WINDOW_SECONDS", 15 * 60)?,
+            trusted_proxy_hops: env.parse("TRUSTED_PROXY_HOPS", 0)?,
             s3,
             smtp,
             llm,
@@ -488,6 +492,17 @@ mod tests {
         assert_eq!(c.app_env, AppEnv::Development);
         assert_eq!(c.body_limit_bytes, 20 * 1024 * 1024);
         assert!(c.s3.is_none() && c.smtp.is_none() && c.llm.is_none());
+        assert_eq!(c.trusted_proxy_hops, 0);
+    }
+
+    #[test]
+    fn trusted_proxy_hops_parses() {
+        let mut v = base();
+        v.insert("TRUSTED_PROXY_HOPS".into(), "2".into());
+        assert_eq!(Config::from_map(&v).unwrap().trusted_proxy_hops, 2);
+        v.insert("TRUSTED_PROXY_HOPS".into(), "-1".into());
+        let err = Config::from_map(&v).unwrap_err().to_string();
+        assert!(err.contains("TRUSTED_PROXY_HOPS"), "{err}");
     }
 
     #[test]

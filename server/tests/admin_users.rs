@@ -270,3 +270,84 @@ async fn demoted_or_deactivated_admins_lose_access_before_their_token_expires(db
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
     app.shutdown().await.unwrap();
 }
+
+/// Status of `GET path` with `token`.
+async fn get_status(app: &TestApp, path: &str, token: &str) -> StatusCode {
+    get_auth(app, path, token).await.status()
+}
+
+#[sqlx::test(migrations = false)]
+async fn deactivation_ends_access_on_every_authenticated_route_at_once(db: PgPool) {
+    let app = spawn(db).await;
+    let admin = app.admin_token().await;
+    let email = unique_email("leaver");
+    let user = register(&app, "Leaver", &email, PASSWORD).await;
+    let token = app.login(&email, PASSWORD).await;
+    // A plain authenticated route (no role, no account lookup of its own); this
+    // also caches the account as active.
+    assert_eq!(get_status(&app, "/api/slots", &token).await, StatusCode::OK);
+    assert_eq!(get_status(&app, "/api/slots", &token).await, StatusCode::OK);
+
+    let id = user["id"].as_str().unwrap();
+    let (status, _) = read(
+        post_auth(
+            &app,
+            &format!("/api/admin/users/{id}/deactivate"),
+            &admin,
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = read(get_auth(&app, "/api/slots", &token).await).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+
+    // Reactivation restores the same token (it is still within its lifetime).
+    let (status, _) = patch(&app, &admin, id, json!({"isActive": true})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(get_status(&app, "/api/slots", &token).await, StatusCode::OK);
+
+    // A validly signed token for an account that does not exist gets nothing.
+    let ghost = app
+        .state
+        .jwt
+        .issue(
+            uuid::Uuid::new_v4(),
+            mas_server::auth::Role::Admin,
+            "ghost@test.local",
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+    let (status, body) = read(get_auth(&app, "/api/admin/kpis", &ghost).await).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn demoted_admin_is_refused_on_admin_routes_at_once(db: PgPool) {
+    let app = spawn(db).await;
+    let root = app.login(SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD).await;
+    let mut body = new_user("admin");
+    let email = body["email"].as_str().unwrap().to_string();
+    body["password"] = json!(PASSWORD);
+    let (status, created) = create(&app, &root, body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    let token = app.login(&email, PASSWORD).await;
+    // An admin route guarded only by RequireRole<Admins> (no lookup of its own).
+    let college = |n: &str| json!({"name": format!("College {n} {}", uuid::Uuid::new_v4())});
+    let (status, body) = read(post_auth(&app, "/api/colleges", &token, college("a")).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let (status, _) = patch(&app, &root, &id, json!({"role": "mentor"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = read(post_auth(&app, "/api/colleges", &token, college("b")).await).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+    // The old token now acts with the current role: mentor routes open up.
+    assert_eq!(
+        get_status(&app, "/api/slots/mine", &token).await,
+        StatusCode::OK
+    );
+    app.shutdown().await.unwrap();
+}

@@ -747,3 +747,69 @@ async fn reset_and_verification_mails_are_capped_per_account(db: PgPool) {
     assert_eq!(count("verify_email").await, 1 + cap);
     app.shutdown().await.unwrap();
 }
+
+async fn login_from(app: &TestApp, forwarded_for: &str, email: &str, password: &str) -> StatusCode {
+    app.client
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[sqlx::test(migrations = false)]
+async fn behind_a_trusted_proxy_login_limits_follow_the_forwarded_client(db: PgPool) {
+    let app = spawn_with(db, |env| {
+        env.insert("LOGIN_MAX_ATTEMPTS".into(), "2".into());
+        env.insert("LOGIN_WINDOW_SECONDS".into(), "60".into());
+        env.insert("TRUSTED_PROXY_HOPS".into(), "1".into());
+    })
+    .await;
+    let email = unique_email("proxied");
+    register(&app, "Proxied", &email, PASSWORD).await;
+    // Every request comes from the same peer (the "ingress"); the ingress appends
+    // the real client, anything left of it is whatever the client sent.
+    for _ in 0..2 {
+        let status = login_from(&app, "198.51.100.1, 203.0.113.10", &email, "bad-password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let status = login_from(&app, "198.51.100.1, 203.0.113.10", &email, PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Changing the untrusted left part does not escape the limit.
+    let status = login_from(&app, "192.0.2.99, 203.0.113.10", &email, PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same ingress has its own counter.
+    let status = login_from(&app, "203.0.113.20", &email, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    // Without the header the peer address is used, also independent.
+    let res = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": email, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    app.shutdown().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn without_trusted_proxies_x_forwarded_for_is_ignored(db: PgPool) {
+    let app = spawn_with(db, |env| {
+        env.insert("LOGIN_MAX_ATTEMPTS".into(), "2".into());
+        env.insert("LOGIN_WINDOW_SECONDS".into(), "60".into());
+        env.insert("TRUSTED_PROXY_HOPS".into(), "0".into());
+    })
+    .await;
+    let email = unique_email("spoofer");
+    register(&app, "Spoofer", &email, PASSWORD).await;
+    for i in 0..2 {
+        let status = login_from(&app, &format!("203.0.113.{i}"), &email, "bad-password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // A fresh spoofed address does not reset the limit of the real peer.
+    let status = login_from(&app, "203.0.113.77", &email, PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    app.shutdown().await.unwrap();
+}

@@ -85,6 +85,134 @@ async fn outbox(db: &PgPool, id: Uuid) -> OutboxState {
     .unwrap()
 }
 
+async fn stored_payload(db: &PgPool, id: Uuid) -> serde_json::Value {
+    sqlx::query_scalar("select payload from email_outbox where id = $1")
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+/// Every field of the job's Redis hash (data, return value, reasons) is free of `code`.
+async fn assert_no_code_in_job(prefix: &str, job_id: &str, code: &str) {
+    let client = redis::Client::open(qs::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let hash: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(format!("{prefix}:emailQueue:{job_id}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(hash.contains_key("data"), "job hash exists: {hash:?}");
+    for (field, value) in &hash {
+        assert!(!value.contains(code), "code in job field {field}: {value}");
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn otp_from_registration_is_scrubbed_after_delivery(db: PgPool) {
+    mail_dir();
+    let (app, prefix) = qs::spawn(db, smtp_env).await;
+    let to = format!(
+        "reg-{}@test.local",
+        &Uuid::new_v4().simple().to_string()[..10]
+    );
+    let res = app
+        .client
+        .post(app.url("/api/auth/register"))
+        .json(&json!({"name": "Ravi", "email": to, "password": "correct-horse-9"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id: Uuid = sqlx::query_scalar("select id from email_outbox where to_email = $1")
+        .bind(&to)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+
+    let mail = qs::wait_for("mail in the Maildir", Duration::from_secs(20), || {
+        let to = to.clone();
+        async move { find_mail(&to) }
+    })
+    .await;
+    let marker = "Your verification code is: ";
+    let at = mail.find(marker).expect("text part with the code") + marker.len();
+    let code = mail[at..at + 6].to_string();
+    assert!(code.chars().all(|c| c.is_ascii_digit()), "{code}");
+
+    let db = app.state.db.clone();
+    let row = qs::wait_for("outbox row sent", Duration::from_secs(10), || {
+        let db = db.clone();
+        async move { Some(outbox(&db, id).await).filter(|r| r.0.is_some()) }
+    })
+    .await;
+    assert_eq!(row.3, 1);
+    let payload = stored_payload(&app.state.db, id).await;
+    assert!(payload.get("otp").is_none(), "{payload}");
+    assert!(!payload.to_string().contains(&code), "{payload}");
+    assert_eq!(payload["name"], "Ravi", "non-secret fields are kept");
+    assert_no_code_in_job(&prefix, &format!("outbox-{id}"), &code).await;
+
+    // The code still works: it is verified against its hash, not the outbox.
+    let res = app
+        .client
+        .post(app.url("/api/auth/verify-email"))
+        .json(&json!({"email": to, "otp": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    app.shutdown().await.unwrap();
+    qs::purge(&prefix).await;
+}
+
+/// Jobs added with their payload (as the Node producers do) lose the code once delivered.
+#[sqlx::test(migrations = false)]
+async fn direct_email_job_keeps_no_code_after_delivery(db: PgPool) {
+    mail_dir();
+    let (app, prefix) = qs::spawn(db, smtp_env).await;
+    let to = format!(
+        "direct-{}@test.local",
+        &Uuid::new_v4().simple().to_string()[..10]
+    );
+    let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
+    let q = qs::queue(&prefix, "emailQueue").await;
+    let job_id = format!("direct-{}", Uuid::new_v4().simple());
+    app.state
+        .queues
+        .add(
+            mas_server::queues::QueueName::Email,
+            "otp_verification",
+            json!({"to": to, "template": "otp_verification", "payload": {"code": code, "name": "Noor"}}),
+            Some(job_id.clone()),
+        )
+        .await
+        .unwrap();
+    let mail = qs::wait_for("mail in the Maildir", Duration::from_secs(20), || {
+        let to = to.clone();
+        async move { find_mail(&to) }
+    })
+    .await;
+    assert!(mail.contains(&code));
+    qs::wait_for("job completed", Duration::from_secs(10), || {
+        let (q, job_id) = (&q, job_id.clone());
+        async move {
+            let state = q.get_job_state(&job_id).await.ok()?;
+            (state.as_str() == "completed").then_some(())
+        }
+    })
+    .await;
+    assert_no_code_in_job(&prefix, &job_id, &code).await;
+    let data = q.get_job(&job_id).await.unwrap().unwrap().data().clone();
+    assert_eq!(data["payload"], json!({"name": "Noor"}), "{data}");
+    assert_eq!(data["to"], to.as_str());
+
+    app.shutdown().await.unwrap();
+    q.close().await;
+    qs::purge(&prefix).await;
+}
+
 #[sqlx::test(migrations = false)]
 async fn outbox_otp_row_is_delivered_to_the_smtp_sink(db: PgPool) {
     mail_dir();
@@ -144,6 +272,10 @@ async fn outbox_otp_row_is_delivered_to_the_smtp_sink(db: PgPool) {
         q.get_job_state(&job_id).await.unwrap().as_str(),
         "completed"
     );
+    // The code is gone from the sent row (the rest is kept) and never was in Redis.
+    let payload = stored_payload(&state.db, id).await;
+    assert_eq!(payload, json!({"name": "Asha"}));
+    assert_no_code_in_job(&prefix, &job_id, &code).await;
 
     app.shutdown().await.unwrap();
     q.close().await;
@@ -175,6 +307,11 @@ async fn unset_smtp_fails_the_job_with_a_clear_reason(db: PgPool) {
         "{row:?}"
     );
     assert_eq!(row.3, 1, "missing configuration is not retried");
+    assert_eq!(
+        stored_payload(&app.state.db, id).await,
+        json!({}),
+        "the code is scrubbed from a row that failed for good"
+    );
 
     let q = qs::queue(&prefix, "emailQueue").await;
     let job = q.get_job(&format!("outbox-{id}")).await.unwrap().unwrap();

@@ -52,6 +52,27 @@ async fn handshake_without_valid_token_gets_connect_error(db: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
+async fn handshake_of_a_deactivated_account_is_refused(db: PgPool) {
+    let (a, _b, _) = two_instances(db, "gone").await;
+    let person = realtime_support::person(&a, mas_server::auth::Role::Student).await;
+    sqlx::query("update users set is_active = false where id = $1")
+        .bind(person.id)
+        .execute(&a.state.db)
+        .await
+        .unwrap();
+    let mut node = Agent::node("node-gone").await;
+    let outcome = node
+        .connect(&a.base, Some(&person.token), &["websocket"])
+        .await;
+    assert_eq!(outcome["type"], "connect_error", "{outcome}");
+    assert_eq!(
+        outcome["message"],
+        "unauthorized: account not found or deactivated"
+    );
+    node.exit().await;
+}
+
+#[sqlx::test(migrations = false)]
 async fn socketio_follows_the_http_cors_policy(db: PgPool) {
     let (a, _b, _) = two_instances(db, "cors").await;
     let url = a.url("/socket.io/?EIO=4&transport=polling");

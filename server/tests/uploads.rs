@@ -31,7 +31,17 @@ async fn app_with_bucket(db: PgPool) -> (TestApp, String) {
     (app, bucket)
 }
 
-fn token(app: &TestApp, user: Uuid, role: Role) -> String {
+/// A token for a fresh account with `role` (tokens of unknown accounts are refused).
+async fn token(app: &TestApp, user: Uuid, role: Role) -> String {
+    sqlx::query(
+        "insert into users (id, email, password_hash, name, role) values ($1, $2, '!', 'Uploader', $3)",
+    )
+    .bind(user)
+    .bind(format!("uploader-{}@test.local", user.simple()))
+    .bind(role.as_str())
+    .execute(&app.state.db)
+    .await
+    .unwrap();
     app.state
         .jwt
         .issue(user, role, "someone@test.local", Duration::from_secs(300))
@@ -42,7 +52,7 @@ fn token(app: &TestApp, user: Uuid, role: Role) -> String {
 async fn presigned_upload_round_trip(db: PgPool) {
     let (app, bucket) = app_with_bucket(db).await;
     let user = Uuid::new_v4();
-    let bearer = token(&app, user, Role::Student);
+    let bearer = token(&app, user, Role::Student).await;
     let body = b"%PDF-1.4 resume".to_vec();
 
     let res = app
@@ -92,7 +102,7 @@ async fn presigned_upload_round_trip(db: PgPool) {
     assert_eq!(got.as_ref(), body.as_slice());
 
     // Someone else's key is refused; an admin may read it.
-    let other = token(&app, Uuid::new_v4(), Role::Student);
+    let other = token(&app, Uuid::new_v4(), Role::Student).await;
     let res = app
         .client
         .get(app.url(&format!("/api/uploads/download?key={key}")))
@@ -101,7 +111,7 @@ async fn presigned_upload_round_trip(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
-    let admin = token(&app, Uuid::new_v4(), Role::Admin);
+    let admin = token(&app, Uuid::new_v4(), Role::Admin).await;
     let res = app
         .client
         .get(app.url(&format!("/api/uploads/download?key={key}")))
@@ -116,7 +126,7 @@ async fn presigned_upload_round_trip(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn bad_upload_requests_are_rejected(db: PgPool) {
     let (app, _bucket) = app_with_bucket(db).await;
-    let bearer = token(&app, Uuid::new_v4(), Role::Student);
+    let bearer = token(&app, Uuid::new_v4(), Role::Student).await;
     let cases = [
         (json!({"purpose":"avatar","fileName":"a.gif","contentType":"image/gif","sizeBytes":10}), "not allowed"),
         (json!({"purpose":"avatar","fileName":"a.png","contentType":"image/png","sizeBytes":99_000_000}), "exceeds"),
@@ -152,7 +162,7 @@ async fn bad_upload_requests_are_rejected(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn uploads_answer_503_when_storage_is_not_configured(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let bearer = token(&app, Uuid::new_v4(), Role::Student);
+    let bearer = token(&app, Uuid::new_v4(), Role::Student).await;
     let res = app
         .client
         .post(app.url("/api/uploads"))

@@ -6,11 +6,14 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use super::status::{self, AccountStatus};
 use super::{Claims, Role};
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// The caller, authenticated by `Authorization: Bearer <jwt>`.
+/// The caller, authenticated by `Authorization: Bearer <jwt>`, whose account is
+/// still active; `role()` is the account's current role, which may differ from
+/// the one stamped into the token.
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub Claims);
 
@@ -38,6 +41,20 @@ pub fn bearer_token(parts: &Parts) -> Result<&str, AppError> {
         .ok_or_else(|| AppError::unauthorized("expected Authorization: Bearer <token>"))
 }
 
+/// Verifies an access token and checks that its account is still active; the
+/// returned claims carry the account's current role. Every way of presenting a
+/// token (header, dashboard cookie, Socket.IO handshake) goes through here.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Claims, AppError> {
+    let mut claims = state.jwt.verify(token)?;
+    match status::current(state, claims.sub).await? {
+        AccountStatus::Active(role) => claims.role = role,
+        AccountStatus::Gone => {
+            return Err(AppError::unauthorized("account not found or deactivated"));
+        }
+    }
+    Ok(claims)
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
@@ -46,7 +63,7 @@ impl FromRequestParts<AppState> for AuthUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
-        state.jwt.verify(token).map(AuthUser)
+        authenticate(state, token).await.map(AuthUser)
     }
 }
 

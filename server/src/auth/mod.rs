@@ -3,7 +3,8 @@
 mod extractor;
 pub mod jwt;
 mod role;
+pub mod status;
 
-pub use extractor::{AuthUser, RequireRole, RoleSet, bearer_token, roles};
+pub use extractor::{AuthUser, RequireRole, RoleSet, authenticate, bearer_token, roles};
 pub use jwt::{Claims, JwtKeys};
 pub use role::Role;

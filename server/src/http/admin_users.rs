@@ -186,7 +186,7 @@ pub async fn update_user(
         role: req.role,
         is_active: req.is_active,
     };
-    let user = users::update(&state.db, actor_id, actor_role, id, changes).await?;
+    let user = users::update(&state, actor_id, actor_role, id, changes).await?;
     Ok(ok(user.view()?))
 }
 
@@ -209,6 +209,6 @@ pub async fn deactivate_user(
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<Json<Envelope<UserView>>> {
     let (actor_id, actor_role) = current_admin(&state, &admin).await?;
-    let user = users::deactivate(&state.db, actor_id, actor_role, id).await?;
+    let user = users::deactivate(&state, actor_id, actor_role, id).await?;
     Ok(ok(user.view()?))
 }

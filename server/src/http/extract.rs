@@ -2,11 +2,13 @@
 
 use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::error::AppError;
+use crate::state::AppState;
 
 fn body_rejection(status: StatusCode, text: String) -> AppError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -105,20 +107,95 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonOrForm<T> {
     }
 }
 
-/// The peer address of the connection (`"unknown"` when the server was not
-/// started with connect info, e.g. in-process router tests).
+/// The client's address: the connection's peer, or, behind `TRUSTED_PROXY_HOPS`
+/// reverse proxies, the address the outermost trusted proxy saw in
+/// `X-Forwarded-For` (`"unknown"` when the server was not started with connect
+/// info, e.g. in-process router tests).
 pub struct ClientAddr(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let hops = state.config.trusted_proxy_hops;
+        let forwarded = (hops > 0)
+            .then(|| forwarded_client(&parts.headers, hops))
+            .flatten();
+        Ok(ClientAddr(match forwarded {
+            Some(ip) => ip.to_string(),
+            None => parts
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|info| info.0.ip().to_string())
                 .unwrap_or_else(|| "unknown".to_string()),
-        ))
+        }))
+    }
+}
+
+/// The `hops`-th address from the right of `X-Forwarded-For` (every proxy appends
+/// the peer it saw, so entries left of that one are client-controlled). `None`
+/// when the header is missing, shorter than `hops` or that entry is not an address.
+fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<IpAddr> {
+    if hops == 0 {
+        return None;
+    }
+    // Several header lines form one list, in order.
+    let mut entries = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        entries.extend(value.to_str().ok()?.split(',').map(str::trim));
+    }
+    let entry = *entries
+        .len()
+        .checked_sub(hops)
+        .and_then(|i| entries.get(i))?;
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        // Some proxies append the port ("203.0.113.7:51234", "[2001:db8::1]:443").
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("x-forwarded-for", v.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn picks_the_nth_entry_from_the_right() {
+        let h = xff(&["6.6.6.6, 203.0.113.7, 10.0.0.5"]);
+        assert_eq!(forwarded_client(&h, 1), Some([10, 0, 0, 5].into()));
+        assert_eq!(forwarded_client(&h, 2), Some([203, 0, 113, 7].into()));
+        assert_eq!(forwarded_client(&h, 3), Some([6, 6, 6, 6].into()));
+        assert_eq!(forwarded_client(&h, 4), None);
+        assert_eq!(forwarded_client(&h, 0), None);
+    }
+
+    #[test]
+    fn joins_header_lines_and_accepts_ports() {
+        let h = xff(&["6.6.6.6", "203.0.113.7:5123"]);
+        assert_eq!(forwarded_client(&h, 1), Some([203, 0, 113, 7].into()));
+        let h = xff(&["[2001:db8::1]:443"]);
+        assert_eq!(
+            forwarded_client(&h, 1),
+            Some("2001:db8::1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn missing_or_malformed_is_none() {
+        assert_eq!(forwarded_client(&HeaderMap::new(), 1), None);
+        assert_eq!(forwarded_client(&xff(&["not-an-ip"]), 1), None);
+        assert_eq!(forwarded_client(&xff(&["1.2.3.4, "]), 1), None);
+        assert_eq!(forwarded_client(&xff(&[""]), 1), None);
     }
 }

@@ -2,6 +2,10 @@
 //! `for update skip locked` and stamped `enqueued_at`, so several replicas never
 //! enqueue the same row; the job id is the row id, so a crash between the stamp
 //! and the add cannot produce two mails either (the row is simply re-added).
+//!
+//! The job carries only the row id, recipient and template: the payload (which
+//! may hold a one-time code) stays in PostgreSQL, where the worker reads it and
+//! scrubs its secrets once the row is settled, so Redis never holds the code.
 
 use std::time::Duration;
 
@@ -33,7 +37,6 @@ struct OutboxRow {
     id: Uuid,
     to_email: String,
     template: String,
-    payload: serde_json::Value,
 }
 
 /// Enqueues one batch of pending rows; returns how many were enqueued.
@@ -46,7 +49,7 @@ pub async fn relay_once(db: &PgPool, queues: &Queues) -> anyhow::Result<usize> {
              where sent_at is null and failed_at is null \
                and (enqueued_at is null or enqueued_at < now() - interval '30 minutes') \
              order by created_at limit $1 for update skip locked) \
-         returning id, to_email, template, payload",
+         returning id, to_email, template",
     )
     .bind(BATCH)
     .fetch_all(db)
@@ -57,7 +60,6 @@ pub async fn relay_once(db: &PgPool, queues: &Queues) -> anyhow::Result<usize> {
             "outboxId": row.id,
             "to": row.to_email,
             "template": row.template,
-            "payload": row.payload,
         });
         let added = queues
             .add(

@@ -115,10 +115,8 @@ pub(crate) async fn authenticate(
         .ok_or_else(|| {
             ConnectRejected("unauthorized: missing access token (auth: { token })".into())
         })?;
-    let claims = ctx
-        .app
-        .jwt
-        .verify(token.trim())
+    let claims = crate::auth::authenticate(&ctx.app, token.trim())
+        .await
         .map_err(|e| ConnectRejected(format!("unauthorized: {e}")))?;
     s.extensions.insert(claims);
     s.extensions.insert(JoinedMeetings::default());

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::password;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
 /// Bounds argon2 work per request.
@@ -250,14 +251,14 @@ pub struct UserChanges {
 }
 
 pub async fn update(
-    db: &PgPool,
+    state: &AppState,
     actor_id: Uuid,
     actor: Role,
     id: Uuid,
     changes: UserChanges,
 ) -> AppResult<UserRecord> {
     let name = changes.name.as_deref().map(normalize_name).transpose()?;
-    let mut tx = db.begin().await?;
+    let mut tx = state.db.begin().await?;
     let target: Option<UserRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from users where id = $1 for update"
     )))
@@ -291,17 +292,19 @@ pub async fn update(
         super::auth::revoke_all_sessions(&mut tx, id).await?;
     }
     tx.commit().await?;
+    // Existing access tokens follow the new state on their next request.
+    crate::auth::status::forget(&state.redis, id).await;
     Ok(updated)
 }
 
 pub async fn deactivate(
-    db: &PgPool,
+    state: &AppState,
     actor_id: Uuid,
     actor: Role,
     id: Uuid,
 ) -> AppResult<UserRecord> {
     update(
-        db,
+        state,
         actor_id,
         actor,
         id,

@@ -46,8 +46,14 @@ pub fn realtime_env(prefix: &str, env: &mut HashMap<String, String>) {
 /// Two replicas sharing the database, Redis and prefix.
 pub async fn two_instances(db: PgPool, test: &str) -> (TestApp, TestApp, String) {
     let prefix = unique_prefix(test);
-    let a = TestApp::spawn_with(db.clone(), |env| realtime_env(&prefix, env)).await;
-    let b = TestApp::spawn_with(db, |env| realtime_env(&prefix, env)).await;
+    // Each replica gets its own pool on the same database, as in production:
+    // shutting one down closes its pool, which must not break the other.
+    let db_b = sqlx::postgres::PgPoolOptions::new()
+        .connect_with((*db.connect_options()).clone())
+        .await
+        .expect("second pool");
+    let a = TestApp::spawn_with(db, |env| realtime_env(&prefix, env)).await;
+    let b = TestApp::spawn_with(db_b, |env| realtime_env(&prefix, env)).await;
     (a, b, prefix)
 }
 

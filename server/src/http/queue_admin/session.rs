@@ -36,7 +36,7 @@ impl FromRequestParts<AppState> for AdminSession {
             let token = cookie_token(parts).ok_or_else(|| {
                 AppError::unauthorized("sign in: Authorization header or dashboard cookie required")
             })?;
-            state.jwt.verify(token)?
+            crate::auth::authenticate(state, token).await?
         };
         if claims.role.is_admin() {
             Ok(AdminSession(claims))
