@@ -141,3 +141,17 @@ impl From<redis::RedisError> for AppError {
         AppError::Unavailable("cache unavailable".into())
     }
 }
+
+/// `err` followed by its whole source chain ("connection error: refused: ..."): many
+/// client errors' own Display is too terse to tell a failed job's reason apart.
+/// Callers must only pass errors whose messages carry no secrets.
+pub fn with_sources(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

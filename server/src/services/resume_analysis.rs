@@ -311,7 +311,11 @@ async fn ask_gateway(llm: &LlmConfig, resume: &str) -> Result<Value, JobError> {
         .json(&body)
         .send()
         .await
-        .map_err(|e| JobError::retry(format!("LLM gateway unreachable: {}", error_chain(&e))))?;
+        .map_err(|e| JobError::retry(format!(
+            // reqwest never prints headers, so the API key cannot leak into the reason.
+            "LLM gateway unreachable: {}",
+            crate::error::with_sources(&e)
+        )))?;
     let status = res.status();
     if !status.is_success() {
         let detail: String = res
@@ -336,19 +340,6 @@ async fn ask_gateway(llm: &LlmConfig, resume: &str) -> Result<Value, JobError> {
         .as_str()
         .ok_or_else(|| JobError::retry("LLM reply has no choices[0].message.content"))?;
     parse_review(content)
-}
-
-/// Error text with the gateway URL kept (useful) — reqwest never prints headers, so
-/// the API key cannot leak here.
-fn error_chain(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// The model's JSON (tolerating a ```json fence) must be an object with a summary.

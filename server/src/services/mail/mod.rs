@@ -68,7 +68,7 @@ impl Mailer {
             .send(message)
             .await
             .map(|_| ())
-            .map_err(|e| MailError::Delivery(describe_smtp_error(&e)))
+            .map_err(|e| MailError::Delivery(crate::error::with_sources(&e)))
     }
 }
 
@@ -80,19 +80,6 @@ fn clone_error(err: &MailError) -> MailError {
         MailError::Build(m) => MailError::Build(m.clone()),
         MailError::Delivery(m) => MailError::Delivery(m.clone()),
     }
-}
-
-/// lettre's Display is terse ("Connection error"); include the source chain so
-/// the job's failed reason says *why* (refused, auth rejected, timeout...).
-fn describe_smtp_error(err: &lettre::transport::smtp::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn build_transport(
