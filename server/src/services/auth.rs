@@ -75,8 +75,20 @@ fn otp_key(state: &AppState) -> &[u8] {
     state.config.jwt_secret.expose().as_bytes()
 }
 
-fn otp_email(user: &UserRecord, template: &str, code: &str, purpose: OtpPurpose) -> EmailMessage {
-    EmailMessage::new(
+/// Issues a fresh `purpose` code for `user` and enqueues the email carrying it, on `conn`
+/// (the caller's transaction, so the code and its email commit together).
+async fn issue_and_mail_code(
+    conn: &mut PgConnection,
+    state: &AppState,
+    user: &UserRecord,
+    purpose: OtpPurpose,
+) -> AppResult<()> {
+    let code = otp::issue(conn, otp_key(state), user.id, purpose).await?;
+    let template = match purpose {
+        OtpPurpose::VerifyEmail => templates::VERIFY_EMAIL,
+        OtpPurpose::ResetPassword => templates::PASSWORD_RESET,
+    };
+    let message = EmailMessage::new(
         &user.email,
         template,
         json!({
@@ -84,7 +96,30 @@ fn otp_email(user: &UserRecord, template: &str, code: &str, purpose: OtpPurpose)
             "otp": code,
             "expiresInMinutes": purpose.ttl().as_secs() / 60,
         }),
-    )
+    );
+    outbox::enqueue_email(conn, &message).await?;
+    Ok(())
+}
+
+/// Mails a `purpose` code to the account behind `email` when it exists, is
+/// `eligible` and is under the mail cap; silent otherwise (no account enumeration).
+async fn mail_code_to_account(
+    state: &AppState,
+    email: &str,
+    purpose: OtpPurpose,
+    eligible: impl FnOnce(&UserRecord) -> bool,
+) -> AppResult<()> {
+    let email = users::normalize_email(email)?;
+    let mut tx = state.db.begin().await?;
+    let Some(user) = users::find_by_email(&mut tx, &email).await? else {
+        return Ok(());
+    };
+    if !eligible(&user) || !mail_allowed(state, purpose, &email).await? {
+        return Ok(());
+    }
+    issue_and_mail_code(&mut tx, state, &user, purpose).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Creates a student account, its verification code and the email carrying it,
@@ -98,17 +133,7 @@ pub async fn register(
     let new = NewUser::validated(name, email, password, Role::Student, false)?;
     let mut tx = state.db.begin().await?;
     let user = users::insert(&mut tx, &new).await?;
-    let code = otp::issue(&mut tx, otp_key(state), user.id, OtpPurpose::VerifyEmail).await?;
-    outbox::enqueue_email(
-        &mut tx,
-        &otp_email(
-            &user,
-            templates::VERIFY_EMAIL,
-            &code,
-            OtpPurpose::VerifyEmail,
-        ),
-    )
-    .await?;
+    issue_and_mail_code(&mut tx, state, &user, OtpPurpose::VerifyEmail).await?;
     tx.commit().await?;
     user.view()
 }
@@ -142,30 +167,10 @@ pub async fn verify_email(state: &AppState, email: &str, code: &str) -> AppResul
 /// Issues a new verification code (e.g. the first one expired). Silent for
 /// unknown or already verified accounts.
 pub async fn resend_verification(state: &AppState, email: &str) -> AppResult<()> {
-    let email = users::normalize_email(email)?;
-    let mut tx = state.db.begin().await?;
-    let Some(user) = users::find_by_email(&mut tx, &email).await? else {
-        return Ok(());
-    };
-    if user.email_verified
-        || !user.is_active
-        || !mail_allowed(state, OtpPurpose::VerifyEmail, &email).await?
-    {
-        return Ok(());
-    }
-    let code = otp::issue(&mut tx, otp_key(state), user.id, OtpPurpose::VerifyEmail).await?;
-    outbox::enqueue_email(
-        &mut tx,
-        &otp_email(
-            &user,
-            templates::VERIFY_EMAIL,
-            &code,
-            OtpPurpose::VerifyEmail,
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    mail_code_to_account(state, email, OtpPurpose::VerifyEmail, |user| {
+        !user.email_verified && user.is_active
+    })
+    .await
 }
 
 /// Password login, limited per email and client address.
@@ -366,27 +371,7 @@ pub async fn me(state: &AppState, user_id: Uuid) -> AppResult<UserView> {
 /// Enqueues a reset code when the account exists and is active; the caller
 /// answers the same either way (no account enumeration).
 pub async fn forgot_password(state: &AppState, email: &str) -> AppResult<()> {
-    let email = users::normalize_email(email)?;
-    let mut tx = state.db.begin().await?;
-    let Some(user) = users::find_by_email(&mut tx, &email).await? else {
-        return Ok(());
-    };
-    if !user.is_active || !mail_allowed(state, OtpPurpose::ResetPassword, &email).await? {
-        return Ok(());
-    }
-    let code = otp::issue(&mut tx, otp_key(state), user.id, OtpPurpose::ResetPassword).await?;
-    outbox::enqueue_email(
-        &mut tx,
-        &otp_email(
-            &user,
-            templates::PASSWORD_RESET,
-            &code,
-            OtpPurpose::ResetPassword,
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    mail_code_to_account(state, email, OtpPurpose::ResetPassword, |user| user.is_active).await
 }
 
 /// Sets a new password with a reset code and ends every session of the account.
