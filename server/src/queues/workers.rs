@@ -8,6 +8,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{JobError, QueueName, Queues, jobs, relay, schedules};
+use crate::config::QueueConfig;
 use crate::state::AppState;
 
 /// How long an idle worker blocks on Redis before re-checking; bounds how long
@@ -128,6 +129,16 @@ async fn log_events(queue: QueueName, worker: Arc<Worker>, stop: CancellationTok
     }
 }
 
+fn concurrency(config: &QueueConfig, queue: QueueName) -> usize {
+    match queue {
+        QueueName::Email => config.email_concurrency,
+        QueueName::Database => config.database_concurrency,
+        QueueName::Cleanup => config.cleanup_concurrency,
+        QueueName::Kpi => config.kpi_concurrency,
+        QueueName::ResumeAnalysis => config.resume_concurrency,
+    }
+}
+
 /// All workers of this process plus the email outbox relay.
 pub struct WorkerSet {
     workers: Vec<RunningWorker>,
@@ -143,70 +154,16 @@ impl WorkerSet {
         let mailer = Arc::new(crate::services::mail::Mailer::from_config(
             state.config.smtp.as_ref(),
         ));
-        let mut workers = Vec::with_capacity(5);
-
-        let s = state.clone();
-        workers.push(
-            spawn_worker(&state.queues, QueueName::Email, config.email_concurrency, {
-                move |job| {
-                    let (s, mailer) = (s.clone(), mailer.clone());
-                    async move { jobs::email::process(&s, &mailer, &job).await }
-                }
+        let mut workers = Vec::with_capacity(QueueName::ALL.len());
+        for queue in QueueName::ALL {
+            let (s, mailer) = (state.clone(), mailer.clone());
+            let worker = spawn_worker(&state.queues, queue, concurrency(&config, queue), move |job| {
+                let (s, mailer) = (s.clone(), mailer.clone());
+                async move { jobs::process(queue, &s, &mailer, &job).await }
             })
-            .await?,
-        );
-        let s = state.clone();
-        workers.push(
-            spawn_worker(
-                &state.queues,
-                QueueName::Database,
-                config.database_concurrency,
-                move |job| {
-                    let s = s.clone();
-                    async move { jobs::database::process(&s, &job).await }
-                },
-            )
-            .await?,
-        );
-        let s = state.clone();
-        workers.push(
-            spawn_worker(
-                &state.queues,
-                QueueName::Cleanup,
-                config.cleanup_concurrency,
-                move |_job| {
-                    let s = s.clone();
-                    async move { jobs::cleanup::process(&s).await }
-                },
-            )
-            .await?,
-        );
-        let s = state.clone();
-        workers.push(
-            spawn_worker(
-                &state.queues,
-                QueueName::Kpi,
-                config.kpi_concurrency,
-                move |_job| {
-                    let s = s.clone();
-                    async move { jobs::kpi::process(&s).await }
-                },
-            )
-            .await?,
-        );
-        let s = state.clone();
-        workers.push(
-            spawn_worker(
-                &state.queues,
-                QueueName::ResumeAnalysis,
-                config.resume_concurrency,
-                move |job| {
-                    let s = s.clone();
-                    async move { jobs::resume::process(&s, &job).await }
-                },
-            )
-            .await?,
-        );
+            .await?;
+            workers.push(worker);
+        }
 
         let stop_relay = CancellationToken::new();
         let relay = tokio::spawn(relay::run(
