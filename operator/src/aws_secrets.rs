@@ -18,13 +18,19 @@ pub enum SecretsError {
     #[error("AWS Secrets Manager secret {id:?}: {reason}")]
     Invalid { id: String, reason: String },
     #[error("key {key:?} is defined by both {first:?} and {second:?}")]
-    Duplicate { key: String, first: String, second: String },
+    Duplicate {
+        key: String,
+        first: String,
+        second: String,
+    },
 }
 
 /// Builds the client from the standard AWS chain (IRSA, env, instance role);
 /// `AWS_ENDPOINT_URL` points it at an emulator.
 pub async fn client() -> aws_sdk_secretsmanager::Client {
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
     aws_sdk_secretsmanager::Client::new(&shared)
 }
 
@@ -47,11 +53,18 @@ pub async fn fetch(
         } else if let Some(blob) = out.secret_binary() {
             flatten(id, blob.as_ref(), false)?
         } else {
-            return Err(SecretsError::Invalid { id: id.clone(), reason: "the secret has no value".into() });
+            return Err(SecretsError::Invalid {
+                id: id.clone(),
+                reason: "the secret has no value".into(),
+            });
         };
         for (key, value) in entries {
             if let Some(first) = origin.get(&key) {
-                return Err(SecretsError::Duplicate { key, first: first.clone(), second: id.clone() });
+                return Err(SecretsError::Duplicate {
+                    key,
+                    first: first.clone(),
+                    second: id.clone(),
+                });
             }
             origin.insert(key.clone(), id.clone());
             merged.insert(key, value);
@@ -62,33 +75,56 @@ pub async fn fetch(
 
 fn read_error(id: &str, e: SdkError<GetSecretValueError>) -> SecretsError {
     match e.as_service_error() {
-        Some(GetSecretValueError::ResourceNotFoundException(_)) => SecretsError::NotFound(id.to_string()),
+        Some(GetSecretValueError::ResourceNotFoundException(_)) => {
+            SecretsError::NotFound(id.to_string())
+        }
         Some(service) => SecretsError::Read {
             id: id.to_string(),
-            reason: service.meta().message().unwrap_or("service error").to_string(),
+            reason: service
+                .meta()
+                .message()
+                .unwrap_or("service error")
+                .to_string(),
         },
         // Transport and credential failures: the variant name says enough, no payloads.
-        None => SecretsError::Read { id: id.to_string(), reason: format!("{e}") },
+        None => SecretsError::Read {
+            id: id.to_string(),
+            reason: format!("{e}"),
+        },
     }
 }
 
 /// Turns one secret value into Secret keys.
-pub fn flatten(id: &str, value: &[u8], is_text: bool) -> Result<Vec<(String, Vec<u8>)>, SecretsError> {
-    let invalid = |reason: String| SecretsError::Invalid { id: id.to_string(), reason };
+pub fn flatten(
+    id: &str,
+    value: &[u8],
+    is_text: bool,
+) -> Result<Vec<(String, Vec<u8>)>, SecretsError> {
+    let invalid = |reason: String| SecretsError::Invalid {
+        id: id.to_string(),
+        reason,
+    };
     if is_text
-        && let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(value)
+        && let Ok(serde_json::Value::Object(map)) =
+            serde_json::from_slice::<serde_json::Value>(value)
     {
         return map
             .into_iter()
             .map(|(key, v)| {
                 if !valid_key(&key) {
-                    return Err(invalid(format!("field {key:?} is not a valid Secret key ([-._a-zA-Z0-9]+)")));
+                    return Err(invalid(format!(
+                        "field {key:?} is not a valid Secret key ([-._a-zA-Z0-9]+)"
+                    )));
                 }
                 let bytes = match v {
                     serde_json::Value::String(s) => s.into_bytes(),
                     serde_json::Value::Number(n) => n.to_string().into_bytes(),
                     serde_json::Value::Bool(b) => b.to_string().into_bytes(),
-                    _ => return Err(invalid(format!("field {key:?} must be a string, number or boolean"))),
+                    _ => {
+                        return Err(invalid(format!(
+                            "field {key:?} must be a string, number or boolean"
+                        )));
+                    }
                 };
                 Ok((key, bytes))
             })
@@ -101,14 +137,22 @@ pub fn flatten(id: &str, value: &[u8], is_text: bool) -> Result<Vec<(String, Vec
 fn key_for_id(id: &str) -> String {
     let last = id.rsplit(['/', ':']).next().unwrap_or(id);
     last.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
 fn valid_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 253
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
 
 #[cfg(test)]
@@ -117,7 +161,12 @@ mod tests {
 
     #[test]
     fn json_objects_become_one_key_per_field() {
-        let got = flatten("prod/mas", br#"{"DATABASE_URL":"postgres://x","PORT":8000,"DEBUG":false}"#, true).unwrap();
+        let got = flatten(
+            "prod/mas",
+            br#"{"DATABASE_URL":"postgres://x","PORT":8000,"DEBUG":false}"#,
+            true,
+        )
+        .unwrap();
         assert_eq!(
             got,
             vec![
@@ -130,8 +179,20 @@ mod tests {
 
     #[test]
     fn plain_values_are_keyed_by_the_id() {
-        assert_eq!(flatten("prod/mas/jwt-secret", b"s3cr3t", true).unwrap(), vec![("JWT_SECRET".into(), b"s3cr3t".to_vec())]);
-        assert_eq!(flatten("arn:aws:secretsmanager:us-east-1:1:secret:blob", b"\x00\x01", false).unwrap()[0].0, "BLOB");
+        assert_eq!(
+            flatten("prod/mas/jwt-secret", b"s3cr3t", true).unwrap(),
+            vec![("JWT_SECRET".into(), b"s3cr3t".to_vec())]
+        );
+        assert_eq!(
+            flatten(
+                "arn:aws:secretsmanager:us-east-1:1:secret:blob",
+                b"\x00\x01",
+                false
+            )
+            .unwrap()[0]
+                .0,
+            "BLOB"
+        );
     }
 
     #[test]

@@ -22,16 +22,24 @@ impl Config {
             .parse()
             .map_err(|e| anyhow::anyhow!("MAS_OPERATOR_HTTP_ADDR: {e}"))?;
         let instance = std::env::var("POD_NAME").ok();
-        let watch_namespace = std::env::var("MAS_OPERATOR_NAMESPACE").ok().filter(|s| !s.is_empty());
+        let watch_namespace = std::env::var("MAS_OPERATOR_NAMESPACE")
+            .ok()
+            .filter(|s| !s.is_empty());
         let secrets_refresh = match std::env::var("MAS_SECRETS_REFRESH_SECONDS") {
-            Ok(v) => Duration::from_secs(
-                v.parse::<u64>()
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .ok_or_else(|| anyhow::anyhow!("MAS_SECRETS_REFRESH_SECONDS: expected a positive number of seconds"))?,
-            ),
+            Ok(v) => {
+                Duration::from_secs(v.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "MAS_SECRETS_REFRESH_SECONDS: expected a positive number of seconds"
+                    )
+                })?)
+            }
             Err(_) => Duration::from_secs(60),
         };
-        Ok(Self { http_addr, instance, watch_namespace, secrets_refresh })
+        Ok(Self {
+            http_addr,
+            instance,
+            watch_namespace,
+            secrets_refresh,
+        })
     }
 }

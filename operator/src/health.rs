@@ -33,14 +33,19 @@ pub fn evaluate(status: u16, body: &[u8], field: &str) -> Result<(), String> {
         .map_err(|e| format!("HTTP {status}, body is not JSON ({e}): {snippet}"))?;
     match json.get(field) {
         Some(serde_json::Value::Bool(true)) => Ok(()),
-        Some(other) => Err(format!("HTTP {status}, \"{field}\" is {other}, not true: {snippet}")),
+        Some(other) => Err(format!(
+            "HTTP {status}, \"{field}\" is {other}, not true: {snippet}"
+        )),
         None => Err(format!("HTTP {status}, no \"{field}\" field: {snippet}")),
     }
 }
 
 /// HTTP client for probes: no proxy (pod IPs are never behind one), per-request timeout.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder().no_proxy().timeout(timeout).build()
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(timeout)
+        .build()
 }
 
 /// Probes every target once; passes only if `expected` targets exist and all pass.
@@ -58,7 +63,11 @@ pub async fn probe_targets(
     let timeout = Duration::from_secs(u64::try_from(health.timeout_seconds).unwrap_or(2).max(1));
     let http = match http_client(timeout) {
         Ok(h) => h,
-        Err(e) => return GateResult::Pending { reason: format!("cannot build HTTP client: {e}") },
+        Err(e) => {
+            return GateResult::Pending {
+                reason: format!("cannot build HTTP client: {e}"),
+            };
+        }
     };
     let checks = targets.iter().map(|t| {
         let http = http.clone();
@@ -77,11 +86,17 @@ pub async fn probe_targets(
             res.map_err(|e| format!("pod {} ({}): {e}", t.pod, t.ip))
         }
     });
-    let failures: Vec<String> = join_all(checks).await.into_iter().filter_map(Result::err).collect();
+    let failures: Vec<String> = join_all(checks)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
     if failures.is_empty() {
         GateResult::Pass
     } else {
-        GateResult::Fail { detail: failures.join("; ") }
+        GateResult::Fail {
+            detail: failures.join("; "),
+        }
     }
 }
 
@@ -98,7 +113,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 fn host_port(ip: &str, port: i32) -> String {
-    if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") }
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
 }
 
 /// Running, not terminating pods of `color` whose container runs `image` and has an IP.
@@ -116,14 +135,22 @@ pub fn targets_from_pods(pods: &[Pod], image: &str) -> Vec<Target> {
         .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
         .filter_map(|p| {
             let ip = p.status.as_ref()?.pod_ip.clone()?;
-            Some(Target { pod: p.metadata.name.clone().unwrap_or_default(), ip })
+            Some(Target {
+                pod: p.metadata.name.clone().unwrap_or_default(),
+                ip,
+            })
         })
         .collect();
     out.sort_by(|a, b| a.pod.cmp(&b.pod));
     out
 }
 
-pub async fn list_color_pods(client: &Client, ns: &str, name: &str, color: Color) -> Result<Vec<Pod>, kube::Error> {
+pub async fn list_color_pods(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    color: Color,
+) -> Result<Vec<Pod>, kube::Error> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let lp = ListParams::default().labels(&pod_selector_string(name, color));
     Ok(pods.list(&lp).await?.items)
@@ -140,8 +167,18 @@ pub async fn probe_color(
 ) -> GateResult {
     let expected = usize::try_from(spec.replicas).unwrap_or(0);
     match list_color_pods(client, ns, name, color).await {
-        Ok(pods) => probe_targets(&targets_from_pods(&pods, image), expected, spec.port, &spec.health).await,
-        Err(e) => GateResult::Pending { reason: format!("listing pods: {e}") },
+        Ok(pods) => {
+            probe_targets(
+                &targets_from_pods(&pods, image),
+                expected,
+                spec.port,
+                &spec.health,
+            )
+            .await
+        }
+        Err(e) => GateResult::Pending {
+            reason: format!("listing pods: {e}"),
+        },
     }
 }
 
@@ -153,10 +190,26 @@ mod tests {
     #[test]
     fn evaluate_requires_2xx_and_true_field() {
         assert_eq!(evaluate(200, br#"{"success":true}"#, "success"), Ok(()));
-        assert!(evaluate(503, br#"{"success":true}"#, "success").unwrap_err().contains("HTTP 503"));
-        assert!(evaluate(200, br#"{"success":false}"#, "success").unwrap_err().contains("is false"));
-        assert!(evaluate(200, br#"{"ok":true}"#, "success").unwrap_err().contains("no \"success\""));
-        assert!(evaluate(200, b"<html>", "success").unwrap_err().contains("not JSON"));
+        assert!(
+            evaluate(503, br#"{"success":true}"#, "success")
+                .unwrap_err()
+                .contains("HTTP 503")
+        );
+        assert!(
+            evaluate(200, br#"{"success":false}"#, "success")
+                .unwrap_err()
+                .contains("is false")
+        );
+        assert!(
+            evaluate(200, br#"{"ok":true}"#, "success")
+                .unwrap_err()
+                .contains("no \"success\"")
+        );
+        assert!(
+            evaluate(200, b"<html>", "success")
+                .unwrap_err()
+                .contains("not JSON")
+        );
         assert_eq!(evaluate(200, br#"{"ready":true}"#, "ready"), Ok(()));
     }
 
@@ -171,9 +224,16 @@ mod tests {
     #[tokio::test]
     async fn probes_real_http_servers() {
         let good = serve(StatusCode::OK, r#"{"success":true}"#).await;
-        let bad = serve(StatusCode::SERVICE_UNAVAILABLE, r#"{"success":false,"error":"db down"}"#).await;
+        let bad = serve(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"success":false,"error":"db down"}"#,
+        )
+        .await;
         let health = HealthCheck::default();
-        let t = |pod: &str| Target { pod: pod.into(), ip: "127.0.0.1".into() };
+        let t = |pod: &str| Target {
+            pod: pod.into(),
+            ip: "127.0.0.1".into(),
+        };
         let pass = probe_targets(&[t("a")], 1, i32::from(good.port()), &health).await;
         assert_eq!(pass, GateResult::Pass);
         match probe_targets(&[t("b")], 1, i32::from(bad.port()), &health).await {
@@ -195,7 +255,10 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         drop(l);
-        let t = Target { pod: "c".into(), ip: "127.0.0.1".into() };
+        let t = Target {
+            pod: "c".into(),
+            ip: "127.0.0.1".into(),
+        };
         assert!(matches!(
             probe_targets(&[t], 1, i32::from(port), &HealthCheck::default()).await,
             GateResult::Fail { .. }
@@ -218,6 +281,12 @@ mod tests {
             pod("c", "api:2", None, false),
             pod("d", "api:2", Some("127.66.0.5"), true),
         ];
-        assert_eq!(targets_from_pods(&pods, "api:2"), [Target { pod: "a".into(), ip: "127.66.0.2".into() }]);
+        assert_eq!(
+            targets_from_pods(&pods, "api:2"),
+            [Target {
+                pod: "a".into(),
+                ip: "127.66.0.2".into()
+            }]
+        );
     }
 }

@@ -23,7 +23,9 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: mas-operator crd   print the MasBackend CRD as YAML\n       mas-operator run   run the controller (kubeconfig from KUBECONFIG or in-cluster)");
+            eprintln!(
+                "usage: mas-operator crd   print the MasBackend CRD as YAML\n       mas-operator run   run the controller (kubeconfig from KUBECONFIG or in-cluster)"
+            );
             ExitCode::from(2)
         }
     }
@@ -38,7 +40,10 @@ async fn run() -> anyhow::Result<()> {
         )
         .init();
     // kube (ring) and the AWS SDK (aws-lc-rs) both enable a rustls provider; pick one explicitly.
-    if rustls::crypto::aws_lc_rs::default_provider().install_default().is_err() {
+    if rustls::crypto::aws_lc_rs::default_provider()
+        .install_default()
+        .is_err()
+    {
         tracing::debug!("rustls crypto provider already installed");
     }
     let config = Config::from_env()?;
@@ -49,7 +54,13 @@ async fn run() -> anyhow::Result<()> {
     let router = http::router(metrics.clone());
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let secrets = mas_operator::aws_secrets::client().await;
-    let ctx = Arc::new(controller::Context::new(client, config.instance, metrics, secrets, config.secrets_refresh));
+    let ctx = Arc::new(controller::Context::new(
+        client,
+        config.instance,
+        metrics,
+        secrets,
+        config.secrets_refresh,
+    ));
     let result = controller::run(ctx, config.watch_namespace).await;
     server.abort();
     result

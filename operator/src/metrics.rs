@@ -18,11 +18,31 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let rows = [
-            ("mas_operator_reconciles_total", "Reconcile runs", &self.reconciles),
-            ("mas_operator_reconcile_errors_total", "Reconcile runs that failed", &self.reconcile_errors),
-            ("mas_operator_traffic_switches_total", "Stable Service selector switches", &self.traffic_switches),
-            ("mas_operator_gate_failures_total", "Failed health-gate rounds", &self.gate_failures),
-            ("mas_operator_rollouts_failed_total", "Rollouts that failed the gate or deadline", &self.rollouts_failed),
+            (
+                "mas_operator_reconciles_total",
+                "Reconcile runs",
+                &self.reconciles,
+            ),
+            (
+                "mas_operator_reconcile_errors_total",
+                "Reconcile runs that failed",
+                &self.reconcile_errors,
+            ),
+            (
+                "mas_operator_traffic_switches_total",
+                "Stable Service selector switches",
+                &self.traffic_switches,
+            ),
+            (
+                "mas_operator_gate_failures_total",
+                "Failed health-gate rounds",
+                &self.gate_failures,
+            ),
+            (
+                "mas_operator_rollouts_failed_total",
+                "Rollouts that failed the gate or deadline",
+                &self.rollouts_failed,
+            ),
         ];
         let mut out = String::new();
         for (name, help, v) in rows {

@@ -96,7 +96,11 @@ pub enum Action {
     ScaleDown { color: Color },
     /// Capture recent logs of the color's pods into an Event (failure diagnostics).
     CaptureLogs { color: Color },
-    Event { type_: EventType, reason: &'static str, note: String },
+    Event {
+        type_: EventType,
+        reason: &'static str,
+        note: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -108,7 +112,11 @@ pub struct Decision {
 
 /// Color and image the I/O layer must probe before the next `step`: only while gating, and
 /// at most once per `health.periodSeconds` however often reconciles are triggered.
-pub fn gate_target(spec: &MasBackendSpec, status: &MasBackendStatus, now: Timestamp) -> Option<(Color, String)> {
+pub fn gate_target(
+    spec: &MasBackendSpec,
+    status: &MasBackendStatus,
+    now: Timestamp,
+) -> Option<(Color, String)> {
     status
         .rollout
         .as_ref()
@@ -145,7 +153,11 @@ struct Machine<'a> {
 
 impl Machine<'_> {
     fn event(&mut self, type_: EventType, reason: &'static str, note: impl Into<String>) {
-        self.actions.push(Action::Event { type_, reason, note: note.into() });
+        self.actions.push(Action::Event {
+            type_,
+            reason,
+            note: note.into(),
+        });
     }
 
     fn now(&self) -> Time {
@@ -171,7 +183,13 @@ impl Machine<'_> {
     fn record(&mut self, image: &str, color: Color, outcome: Outcome, message: Option<String>) {
         self.s.history.insert(
             0,
-            Release { image: image.to_owned(), color, outcome, at: self.now(), message },
+            Release {
+                image: image.to_owned(),
+                color,
+                outcome,
+                at: self.now(),
+                message,
+            },
         );
         self.s.history.truncate(HISTORY_LIMIT);
     }
@@ -191,12 +209,28 @@ impl Machine<'_> {
 
     fn set_degraded(&mut self, reason: &str, message: String) {
         let gen_ = self.obs.generation;
-        set_condition(&mut self.s.conditions, DEGRADED, true, reason, &message, gen_, self.obs.now);
+        set_condition(
+            &mut self.s.conditions,
+            DEGRADED,
+            true,
+            reason,
+            &message,
+            gen_,
+            self.obs.now,
+        );
     }
 
     fn clear_degraded(&mut self) {
         let gen_ = self.obs.generation;
-        set_condition(&mut self.s.conditions, DEGRADED, false, "AsExpected", "", gen_, self.obs.now);
+        set_condition(
+            &mut self.s.conditions,
+            DEGRADED,
+            false,
+            "AsExpected",
+            "",
+            gen_,
+            self.obs.now,
+        );
     }
 
     fn rollout_color(&self) -> Color {
@@ -207,19 +241,31 @@ impl Machine<'_> {
     }
 
     fn start_rollout(&mut self, color: Color, image: String, trigger: Trigger) {
-        if self.s.scale_down.as_ref().is_some_and(|sd| sd.color == color) {
+        if self
+            .s
+            .scale_down
+            .as_ref()
+            .is_some_and(|sd| sd.color == color)
+        {
             self.s.scale_down = None;
         }
         // Every rollout (image change, rotation, rollback) runs with the current secrets.
         let secrets_hash = self.obs.secrets_hash.clone();
         self.s.colors.set(
             color,
-            Some(ColorState { image: image.clone(), scaled_down: false, secrets_hash: secrets_hash.clone() }),
+            Some(ColorState {
+                image: image.clone(),
+                scaled_down: false,
+                secrets_hash: secrets_hash.clone(),
+            }),
         );
         if trigger != Trigger::Rollback {
             self.clear_degraded();
         }
-        self.actions.push(Action::Deploy { color, image: image.clone() });
+        self.actions.push(Action::Deploy {
+            color,
+            image: image.clone(),
+        });
         self.event(
             EventType::Normal,
             "RolloutStarted",
@@ -240,8 +286,16 @@ impl Machine<'_> {
 
     /// Ends the in-flight rollout without going live. Blue/green scales the target down; recreate
     /// redeploys the last live image.
-    fn end_rollout(&mut self, outcome: Outcome, reason: &'static str, detail: String, reject: bool) {
-        let Some(r) = self.s.rollout.take() else { return };
+    fn end_rollout(
+        &mut self,
+        outcome: Outcome,
+        reason: &'static str,
+        detail: String,
+        reject: bool,
+    ) {
+        let Some(r) = self.s.rollout.take() else {
+            return;
+        };
         // A failed rotation rejects the secrets content, not the (live) image.
         if reject && r.trigger == Trigger::SecretsRotated {
             self.s.rejected_secrets_hash = Some(r.secrets_hash.clone().unwrap_or_default());
@@ -256,19 +310,47 @@ impl Machine<'_> {
         match (self.spec.strategy, live_image) {
             (Strategy::Recreate, Some(live)) if Some(r.color) == self.s.active_color => {
                 let secrets_hash = self.s.active_secrets_hash.clone();
-                self.s.colors.set(r.color, Some(ColorState { image: live.clone(), scaled_down: false, secrets_hash }));
-                self.actions.push(Action::Deploy { color: r.color, image: live });
+                self.s.colors.set(
+                    r.color,
+                    Some(ColorState {
+                        image: live.clone(),
+                        scaled_down: false,
+                        secrets_hash,
+                    }),
+                );
+                self.actions.push(Action::Deploy {
+                    color: r.color,
+                    image: live,
+                });
             }
             _ => {
                 let secrets_hash = r.secrets_hash.clone();
-                self.s.colors.set(r.color, Some(ColorState { image: r.image.clone(), scaled_down: true, secrets_hash }));
+                self.s.colors.set(
+                    r.color,
+                    Some(ColorState {
+                        image: r.image.clone(),
+                        scaled_down: true,
+                        secrets_hash,
+                    }),
+                );
                 self.actions.push(Action::ScaleDown { color: r.color });
             }
         }
-        let type_ = if reject { EventType::Warning } else { EventType::Normal };
-        self.event(type_, reason, format!("{} on {}: {detail}", r.image, r.color));
+        let type_ = if reject {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        self.event(
+            type_,
+            reason,
+            format!("{} on {}: {detail}", r.image, r.color),
+        );
         if reject && r.trigger == Trigger::SecretsRotated {
-            self.set_degraded(reason, format!("rotated secrets on {} rejected: {detail}", r.image));
+            self.set_degraded(
+                reason,
+                format!("rotated secrets on {} rejected: {detail}", r.image),
+            );
         } else if reject {
             self.set_degraded(reason, format!("{} rejected: {detail}", r.image));
         }
@@ -276,13 +358,19 @@ impl Machine<'_> {
 
     /// The gated color goes live.
     fn promote(&mut self) {
-        let Some(r) = self.s.rollout.take() else { return };
+        let Some(r) = self.s.rollout.take() else {
+            return;
+        };
         let previous = self.s.active_color;
         self.s.active_color = Some(r.color);
         self.s.active_image = Some(r.image.clone());
         self.s.active_secrets_hash = r.secrets_hash.clone();
         self.s.last_switch_time = Some(self.now());
-        let outcome = if r.trigger == Trigger::Rollback { Outcome::RolledBack } else { Outcome::Promoted };
+        let outcome = if r.trigger == Trigger::Rollback {
+            Outcome::RolledBack
+        } else {
+            Outcome::Promoted
+        };
         self.record(&r.image, r.color, outcome, None);
         if previous != Some(r.color) {
             self.actions.push(Action::SwitchTraffic { to: r.color });
@@ -293,7 +381,11 @@ impl Machine<'_> {
         if r.trigger != Trigger::Rollback {
             self.clear_degraded();
         }
-        self.event(EventType::Normal, "TrafficSwitched", format!("{} live on {}", r.image, r.color));
+        self.event(
+            EventType::Normal,
+            "TrafficSwitched",
+            format!("{} live on {}", r.image, r.color),
+        );
     }
 
     fn schedule_scale_down(&mut self, color: Color) {
@@ -301,16 +393,29 @@ impl Machine<'_> {
             self.scale_down_now(color);
         } else {
             let at = plus_secs(self.obs.now, self.spec.scale_down_delay_seconds);
-            self.s.scale_down = Some(ScaleDown { color, at: Time(at) });
+            self.s.scale_down = Some(ScaleDown {
+                color,
+                at: Time(at),
+            });
         }
     }
 
     fn scale_down_now(&mut self, color: Color) {
         self.s.scale_down = None;
         if let Some(state) = self.s.colors.get(color).cloned() {
-            self.s.colors.set(color, Some(ColorState { scaled_down: true, ..state }));
+            self.s.colors.set(
+                color,
+                Some(ColorState {
+                    scaled_down: true,
+                    ..state
+                }),
+            );
             self.actions.push(Action::ScaleDown { color });
-            self.event(EventType::Normal, "ScaledDown", format!("{color} scaled to zero"));
+            self.event(
+                EventType::Normal,
+                "ScaledDown",
+                format!("{color} scaled to zero"),
+            );
         }
     }
 
@@ -329,9 +434,18 @@ impl Machine<'_> {
     fn handle_abort(&mut self, value: String) {
         self.s.acknowledged.abort = Some(value);
         if self.s.rollout.is_some() {
-            self.end_rollout(Outcome::Aborted, "RolloutAborted", "aborted by request".into(), true);
+            self.end_rollout(
+                Outcome::Aborted,
+                "RolloutAborted",
+                "aborted by request".into(),
+                true,
+            );
         } else {
-            self.event(EventType::Normal, "NothingToAbort", "abort requested but no rollout is in progress");
+            self.event(
+                EventType::Normal,
+                "NothingToAbort",
+                "abort requested but no rollout is in progress",
+            );
         }
     }
 
@@ -339,19 +453,37 @@ impl Machine<'_> {
         self.s.acknowledged.rollback = Some(value);
         if let Some(r) = &self.s.rollout {
             if r.trigger == Trigger::Rollback {
-                self.event(EventType::Normal, "RollbackInProgress", "a rollback is already rolling out");
+                self.event(
+                    EventType::Normal,
+                    "RollbackInProgress",
+                    "a rollback is already rolling out",
+                );
             } else {
                 // Traffic never left the live color: rolling back means dropping the release.
-                self.end_rollout(Outcome::Aborted, "RolloutAborted", "rolled back before going live".into(), true);
+                self.end_rollout(
+                    Outcome::Aborted,
+                    "RolloutAborted",
+                    "rolled back before going live".into(),
+                    true,
+                );
             }
             return;
         }
-        let (Some(active), Some(active_image)) = (self.s.active_color, self.s.active_image.clone()) else {
-            self.event(EventType::Warning, "RollbackUnavailable", "nothing is live yet");
+        let (Some(active), Some(active_image)) = (self.s.active_color, self.s.active_image.clone())
+        else {
+            self.event(
+                EventType::Warning,
+                "RollbackUnavailable",
+                "nothing is live yet",
+            );
             return;
         };
         let Some(previous) = self.previous_live_image() else {
-            self.event(EventType::Warning, "RollbackUnavailable", "no previous release in history");
+            self.event(
+                EventType::Warning,
+                "RollbackUnavailable",
+                "no previous release in history",
+            );
             return;
         };
         self.reject(&active_image);
@@ -361,20 +493,35 @@ impl Machine<'_> {
         let standby_state = self.s.colors.get(standby).cloned();
         let warm = self.spec.strategy == Strategy::BlueGreen
             && standby_state.as_ref().is_some_and(|c| {
-                c.image == previous && !c.scaled_down && self.color_ready(standby, &previous, c.secrets_hash.as_deref())
+                c.image == previous
+                    && !c.scaled_down
+                    && self.color_ready(standby, &previous, c.secrets_hash.as_deref())
             });
         if warm {
             self.s.active_color = Some(standby);
             self.s.active_image = Some(previous.clone());
             self.s.active_secrets_hash = standby_state.and_then(|c| c.secrets_hash);
             self.s.last_switch_time = Some(self.now());
-            self.record(&previous, standby, Outcome::RolledBack, Some(reason.clone()));
+            self.record(
+                &previous,
+                standby,
+                Outcome::RolledBack,
+                Some(reason.clone()),
+            );
             self.actions.push(Action::SwitchTraffic { to: standby });
             self.schedule_scale_down(active);
-            self.event(EventType::Normal, "RolledBack", format!("{reason} (warm {standby}, instant switch)"));
+            self.event(
+                EventType::Normal,
+                "RolledBack",
+                format!("{reason} (warm {standby}, instant switch)"),
+            );
         } else {
             let color = self.rollout_color();
-            self.event(EventType::Normal, "RollbackStarted", format!("{reason}: previous color is cold, redeploying through the gate"));
+            self.event(
+                EventType::Normal,
+                "RollbackStarted",
+                format!("{reason}: previous color is cold, redeploying through the gate"),
+            );
             self.start_rollout(color, previous, Trigger::Rollback);
         }
     }
@@ -391,28 +538,47 @@ impl Machine<'_> {
             match self.s.rollout.as_ref().map(|r| r.stage) {
                 Some(Stage::AwaitingPromotion) => {
                     self.s.acknowledged.promote = Some(v);
-                    self.event(EventType::Normal, "PromotionRequested", "promoted by request");
+                    self.event(
+                        EventType::Normal,
+                        "PromotionRequested",
+                        "promoted by request",
+                    );
                     self.promote();
                 }
                 // Kept pending: consumed once the gate has passed.
                 Some(_) => {}
                 None => {
                     self.s.acknowledged.promote = Some(v);
-                    self.event(EventType::Normal, "NothingToPromote", "promote requested but nothing awaits promotion");
+                    self.event(
+                        EventType::Normal,
+                        "NothingToPromote",
+                        "promote requested but nothing awaits promotion",
+                    );
                 }
             }
         }
     }
 
     fn advance_rollout(&mut self) {
-        let Some(r) = self.s.rollout.clone() else { return };
+        let Some(r) = self.s.rollout.clone() else {
+            return;
+        };
         let spec_image = &self.spec.image;
         // A rollback's target differs from spec.image by design; spec.image is then rejected.
         if *spec_image != r.image && !self.rejected(spec_image) {
             if Some(spec_image) == self.s.active_image.as_ref() {
-                self.end_rollout(Outcome::Aborted, "RolloutCancelled", format!("spec.image is back to live {spec_image}"), false);
+                self.end_rollout(
+                    Outcome::Aborted,
+                    "RolloutCancelled",
+                    format!("spec.image is back to live {spec_image}"),
+                    false,
+                );
             } else {
-                self.event(EventType::Normal, "RolloutSuperseded", format!("{} superseded by {spec_image}", r.image));
+                self.event(
+                    EventType::Normal,
+                    "RolloutSuperseded",
+                    format!("{} superseded by {spec_image}", r.image),
+                );
                 self.s.rollout = None;
                 self.start_rollout(r.color, spec_image.clone(), r.trigger_for_supersede());
             }
@@ -421,7 +587,11 @@ impl Machine<'_> {
         // Secrets rotated again mid-rollout: restart the same release with the newest values.
         let want_hash = self.obs.secrets_hash.as_ref();
         if r.secrets_hash.as_ref() != want_hash && !self.secrets_rejected(want_hash) {
-            self.event(EventType::Normal, "RolloutSuperseded", format!("{} on {}: secrets changed", r.image, r.color));
+            self.event(
+                EventType::Normal,
+                "RolloutSuperseded",
+                format!("{} on {}: secrets changed", r.image, r.color),
+            );
             self.s.rollout = None;
             self.start_rollout(r.color, r.image.clone(), r.trigger);
             return;
@@ -440,12 +610,20 @@ impl Machine<'_> {
         let ready = self.color_ready(r.color, &r.image, r.secrets_hash.as_deref());
         match r.stage {
             Stage::Progressing if ready => {
-                self.event(EventType::Normal, "GateStarted", format!("{} ready on {}; probing health", r.image, r.color));
+                self.event(
+                    EventType::Normal,
+                    "GateStarted",
+                    format!("{} ready on {}; probing health", r.image, r.color),
+                );
                 self.set_rollout(Stage::Gating, 0, 0);
             }
             Stage::Progressing => {}
             Stage::Gating | Stage::AwaitingPromotion if !ready => {
-                self.event(EventType::Warning, "StandbyNotReady", format!("{} pods no longer all ready", r.color));
+                self.event(
+                    EventType::Warning,
+                    "StandbyNotReady",
+                    format!("{} pods no longer all ready", r.color),
+                );
                 self.set_rollout(Stage::Progressing, 0, 0);
             }
             Stage::Gating => self.gate(&r),
@@ -470,7 +648,10 @@ impl Machine<'_> {
 
     fn gate(&mut self, r: &Rollout) {
         let health = &self.spec.health;
-        if matches!(self.obs.gate, Some(GateResult::Pass | GateResult::Fail { .. })) {
+        if matches!(
+            self.obs.gate,
+            Some(GateResult::Pass | GateResult::Fail { .. })
+        ) {
             self.mark_probed();
         }
         match &self.obs.gate {
@@ -483,7 +664,10 @@ impl Machine<'_> {
                 self.event(
                     EventType::Normal,
                     "HealthGatePassed",
-                    format!("{} on {}: {passes} consecutive passing rounds", r.image, r.color),
+                    format!(
+                        "{} on {}: {passes} consecutive passing rounds",
+                        r.image, r.color
+                    ),
                 );
                 // Manual promotion guards replacing a live release: the first release (nothing
                 // serving yet) and explicit rollbacks go live as soon as they pass the gate.
@@ -493,7 +677,9 @@ impl Machine<'_> {
                 if manual {
                     self.set_rollout(Stage::AwaitingPromotion, passes, 0);
                     // A promote request made earlier is consumed right away.
-                    if let Some(v) = fresh(&self.obs.requests.promote, &self.s.acknowledged.promote).cloned() {
+                    if let Some(v) =
+                        fresh(&self.obs.requests.promote, &self.s.acknowledged.promote).cloned()
+                    {
                         self.s.acknowledged.promote = Some(v);
                         self.promote();
                     }
@@ -544,7 +730,9 @@ impl Machine<'_> {
 
     fn scale_down_timer(&mut self) -> Option<Duration> {
         let sd = self.s.scale_down.clone()?;
-        if Some(sd.color) == self.s.active_color || self.s.rollout.as_ref().is_some_and(|r| r.color == sd.color) {
+        if Some(sd.color) == self.s.active_color
+            || self.s.rollout.as_ref().is_some_and(|r| r.color == sd.color)
+        {
             self.s.scale_down = None;
             return None;
         }
@@ -571,38 +759,86 @@ impl Machine<'_> {
             _ => (None, None),
         };
 
-        let ready = s.active_color.is_some() && active_facts.is_some_and(|f| {
-            f.ready_replicas >= self.spec.replicas && f.image == s.active_image
-        });
+        let ready = s.active_color.is_some()
+            && active_facts.is_some_and(|f| {
+                f.ready_replicas >= self.spec.replicas && f.image == s.active_image
+            });
         let (reason, msg) = match (s.active_image.as_ref(), ready) {
-            (None, _) => ("NoLiveRelease", "nothing has passed the health gate yet".to_owned()),
+            (None, _) => (
+                "NoLiveRelease",
+                "nothing has passed the health gate yet".to_owned(),
+            ),
             (Some(img), true) => ("ActiveHealthy", format!("{img} live")),
-            (Some(img), false) => ("ActiveNotReady", format!("{img} live but not all replicas ready")),
+            (Some(img), false) => (
+                "ActiveNotReady",
+                format!("{img} live but not all replicas ready"),
+            ),
         };
         set_condition(&mut s.conditions, READY, ready, reason, &msg, gen_, now);
 
         let (progressing, reason, msg) = match (&s.rollout, paused) {
-            (Some(r), true) => (false, "Paused", format!("{} on {} paused at {:?}", r.image, r.color, r.stage)),
-            (Some(r), false) => (true, stage_reason(r.stage), format!("{} on {}", r.image, r.color)),
+            (Some(r), true) => (
+                false,
+                "Paused",
+                format!("{} on {} paused at {:?}", r.image, r.color, r.stage),
+            ),
+            (Some(r), false) => (
+                true,
+                stage_reason(r.stage),
+                format!("{} on {}", r.image, r.color),
+            ),
             (None, true) => (false, "Paused", "paused".to_owned()),
             (None, false) => (false, "Idle", "no rollout in progress".to_owned()),
         };
-        set_condition(&mut s.conditions, PROGRESSING, progressing, reason, &msg, gen_, now);
+        set_condition(
+            &mut s.conditions,
+            PROGRESSING,
+            progressing,
+            reason,
+            &msg,
+            gen_,
+            now,
+        );
 
         let (standby_ready, reason) = match &s.rollout {
             Some(r) if r.stage == Stage::AwaitingPromotion => (true, "GatePassed"),
             Some(_) => (false, "Gating"),
             None => match s.standby_color {
-                Some(c) if self.obs.facts(c).is_some_and(|f| f.ready_replicas >= self.spec.replicas && f.image == s.standby_image) => (true, "StandbyWarm"),
+                Some(c)
+                    if self.obs.facts(c).is_some_and(|f| {
+                        f.ready_replicas >= self.spec.replicas && f.image == s.standby_image
+                    }) =>
+                {
+                    (true, "StandbyWarm")
+                }
                 Some(_) => (false, "StandbyNotReady"),
                 None => (false, "NoStandby"),
             },
         };
-        set_condition(&mut s.conditions, STANDBY_READY, standby_ready, reason, "", gen_, now);
+        set_condition(
+            &mut s.conditions,
+            STANDBY_READY,
+            standby_ready,
+            reason,
+            "",
+            gen_,
+            now,
+        );
         if !s.conditions.iter().any(|c| c.type_ == DEGRADED) {
-            set_condition(&mut s.conditions, DEGRADED, false, "AsExpected", "", gen_, now);
+            set_condition(
+                &mut s.conditions,
+                DEGRADED,
+                false,
+                "AsExpected",
+                "",
+                gen_,
+                now,
+            );
         }
-        let degraded = s.conditions.iter().find(|c| c.type_ == DEGRADED && c.status == "True");
+        let degraded = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == DEGRADED && c.status == "True");
 
         s.phase = if paused {
             Phase::Paused
@@ -613,7 +849,11 @@ impl Machine<'_> {
                 Stage::AwaitingPromotion => Phase::AwaitingPromotion,
             }
         } else if let Some(d) = degraded {
-            if d.reason == "RolledBack" { Phase::RolledBack } else { Phase::Degraded }
+            if d.reason == "RolledBack" {
+                Phase::RolledBack
+            } else {
+                Phase::Degraded
+            }
         } else if s.scale_down.is_some() {
             Phase::ScaleDownPending
         } else if s.active_color.is_some() {
@@ -684,10 +924,19 @@ pub fn set_condition(
 
 /// One reconcile step of the state machine.
 pub fn step(spec: &MasBackendSpec, prev: &MasBackendStatus, obs: &Observed) -> Decision {
-    let mut m = Machine { spec, obs, s: prev.clone(), actions: Vec::new() };
+    let mut m = Machine {
+        spec,
+        obs,
+        s: prev.clone(),
+        actions: Vec::new(),
+    };
     if spec.paused {
         m.derive(true);
-        return Decision { status: m.s, actions: m.actions, requeue: Duration::from_secs(300) };
+        return Decision {
+            status: m.s,
+            actions: m.actions,
+            requeue: Duration::from_secs(300),
+        };
     }
     // Start first, so a request sent together with a new image applies to that rollout.
     m.maybe_start();
@@ -696,7 +945,11 @@ pub fn step(spec: &MasBackendSpec, prev: &MasBackendStatus, obs: &Observed) -> D
     let scale_down_in = m.scale_down_timer();
     m.derive(false);
 
-    let period = Duration::from_secs(u64::try_from(spec.health.period_seconds).unwrap_or(5).max(1));
+    let period = Duration::from_secs(
+        u64::try_from(spec.health.period_seconds)
+            .unwrap_or(5)
+            .max(1),
+    );
     let mut requeue = match m.s.rollout.as_ref().map(|r| r.stage) {
         Some(Stage::Gating) => match m.s.rollout.as_ref().and_then(|r| r.last_probe.as_ref()) {
             Some(t) => until(obs.now, plus_secs(t.0, spec.health.period_seconds)),
@@ -706,13 +959,24 @@ pub fn step(spec: &MasBackendSpec, prev: &MasBackendStatus, obs: &Observed) -> D
         Some(Stage::AwaitingPromotion) => Duration::from_secs(60),
         None => Duration::from_secs(300),
     };
-    if let Some(r) = m.s.rollout.as_ref().filter(|r| r.stage != Stage::AwaitingPromotion) {
-        requeue = requeue.min(until(obs.now, plus_secs(r.started_at.0, spec.progress_deadline_seconds)));
+    if let Some(r) =
+        m.s.rollout
+            .as_ref()
+            .filter(|r| r.stage != Stage::AwaitingPromotion)
+    {
+        requeue = requeue.min(until(
+            obs.now,
+            plus_secs(r.started_at.0, spec.progress_deadline_seconds),
+        ));
     }
     if let Some(d) = scale_down_in {
         requeue = requeue.min(d);
     }
-    Decision { status: m.s, actions: m.actions, requeue }
+    Decision {
+        status: m.s,
+        actions: m.actions,
+        requeue,
+    }
 }
 
 #[cfg(test)]

@@ -21,9 +21,16 @@ async fn json_and_plain_secrets_are_merged() {
         .send()
         .await
         .unwrap();
-    sm.create_secret().name(&jwt).secret_string("j".repeat(40)).send().await.unwrap();
+    sm.create_secret()
+        .name(&jwt)
+        .secret_string("j".repeat(40))
+        .send()
+        .await
+        .unwrap();
 
-    let got = aws_secrets::fetch(&sm, &[app.clone(), jwt.clone()]).await.unwrap();
+    let got = aws_secrets::fetch(&sm, &[app.clone(), jwt.clone()])
+        .await
+        .unwrap();
     assert_eq!(got["DATABASE_URL"], b"postgres://db/mas");
     assert_eq!(got["REDIS_URL"], b"redis://r");
     assert_eq!(got["JWT_SECRET"], "j".repeat(40).as_bytes());
@@ -45,7 +52,9 @@ async fn missing_and_conflicting_secrets_are_clear_errors() {
     let prefix = format!("test/{}", Uuid::new_v4().simple());
     let missing = format!("{prefix}/missing");
     assert_eq!(
-        aws_secrets::fetch(&sm, std::slice::from_ref(&missing)).await.unwrap_err(),
+        aws_secrets::fetch(&sm, std::slice::from_ref(&missing))
+            .await
+            .unwrap_err(),
         SecretsError::NotFound(missing)
     );
 

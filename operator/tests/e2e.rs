@@ -32,7 +32,9 @@ const COLOR_LABEL: &str = "platform.myanalyticsschool.com/color";
 fn kubeconfig_path() -> PathBuf {
     match std::env::var("MAS_TEST_KUBECONFIG") {
         Ok(p) if !p.is_empty() => PathBuf::from(p),
-        _ => panic!("MAS_TEST_KUBECONFIG is not set: run scripts/test (it starts a cluster with tests/cluster/up.sh)"),
+        _ => panic!(
+            "MAS_TEST_KUBECONFIG is not set: run scripts/test (it starts a cluster with tests/cluster/up.sh)"
+        ),
     }
 }
 
@@ -46,8 +48,10 @@ fn kubectl() -> PathBuf {
     std::fs::read_to_string(env_file)
         .ok()
         .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("export MAS_CLUSTER_BIN=").map(|b| PathBuf::from(b.trim()).join("kubectl")))
+            text.lines().find_map(|l| {
+                l.strip_prefix("export MAS_CLUSTER_BIN=")
+                    .map(|b| PathBuf::from(b.trim()).join("kubectl"))
+            })
         })
         .unwrap_or_else(|| PathBuf::from("kubectl"))
 }
@@ -57,7 +61,10 @@ fn kubectl() -> PathBuf {
 fn app_port() -> u16 {
     static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU16> = std::sync::OnceLock::new();
     let next = NEXT.get_or_init(|| {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
         std::sync::atomic::AtomicU16::new(20000 + u16::try_from(nanos % 9000).unwrap())
     });
     next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -76,13 +83,20 @@ async fn install_crd(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd = MasBackend::crd();
     let name = crd.metadata.name.clone().unwrap();
-    crds.patch(&name, &PatchParams::apply("mas-e2e").force(), &Patch::Apply(&crd))
-        .await
-        .expect("apply CRD");
-    tokio::time::timeout(Duration::from_secs(30), await_condition(crds, &name, conditions::is_crd_established()))
-        .await
-        .expect("CRD established in time")
-        .expect("CRD watch");
+    crds.patch(
+        &name,
+        &PatchParams::apply("mas-e2e").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("apply CRD");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(crds, &name, conditions::is_crd_established()),
+    )
+    .await
+    .expect("CRD established in time")
+    .expect("CRD watch");
 }
 
 /// Behaviour of the fake app by image: images containing "bad" answer 503 like a broken backend.
@@ -120,7 +134,11 @@ impl PodServers {
                     let mut map = HashMap::new();
                     for p in list.items {
                         let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone());
-                        let image = p.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone());
+                        let image = p
+                            .spec
+                            .as_ref()
+                            .and_then(|s| s.containers.first())
+                            .and_then(|c| c.image.clone());
                         if let (Some(ip), Some(image)) = (ip, image)
                             && p.metadata.deletion_timestamp.is_none()
                         {
@@ -173,7 +191,11 @@ impl Operator {
 
     fn start_with(ns: &str, kubeconfig: &std::path::Path) -> Self {
         let log = std::env::temp_dir().join(format!("mas-e2e-operator-{ns}.log"));
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mas-operator"))
             .arg("run")
             .env("KUBECONFIG", kubeconfig)
@@ -207,9 +229,16 @@ impl Operator {
                 text.push(c);
             }
         }
-        let line = text.lines().find(|l| l.contains("serving /healthz")).expect("startup line in operator log");
+        let line = text
+            .lines()
+            .find(|l| l.contains("serving /healthz"))
+            .expect("startup line in operator log");
         let at = line.find("addr=").expect("addr field") + "addr=".len();
-        line[at..].split_whitespace().next().unwrap_or_default().to_owned()
+        line[at..]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     async fn kill(mut self) {
@@ -229,15 +258,26 @@ impl Env {
     async fn new(test: &str, port: u16) -> Self {
         let client = client().await;
         install_crd(&client).await;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
         let ns = format!("e2e-{test}-{:x}", nanos % 0x00ff_ffff);
         let nss: Api<Namespace> = Api::all(client.clone());
         let n: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-        nss.create(&PostParams::default(), &n).await.expect("create namespace");
+        nss.create(&PostParams::default(), &n)
+            .await
+            .expect("create namespace");
         let servers = PodServers::start(client.clone(), &ns, port);
         let operator = Some(Operator::start(&ns));
         let mbs = Api::namespaced(client.clone(), &ns);
-        Self { client, ns, mbs, operator, _servers: servers }
+        Self {
+            client,
+            ns,
+            mbs,
+            operator,
+            _servers: servers,
+        }
     }
 
     async fn apply(&self, spec: serde_json::Value) {
@@ -248,19 +288,29 @@ impl Env {
             "spec": spec,
         });
         self.mbs
-            .patch("api", &PatchParams::apply("e2e-user").force(), &Patch::Apply(&mb))
+            .patch(
+                "api",
+                &PatchParams::apply("e2e-user").force(),
+                &Patch::Apply(&mb),
+            )
             .await
             .expect("apply MasBackend");
     }
 
     async fn set_image(&self, image: &str) {
         let p = json!({"spec": {"image": image}});
-        self.mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p)).await.expect("set image");
+        self.mbs
+            .patch("api", &PatchParams::default(), &Patch::Merge(&p))
+            .await
+            .expect("set image");
     }
 
     async fn annotate(&self, key: &str, value: &str) {
         let p = json!({"metadata": {"annotations": {key: value}}});
-        self.mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p)).await.expect("annotate");
+        self.mbs
+            .patch("api", &PatchParams::default(), &Patch::Merge(&p))
+            .await
+            .expect("annotate");
     }
 
     async fn wait<F: Fn(&MasBackend) -> bool>(&self, what: &str, secs: u64, pred: F) -> MasBackend {
@@ -271,7 +321,11 @@ impl Env {
                 return mb;
             }
             if Instant::now() > deadline {
-                let log = self.operator.as_ref().map(|o| o.log.display().to_string()).unwrap_or_default();
+                let log = self
+                    .operator
+                    .as_ref()
+                    .map(|o| o.log.display().to_string())
+                    .unwrap_or_default();
                 panic!(
                     "timed out after {secs}s waiting for {what}; status:\n{}\noperator log: {log}",
                     serde_yaml::to_string(&mb.status).unwrap()
@@ -289,7 +343,11 @@ impl Env {
 
     async fn replicas(&self, deployment: &str) -> Option<i32> {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.ns);
-        api.get_opt(deployment).await.expect("get deployment")?.spec?.replicas
+        api.get_opt(deployment)
+            .await
+            .expect("get deployment")?
+            .spec?
+            .replicas
     }
 
     /// Waits until an event with `reason` exists (events and status are separate writes).
@@ -300,7 +358,11 @@ impl Env {
             if let Some((_, note)) = events.iter().find(|e| e.0 == reason) {
                 return note.clone();
             }
-            assert!(Instant::now() < deadline, "no {reason} event; have {:?}", events.iter().map(|e| &e.0).collect::<Vec<_>>());
+            assert!(
+                Instant::now() < deadline,
+                "no {reason} event; have {:?}",
+                events.iter().map(|e| &e.0).collect::<Vec<_>>()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -330,7 +392,10 @@ impl Drop for Env {
         let ns = self.ns.clone();
         // Best-effort cleanup on a fresh runtime thread; the test runtime may be shutting down.
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 rt.block_on(async { nss.delete(&ns, &DeleteParams::default()).await.ok() });
             }
         })
@@ -354,13 +419,18 @@ fn live(mb: &MasBackend, color: Color, image: &str) -> bool {
         s.active_color == Some(color)
             && s.active_image.as_deref() == Some(image)
             && s.rollout.is_none()
-            && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
     })
 }
 
 async fn blue_live(env: &Env, port: u16) {
     env.apply(base_spec("api:1", port)).await;
-    env.wait("blue live with api:1", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    env.wait("blue live with api:1", 90, |mb| {
+        live(mb, Color::Blue, "api:1")
+    })
+    .await;
     assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"));
 }
 
@@ -369,9 +439,13 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
     let port = app_port();
     let env = Env::new("release", port).await;
     let mut spec = base_spec("api:1", port);
-    spec["traffic"] = json!({"host": "api.example.com", "tlsSecretName": "api-tls", "ingressClassName": "nginx"});
+    spec["traffic"] =
+        json!({"host": "api.example.com", "tlsSecretName": "api-tls", "ingressClassName": "nginx"});
     env.apply(spec).await;
-    env.wait("blue live with api:1", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    env.wait("blue live with api:1", 90, |mb| {
+        live(mb, Color::Blue, "api:1")
+    })
+    .await;
     assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"));
 
     // Ingress routes the host to the stable Service, with TLS, owned by the MasBackend.
@@ -379,7 +453,10 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
     let ing = ingresses.get("api").await.expect("ingress api");
     let v = serde_json::to_value(&ing).unwrap();
     assert_eq!(v["spec"]["rules"][0]["host"], "api.example.com");
-    assert_eq!(v["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"], "api");
+    assert_eq!(
+        v["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+        "api"
+    );
     assert_eq!(v["spec"]["tls"][0]["secretName"], "api-tls");
     assert_eq!(v["metadata"]["ownerReferences"][0]["kind"], "MasBackend");
     assert_eq!(v["metadata"]["managedFields"][0]["manager"], "mas-operator");
@@ -392,68 +469,138 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
         .output()
         .expect("run the cluster's kubectl (set MAS_CLUSTER_BIN)");
     let table = String::from_utf8_lossy(&out.stdout);
-    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "ACTIVE", "IMAGE", "STANDBY", "READY", "STATUS", "AGE"], "{table}");
-    let row: Vec<&str> = table.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME", "ACTIVE", "IMAGE", "STANDBY", "READY", "STATUS", "AGE"
+        ],
+        "{table}"
+    );
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     assert_eq!(&row[..3], ["api", "blue", "api:1"], "{table}");
 
     // Scale subresource drives spec.replicas and the live Deployment.
     let scale = json!({"spec": {"replicas": 3}});
-    env.mbs.patch_scale("api", &PatchParams::default(), &Patch::Merge(&scale)).await.expect("scale");
-    env.wait("3 live replicas", 30, |mb| mb.status.as_ref().is_some_and(|s| s.active_replicas == 3)).await;
+    env.mbs
+        .patch_scale("api", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .expect("scale");
+    env.wait("3 live replicas", 30, |mb| {
+        mb.status.as_ref().is_some_and(|s| s.active_replicas == 3)
+    })
+    .await;
     assert_eq!(env.replicas("api-blue").await, Some(3));
     let sc = env.mbs.get_scale("api").await.expect("get scale");
-    assert_eq!(sc.status.as_ref().and_then(|s| s.selector.clone()).as_deref(),
-        Some("app.kubernetes.io/instance=api,platform.myanalyticsschool.com/color=blue"));
+    assert_eq!(
+        sc.status
+            .as_ref()
+            .and_then(|s| s.selector.clone())
+            .as_deref(),
+        Some("app.kubernetes.io/instance=api,platform.myanalyticsschool.com/color=blue")
+    );
 
     let started = Instant::now();
     env.set_image("api:2").await;
     // While green rolls out and is gated, traffic stays on blue and the preview points at green.
     env.wait("green rolling", 30, |mb| {
-        mb.status.as_ref().and_then(|s| s.rollout.as_ref()).is_some_and(|r| r.color == Color::Green)
+        mb.status
+            .as_ref()
+            .and_then(|s| s.rollout.as_ref())
+            .is_some_and(|r| r.color == Color::Green)
     })
     .await;
     assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"));
-    assert_eq!(env.selector_color("api-preview").await.as_deref(), Some("green"));
+    assert_eq!(
+        env.selector_color("api-preview").await.as_deref(),
+        Some("green")
+    );
 
-    let mb = env.wait("green live with api:2", 90, |mb| live(mb, Color::Green, "api:2")).await;
+    let mb = env
+        .wait("green live with api:2", 90, |mb| {
+            live(mb, Color::Green, "api:2")
+        })
+        .await;
     let switch_secs = started.elapsed().as_secs_f64();
     assert_eq!(env.selector_color("api").await.as_deref(), Some("green"));
     let status = mb.status.unwrap();
-    assert_eq!(status.standby_color, Some(Color::Blue), "blue kept warm right after the switch");
+    assert_eq!(
+        status.standby_color,
+        Some(Color::Blue),
+        "blue kept warm right after the switch"
+    );
     assert_eq!(env.replicas("api-blue").await, Some(3));
     assert!(status.last_switch_time.is_some());
     assert_eq!(status.history.len(), 2);
 
     env.wait("blue scaled down after scaleDownDelaySeconds", 30, |mb| {
-        mb.status.as_ref().is_some_and(|s| s.phase == Phase::Stable && s.standby_color.is_none())
+        mb.status
+            .as_ref()
+            .is_some_and(|s| s.phase == Phase::Stable && s.standby_color.is_none())
     })
     .await;
     assert_eq!(env.replicas("api-blue").await, Some(0));
     let deadline = Instant::now() + Duration::from_secs(10);
     while env.selector_color("api-preview").await.is_some() {
-        assert!(Instant::now() < deadline, "preview Service not removed once no standby is warm");
+        assert!(
+            Instant::now() < deadline,
+            "preview Service not removed once no standby is warm"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Removing the host removes the Ingress.
     let p = json!({"spec": {"traffic": null}});
-    env.mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p)).await.expect("drop traffic");
+    env.mbs
+        .patch("api", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .expect("drop traffic");
     let deadline = Instant::now() + Duration::from_secs(10);
     while ingresses.get_opt("api").await.unwrap().is_some() {
-        assert!(Instant::now() < deadline, "Ingress not removed after spec.traffic was dropped");
+        assert!(
+            Instant::now() < deadline,
+            "Ingress not removed after spec.traffic was dropped"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    for r in ["RolloutStarted", "GateStarted", "HealthGatePassed", "TrafficSwitched", "ScaledDown"] {
+    for r in [
+        "RolloutStarted",
+        "GateStarted",
+        "HealthGatePassed",
+        "TrafficSwitched",
+        "ScaledDown",
+    ] {
         env.event(r).await;
     }
-    eprintln!("FIGURE image bump -> traffic switched: {switch_secs:.1}s (3 replicas, 2 gate rounds @1s)");
+    eprintln!(
+        "FIGURE image bump -> traffic switched: {switch_secs:.1}s (3 replicas, 2 gate rounds @1s)"
+    );
 
     // The operator's own endpoint: /healthz and counters at /metrics.
     let addr = env.operator.as_ref().unwrap().http_addr();
-    let get = |path: &str| reqwest::Client::builder().no_proxy().build().unwrap().get(format!("http://{addr}{path}")).send();
+    let get = |path: &str| {
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("http://{addr}{path}"))
+            .send()
+    };
     assert_eq!(get("/healthz").await.unwrap().text().await.unwrap(), "ok");
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("mas_operator_traffic_switches_total 2\n"), "{metrics}");
+    assert!(
+        metrics.contains("mas_operator_traffic_switches_total 2\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -464,22 +611,47 @@ async fn failing_standby_keeps_traffic_degrades_and_rejects_image() {
 
     env.set_image("api:bad").await;
     let mb = env
-        .wait("Degraded after failed gate", 90, |mb| mb.status.as_ref().is_some_and(|s| s.phase == Phase::Degraded))
+        .wait("Degraded after failed gate", 90, |mb| {
+            mb.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Phase::Degraded)
+        })
         .await;
     let status = mb.status.unwrap();
     assert_eq!(status.active_color, Some(Color::Blue));
     assert_eq!(status.active_image.as_deref(), Some("api:1"));
     assert_eq!(status.rejected_images, ["api:bad"]);
-    let degraded = status.conditions.iter().find(|c| c.type_ == "Degraded").unwrap();
-    assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "HealthGateFailed"));
-    assert!(degraded.message.contains("HTTP 503"), "{}", degraded.message);
-    assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"), "traffic never moved");
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "HealthGateFailed")
+    );
+    assert!(
+        degraded.message.contains("HTTP 503"),
+        "{}",
+        degraded.message
+    );
+    assert_eq!(
+        env.selector_color("api").await.as_deref(),
+        Some("blue"),
+        "traffic never moved"
+    );
 
     let failed = env.event("HealthCheckFailed").await;
-    assert!(failed.contains("database unreachable"), "failing body captured: {failed}");
+    assert!(
+        failed.contains("database unreachable"),
+        "failing body captured: {failed}"
+    );
     let logs = env.event("StandbyLogs").await;
     assert!(logs.contains("api-green"), "names the standby pods: {logs}");
-    eprintln!("StandbyLogs note on kwok pods: {}", logs.lines().next().unwrap_or_default());
+    eprintln!(
+        "StandbyLogs note on kwok pods: {}",
+        logs.lines().next().unwrap_or_default()
+    );
 
     // Latched: the rejected image is not retried while spec.image stays the same.
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -489,9 +661,18 @@ async fn failing_standby_keeps_traffic_degrades_and_rejects_image() {
 
     // A fixed image releases normally and clears Degraded.
     env.set_image("api:3").await;
-    let mb = env.wait("green live with api:3", 90, |mb| live(mb, Color::Green, "api:3")).await;
+    let mb = env
+        .wait("green live with api:3", 90, |mb| {
+            live(mb, Color::Green, "api:3")
+        })
+        .await;
     let status = mb.status.unwrap();
-    assert!(status.conditions.iter().any(|c| c.type_ == "Degraded" && c.status == "False"));
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Degraded" && c.status == "False")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -501,9 +682,11 @@ async fn rollback_annotation_flips_the_active_service_in_one_write() {
     let mut spec = base_spec("api:1", port);
     spec["scaleDownDelaySeconds"] = json!(600);
     env.apply(spec).await;
-    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1"))
+        .await;
     env.set_image("api:2").await;
-    env.wait("green live", 90, |mb| live(mb, Color::Green, "api:2")).await;
+    env.wait("green live", 90, |mb| live(mb, Color::Green, "api:2"))
+        .await;
 
     // Record every change of the stable Service's selector from now on.
     let svcs: Api<Service> = Api::namespaced(env.client.clone(), &env.ns);
@@ -514,7 +697,11 @@ async fn rollback_annotation_flips_the_active_service_in_one_write() {
         let mut stream = watcher::watcher(svcs, cfg).boxed();
         while let Some(Ok(ev)) = stream.next().await {
             if let watcher::Event::Apply(s) | watcher::Event::InitApply(s) = ev {
-                let c = s.spec.and_then(|s| s.selector).and_then(|s| s.get(COLOR_LABEL).cloned()).unwrap_or_default();
+                let c = s
+                    .spec
+                    .and_then(|s| s.selector)
+                    .and_then(|s| s.get(COLOR_LABEL).cloned())
+                    .unwrap_or_default();
                 let mut v = seen_w.lock().unwrap();
                 if v.last() != Some(&c) {
                     v.push(c);
@@ -525,10 +712,13 @@ async fn rollback_annotation_flips_the_active_service_in_one_write() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let started = Instant::now();
-    env.annotate("platform.myanalyticsschool.com/rollback", "1").await;
+    env.annotate("platform.myanalyticsschool.com/rollback", "1")
+        .await;
     let mb = env
         .wait("blue live again", 30, |mb| {
-            mb.status.as_ref().is_some_and(|s| s.active_color == Some(Color::Blue) && s.phase == Phase::RolledBack)
+            mb.status.as_ref().is_some_and(|s| {
+                s.active_color == Some(Color::Blue) && s.phase == Phase::RolledBack
+            })
         })
         .await;
     let rollback_secs = started.elapsed().as_secs_f64();
@@ -538,17 +728,24 @@ async fn rollback_annotation_flips_the_active_service_in_one_write() {
     assert_eq!(status.acknowledged.rollback.as_deref(), Some("1"));
     tokio::time::sleep(Duration::from_secs(2)).await;
     watch.abort();
-    assert_eq!(*seen.lock().unwrap(), ["green", "blue"], "exactly one selector change, straight to blue");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["green", "blue"],
+        "exactly one selector change, straight to blue"
+    );
 
     // Re-applying the same annotation value changes nothing; spec.image (api:2) stays rejected.
-    env.annotate("platform.myanalyticsschool.com/rollback", "1").await;
+    env.annotate("platform.myanalyticsschool.com/rollback", "1")
+        .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mb = env.mbs.get("api").await.unwrap();
     let s = mb.status.unwrap();
     assert_eq!(s.active_color, Some(Color::Blue));
     assert!(s.rollout.is_none());
     assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"));
-    eprintln!("FIGURE rollback annotation -> status shows blue live: {rollback_secs:.2}s (warm standby)");
+    eprintln!(
+        "FIGURE rollback annotation -> status shows blue live: {rollback_secs:.2}s (warm standby)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -558,7 +755,8 @@ async fn operator_restart_mid_rollout_finishes_the_release() {
     let mut spec = base_spec("api:1", port);
     spec["health"]["successThreshold"] = json!(4);
     env.apply(spec).await;
-    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1"))
+        .await;
 
     env.set_image("api:2").await;
     env.wait("green gating with a pass recorded", 60, |mb| {
@@ -569,7 +767,11 @@ async fn operator_restart_mid_rollout_finishes_the_release() {
     })
     .await;
     env.restart_operator().await;
-    let mb = env.wait("green live after restart", 90, |mb| live(mb, Color::Green, "api:2")).await;
+    let mb = env
+        .wait("green live after restart", 90, |mb| {
+            live(mb, Color::Green, "api:2")
+        })
+        .await;
     let s = mb.status.unwrap();
     assert_eq!(s.history[0].image, "api:2");
     assert_eq!(env.selector_color("api").await.as_deref(), Some("green"));
@@ -582,14 +784,21 @@ async fn manual_promotion_waits_for_promote_annotation() {
     let mut spec = base_spec("api:1", port);
     spec["promotion"] = json!("Manual");
     env.apply(spec).await;
-    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1")).await;
-    env.set_image("api:2").await;
-    env.wait("awaiting promotion", 60, |mb| mb.status.as_ref().is_some_and(|s| s.phase == Phase::AwaitingPromotion))
+    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1"))
         .await;
+    env.set_image("api:2").await;
+    env.wait("awaiting promotion", 60, |mb| {
+        mb.status
+            .as_ref()
+            .is_some_and(|s| s.phase == Phase::AwaitingPromotion)
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"));
-    env.annotate("platform.myanalyticsschool.com/promote", "go").await;
-    env.wait("green live", 30, |mb| live(mb, Color::Green, "api:2")).await;
+    env.annotate("platform.myanalyticsschool.com/promote", "go")
+        .await;
+    env.wait("green live", 30, |mb| live(mb, Color::Green, "api:2"))
+        .await;
     assert_eq!(env.selector_color("api").await.as_deref(), Some("green"));
 }
 
@@ -599,11 +808,38 @@ async fn invalid_manifests_are_rejected_by_kubectl_with_the_crd_messages() {
     install_crd(&client).await;
     let cases: BTreeMap<&str, (&str, &str)> = BTreeMap::from([
         ("empty-image", ("image: ''", "spec.image must not be empty")),
-        ("negative-replicas", ("image: a:1\n  replicas: -1", "spec.replicas must be >= 0")),
-        ("bad-port", ("image: a:1\n  port: 70000", "spec.port must be between 1 and 65535")),
-        ("bad-host", ("image: a:1\n  traffic: {host: 'Bad_Host.example'}", "spec.traffic.host must be a lowercase DNS-1123 hostname")),
-        ("tls-no-host", ("image: a:1\n  traffic: {tlsSecretName: x}", "spec.traffic.tlsSecretName requires spec.traffic.host")),
-        ("bad-health-path", ("image: a:1\n  health: {path: health}", "spec.health.path must start with '/'")),
+        (
+            "negative-replicas",
+            ("image: a:1\n  replicas: -1", "spec.replicas must be >= 0"),
+        ),
+        (
+            "bad-port",
+            (
+                "image: a:1\n  port: 70000",
+                "spec.port must be between 1 and 65535",
+            ),
+        ),
+        (
+            "bad-host",
+            (
+                "image: a:1\n  traffic: {host: 'Bad_Host.example'}",
+                "spec.traffic.host must be a lowercase DNS-1123 hostname",
+            ),
+        ),
+        (
+            "tls-no-host",
+            (
+                "image: a:1\n  traffic: {tlsSecretName: x}",
+                "spec.traffic.tlsSecretName requires spec.traffic.host",
+            ),
+        ),
+        (
+            "bad-health-path",
+            (
+                "image: a:1\n  health: {path: health}",
+                "spec.health.path must start with '/'",
+            ),
+        ),
     ]);
     for (name, (spec, message)) in cases {
         let manifest = format!(
@@ -619,11 +855,19 @@ async fn invalid_manifests_are_rejected_by_kubectl_with_the_crd_messages() {
             .spawn()
             .expect("run the cluster's kubectl (set MAS_CLUSTER_BIN)");
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(manifest.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(manifest.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name} was accepted");
-        assert!(stderr.contains(message), "{name}: expected {message:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(message),
+            "{name}: expected {message:?} in:\n{stderr}"
+        );
     }
     // And a valid one passes the same path.
     let ok = "apiVersion: platform.myanalyticsschool.com/v1alpha1\nkind: MasBackend\nmetadata: {name: ok, namespace: default}\nspec: {image: 'a:1', traffic: {host: api.example.com, tlsSecretName: api-tls}}\n";
@@ -637,9 +881,18 @@ async fn invalid_manifests_are_rejected_by_kubectl_with_the_crd_messages() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(ok.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ok.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -649,18 +902,31 @@ async fn recreate_strategy_gates_in_place_and_restores_previous_image_on_failure
     let mut spec = base_spec("api:1", port);
     spec["strategy"] = json!("Recreate");
     env.apply(spec).await;
-    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1"))
+        .await;
     env.set_image("api:2").await;
-    env.wait("api:2 live in place", 90, |mb| live(mb, Color::Blue, "api:2")).await;
+    env.wait("api:2 live in place", 90, |mb| {
+        live(mb, Color::Blue, "api:2")
+    })
+    .await;
     let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), &env.ns);
-    assert!(deployments.get_opt("api-green").await.unwrap().is_none(), "one Deployment only");
+    assert!(
+        deployments.get_opt("api-green").await.unwrap().is_none(),
+        "one Deployment only"
+    );
     env.set_image("api:bad").await;
     let mb = env
-        .wait("Degraded", 90, |mb| mb.status.as_ref().is_some_and(|s| s.phase == Phase::Degraded))
+        .wait("Degraded", 90, |mb| {
+            mb.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Phase::Degraded)
+        })
         .await;
     assert_eq!(mb.status.unwrap().rejected_images, ["api:bad"]);
     let d = deployments.get("api-blue").await.unwrap();
-    let image = d.spec.unwrap().template.spec.unwrap().containers[0].image.clone();
+    let image = d.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone();
     assert_eq!(image.as_deref(), Some("api:2"), "previous image redeployed");
 }
 
@@ -671,13 +937,23 @@ async fn abort_annotation_stops_a_rollout() {
     let mut spec = base_spec("api:1", port);
     spec["promotion"] = json!("Manual");
     env.apply(spec).await;
-    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1")).await;
-    env.set_image("api:2").await;
-    env.wait("awaiting promotion", 60, |mb| mb.status.as_ref().is_some_and(|s| s.phase == Phase::AwaitingPromotion))
+    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1"))
         .await;
-    env.annotate("platform.myanalyticsschool.com/abort", "stop").await;
+    env.set_image("api:2").await;
+    env.wait("awaiting promotion", 60, |mb| {
+        mb.status
+            .as_ref()
+            .is_some_and(|s| s.phase == Phase::AwaitingPromotion)
+    })
+    .await;
+    env.annotate("platform.myanalyticsschool.com/abort", "stop")
+        .await;
     let mb = env
-        .wait("aborted", 30, |mb| mb.status.as_ref().is_some_and(|s| s.phase == Phase::Degraded))
+        .wait("aborted", 30, |mb| {
+            mb.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Phase::Degraded)
+        })
         .await;
     let s = mb.status.unwrap();
     assert_eq!(s.acknowledged.abort.as_deref(), Some("stop"));
@@ -692,7 +968,10 @@ async fn deleting_the_masbackend_garbage_collects_its_children() {
     let port = app_port();
     let env = Env::new("gc", port).await;
     blue_live(&env, port).await;
-    env.mbs.delete("api", &DeleteParams::foreground()).await.expect("delete MasBackend");
+    env.mbs
+        .delete("api", &DeleteParams::foreground())
+        .await
+        .expect("delete MasBackend");
     let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), &env.ns);
     let services: Api<Service> = Api::namespaced(env.client.clone(), &env.ns);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -703,7 +982,10 @@ async fn deleting_the_masbackend_garbage_collects_its_children() {
         if d == 0 && s == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "children left after 60s: {d} deployments, {s} services");
+        assert!(
+            Instant::now() < deadline,
+            "children left after 60s: {d} deployments, {s} services"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -715,15 +997,18 @@ async fn rollback_after_scale_down_redeploys_previous_image_through_the_gate() {
     let mut spec = base_spec("api:1", port);
     spec["scaleDownDelaySeconds"] = json!(1);
     env.apply(spec).await;
-    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1"))
+        .await;
     env.set_image("api:2").await;
     env.wait("green live, blue scaled down", 90, |mb| {
-        live(mb, Color::Green, "api:2") && mb.status.as_ref().is_some_and(|s| s.phase == Phase::Stable)
+        live(mb, Color::Green, "api:2")
+            && mb.status.as_ref().is_some_and(|s| s.phase == Phase::Stable)
     })
     .await;
     assert_eq!(env.replicas("api-blue").await, Some(0));
 
-    env.annotate("platform.myanalyticsschool.com/rollback", "cold").await;
+    env.annotate("platform.myanalyticsschool.com/rollback", "cold")
+        .await;
     env.wait("rollback rolling out on blue", 30, |mb| {
         mb.status
             .as_ref()
@@ -731,11 +1016,17 @@ async fn rollback_after_scale_down_redeploys_previous_image_through_the_gate() {
             .is_some_and(|r| r.color == Color::Blue && r.image == "api:1")
     })
     .await;
-    assert_eq!(env.selector_color("api").await.as_deref(), Some("green"), "traffic waits for the gate");
+    assert_eq!(
+        env.selector_color("api").await.as_deref(),
+        Some("green"),
+        "traffic waits for the gate"
+    );
     let mb = env
         .wait("blue live again", 90, |mb| {
             mb.status.as_ref().is_some_and(|s| {
-                s.active_color == Some(Color::Blue) && s.active_image.as_deref() == Some("api:1") && s.rollout.is_none()
+                s.active_color == Some(Color::Blue)
+                    && s.active_image.as_deref() == Some("api:1")
+                    && s.rollout.is_none()
             })
         })
         .await;
@@ -765,13 +1056,25 @@ async fn operator_sa_kubeconfig(client: &Client, test_ns: &str) -> PathBuf {
             .spawn()
             .expect("run the cluster's kubectl (set MAS_CLUSTER_BIN)");
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(doc.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "applying {}: {}", v["kind"], String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "applying {}: {}",
+            v["kind"],
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), "mas-system");
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), "mas-system");
     let tr: k8s_openapi::api::authentication::v1::TokenRequest =
-        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}})).unwrap();
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .unwrap();
     let token = sas
         .create_token_request("mas-operator", &PostParams::default(), &tr)
         .await
@@ -779,7 +1082,8 @@ async fn operator_sa_kubeconfig(client: &Client, test_ns: &str) -> PathBuf {
         .status
         .expect("token status")
         .token;
-    let admin: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(kubeconfig_path()).unwrap()).unwrap();
+    let admin: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(kubeconfig_path()).unwrap()).unwrap();
     let cluster = &admin["clusters"][0]["cluster"];
     let kc = json!({
         "apiVersion": "v1", "kind": "Config",
@@ -807,46 +1111,81 @@ async fn operator_works_with_only_its_rbac() {
     env.operator = Some(Operator::start_with(&env.ns, &kc));
     let sm = secrets_manager().await;
     let id = format!("e2e/{}/rbac", uuid::Uuid::new_v4().simple());
-    sm.create_secret().name(&id).secret_string(r#"{"JWT_SECRET":"rbac"}"#).send().await.expect("create secret in moto");
+    sm.create_secret()
+        .name(&id)
+        .secret_string(r#"{"JWT_SECRET":"rbac"}"#)
+        .send()
+        .await
+        .expect("create secret in moto");
     let mut spec = base_spec("api:1", port);
     spec["secrets"] = json!([id]);
     spec["scaleDownDelaySeconds"] = json!(1);
     spec["traffic"] = json!({"host": "api.example.com"});
     env.apply(spec).await;
-    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1")).await;
+    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1"))
+        .await;
     env.set_image("api:bad").await;
-    env.wait("Degraded", 90, |mb| mb.status.as_ref().is_some_and(|s| s.phase == Phase::Degraded)).await;
+    env.wait("Degraded", 90, |mb| {
+        mb.status
+            .as_ref()
+            .is_some_and(|s| s.phase == Phase::Degraded)
+    })
+    .await;
     env.event("StandbyLogs").await;
     env.set_image("api:2").await;
     env.wait("green live, blue scaled down, preview removed", 90, |mb| {
-        live(mb, Color::Green, "api:2") && mb.status.as_ref().is_some_and(|s| s.phase == Phase::Stable)
+        live(mb, Color::Green, "api:2")
+            && mb.status.as_ref().is_some_and(|s| s.phase == Phase::Stable)
     })
     .await;
     assert_eq!(secret_data(&env).await["JWT_SECRET"], "rbac");
     // Dropping spec.secrets releases blue without them; the Secret goes once green is scaled down.
     let p = json!({"spec": {"secrets": []}});
-    env.mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p)).await.expect("drop secrets");
+    env.mbs
+        .patch("api", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .expect("drop secrets");
     env.wait("blue live without secrets, green scaled down", 90, |mb| {
         live(mb, Color::Blue, "api:2")
-            && mb.status.as_ref().is_some_and(|s| s.phase == Phase::Stable && s.active_secrets_hash.is_none())
+            && mb
+                .status
+                .as_ref()
+                .is_some_and(|s| s.phase == Phase::Stable && s.active_secrets_hash.is_none())
     })
     .await;
     let blue = pod_template(&env, "api-blue").await;
-    assert!(blue["spec"]["containers"][0].get("envFrom").is_none(), "{blue}");
+    assert!(
+        blue["spec"]["containers"][0].get("envFrom").is_none(),
+        "{blue}"
+    );
     let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
     let deadline = Instant::now() + Duration::from_secs(10);
     while secrets.get_opt("api-aws-secrets").await.unwrap().is_some() {
-        assert!(Instant::now() < deadline, "Secret not deleted after spec.secrets was emptied");
+        assert!(
+            Instant::now() < deadline,
+            "Secret not deleted after spec.secrets was emptied"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let log = std::fs::read_to_string(&env.operator.as_ref().unwrap().log).unwrap_or_default();
-    assert!(!log.contains("forbidden"), "operator hit RBAC denials:\n{log}");
+    assert!(
+        !log.contains("forbidden"),
+        "operator hit RBAC denials:\n{log}"
+    );
 }
 
 /// Secrets Manager on moto, with the same env the operator child process inherits.
 async fn secrets_manager() -> aws_sdk_secretsmanager::Client {
-    for var in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-        assert!(std::env::var(var).is_ok_and(|v| !v.is_empty()), "{var} is not set: run scripts/test (moto env)");
+    for var in [
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
+        assert!(
+            std::env::var(var).is_ok_and(|v| !v.is_empty()),
+            "{var} is not set: run scripts/test (moto env)"
+        );
     }
     mas_operator::aws_secrets::client().await
 }
@@ -859,7 +1198,10 @@ async fn pod_template(env: &Env, deployment: &str) -> serde_json::Value {
 
 async fn secret_data(env: &Env) -> BTreeMap<String, String> {
     let api: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
-    let s = api.get("api-aws-secrets").await.expect("Secret api-aws-secrets");
+    let s = api
+        .get("api-aws-secrets")
+        .await
+        .expect("Secret api-aws-secrets");
     s.data
         .unwrap_or_default()
         .into_iter()
@@ -884,20 +1226,37 @@ async fn aws_secrets_reach_pods_and_a_rotation_is_a_gated_release() {
     let mut spec = base_spec("api:1", port);
     spec["secrets"] = json!([id]);
     env.apply(spec).await;
-    let mb = env.wait("blue live with api:1", 90, |mb| live(mb, Color::Blue, "api:1")).await;
-    let hash1 = mb.status.unwrap().active_secrets_hash.expect("live secrets hash in status");
+    let mb = env
+        .wait("blue live with api:1", 90, |mb| {
+            live(mb, Color::Blue, "api:1")
+        })
+        .await;
+    let hash1 = mb
+        .status
+        .unwrap()
+        .active_secrets_hash
+        .expect("live secrets hash in status");
 
     // The Secret holds the flattened keys, owned by the MasBackend and applied as mas-operator.
     let data = secret_data(&env).await;
-    assert_eq!(data.keys().collect::<Vec<_>>(), ["DATABASE_URL", "JWT_SECRET"]);
+    assert_eq!(
+        data.keys().collect::<Vec<_>>(),
+        ["DATABASE_URL", "JWT_SECRET"]
+    );
     assert_eq!(data["DATABASE_URL"], "postgres://db/one");
     let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
     let v = serde_json::to_value(secrets.get("api-aws-secrets").await.unwrap()).unwrap();
     assert_eq!(v["metadata"]["ownerReferences"][0]["kind"], "MasBackend");
     assert_eq!(v["metadata"]["managedFields"][0]["manager"], "mas-operator");
     let blue = pod_template(&env, "api-blue").await;
-    assert_eq!(blue["spec"]["containers"][0]["envFrom"][0]["secretRef"]["name"], "api-aws-secrets");
-    assert_eq!(blue["metadata"]["annotations"][HASH_ANNOTATION], hash1.as_str());
+    assert_eq!(
+        blue["spec"]["containers"][0]["envFrom"][0]["secretRef"]["name"],
+        "api-aws-secrets"
+    );
+    assert_eq!(
+        blue["metadata"]["annotations"][HASH_ANNOTATION],
+        hash1.as_str()
+    );
 
     // Rotation: green gets the new values through the gate; blue's template is never touched.
     sm.put_secret_value()
@@ -908,65 +1267,134 @@ async fn aws_secrets_reach_pods_and_a_rotation_is_a_gated_release() {
         .expect("rotate secret in moto");
     let started = Instant::now();
     env.wait("green rolling out the rotated secrets", 30, |mb| {
-        mb.status.as_ref().and_then(|s| s.rollout.as_ref()).is_some_and(|r| {
-            r.color == Color::Green && r.trigger == mas_operator::crd::Trigger::SecretsRotated
-        })
+        mb.status
+            .as_ref()
+            .and_then(|s| s.rollout.as_ref())
+            .is_some_and(|r| {
+                r.color == Color::Green && r.trigger == mas_operator::crd::Trigger::SecretsRotated
+            })
     })
     .await;
-    assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"), "traffic waits for the gate");
-    assert_eq!(pod_template(&env, "api-blue").await, blue, "live color's pod template unchanged");
+    assert_eq!(
+        env.selector_color("api").await.as_deref(),
+        Some("blue"),
+        "traffic waits for the gate"
+    );
+    assert_eq!(
+        pod_template(&env, "api-blue").await,
+        blue,
+        "live color's pod template unchanged"
+    );
     let mb = env
         .wait("green live with the rotated secrets", 90, |mb| {
             live(mb, Color::Green, "api:1")
-                && mb.status.as_ref().and_then(|s| s.active_secrets_hash.as_deref()) != Some(hash1.as_str())
+                && mb
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.active_secrets_hash.as_deref())
+                    != Some(hash1.as_str())
         })
         .await;
     let rotate_secs = started.elapsed().as_secs_f64();
-    let hash2 = mb.status.unwrap().active_secrets_hash.expect("rotated hash");
+    let hash2 = mb
+        .status
+        .unwrap()
+        .active_secrets_hash
+        .expect("rotated hash");
     assert_eq!(env.selector_color("api").await.as_deref(), Some("green"));
     assert_eq!(secret_data(&env).await["DATABASE_URL"], "postgres://db/two");
     let green = pod_template(&env, "api-green").await;
-    assert_eq!(green["metadata"]["annotations"][HASH_ANNOTATION], hash2.as_str());
-    assert_eq!(green["spec"]["containers"][0]["envFrom"][0]["secretRef"]["name"], "api-aws-secrets");
+    assert_eq!(
+        green["metadata"]["annotations"][HASH_ANNOTATION],
+        hash2.as_str()
+    );
+    assert_eq!(
+        green["spec"]["containers"][0]["envFrom"][0]["secretRef"]["name"],
+        "api-aws-secrets"
+    );
     for r in ["HealthGatePassed", "TrafficSwitched"] {
         env.event(r).await;
     }
-    eprintln!("FIGURE secret rotation -> traffic switched: {rotate_secs:.1}s (2 replicas, 2 gate rounds @1s, 1s refresh)");
+    eprintln!(
+        "FIGURE secret rotation -> traffic switched: {rotate_secs:.1}s (2 replicas, 2 gate rounds @1s, 1s refresh)"
+    );
 
     // A missing id: Degraded naming it, no value leaked, nothing else changes.
     let missing = format!("{id}-missing");
     let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), &env.ns);
-    let before: Vec<_> = deployments.list(&ListParams::default()).await.unwrap().items.into_iter()
-        .map(|d| (d.metadata.name, d.metadata.generation)).collect();
+    let before: Vec<_> = deployments
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|d| (d.metadata.name, d.metadata.generation))
+        .collect();
     let p = json!({"spec": {"secrets": [id, missing]}});
-    env.mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p)).await.expect("add missing id");
+    env.mbs
+        .patch("api", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .expect("add missing id");
     let mb = env
         .wait("Degraded: secrets unavailable", 30, |mb| {
             mb.status.as_ref().is_some_and(|s| {
-                s.conditions.iter().any(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == "SecretsUnavailable")
+                s.conditions.iter().any(|c| {
+                    c.type_ == "Degraded" && c.status == "True" && c.reason == "SecretsUnavailable"
+                })
             })
         })
         .await;
     let status = mb.status.unwrap();
-    let degraded = status.conditions.iter().find(|c| c.type_ == "Degraded").unwrap();
-    assert!(degraded.message.contains(&missing), "names the id: {}", degraded.message);
-    assert!(!degraded.message.contains("postgres://"), "no values in messages");
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert!(
+        degraded.message.contains(&missing),
+        "names the id: {}",
+        degraded.message
+    );
+    assert!(
+        !degraded.message.contains("postgres://"),
+        "no values in messages"
+    );
     assert_eq!(status.phase, Phase::Degraded);
     let note = env.event("SecretsUnavailable").await;
     assert!(note.contains(&missing), "{note}");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(env.selector_color("api").await.as_deref(), Some("green"), "traffic unchanged");
-    let after: Vec<_> = deployments.list(&ListParams::default()).await.unwrap().items.into_iter()
-        .map(|d| (d.metadata.name, d.metadata.generation)).collect();
-    assert_eq!(before, after, "no Deployment changed while secrets are unavailable");
+    assert_eq!(
+        env.selector_color("api").await.as_deref(),
+        Some("green"),
+        "traffic unchanged"
+    );
+    let after: Vec<_> = deployments
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|d| (d.metadata.name, d.metadata.generation))
+        .collect();
+    assert_eq!(
+        before, after,
+        "no Deployment changed while secrets are unavailable"
+    );
     assert_eq!(secret_data(&env).await["DATABASE_URL"], "postgres://db/two");
 
     // Fixed: Degraded clears without a new rollout (same values, same hash).
     let p = json!({"spec": {"secrets": [id]}});
-    env.mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p)).await.expect("drop missing id");
+    env.mbs
+        .patch("api", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .expect("drop missing id");
     let mb = env
         .wait("Degraded cleared", 30, |mb| {
-            mb.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Degraded" && c.status == "False"))
+            mb.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Degraded" && c.status == "False")
+            })
         })
         .await;
     let status = mb.status.unwrap();

@@ -24,10 +24,19 @@ use sqlx::PgPool;
 const NOT_API: &[(&str, &str)] = &[
     ("/assets", "static files"),
     ("/admin/queues", "HTML dashboard page"),
-    ("/admin/queues/login", "HTML form post of the dashboard page"),
-    ("/admin/queues/logout", "HTML form post of the dashboard page"),
+    (
+        "/admin/queues/login",
+        "HTML form post of the dashboard page",
+    ),
+    (
+        "/admin/queues/logout",
+        "HTML form post of the dashboard page",
+    ),
     ("/admin/queues/app.js", "dashboard script"),
-    ("/api/terminal/relay", "WebSocket upgrade (terminal relay protocol)"),
+    (
+        "/api/terminal/relay",
+        "WebSocket upgrade (terminal relay protocol)",
+    ),
     ("/terminal", "HTML terminal page"),
     ("/socket.io", "Socket.IO protocol endpoint"),
     ("/socket.io/", "Socket.IO protocol endpoint"),

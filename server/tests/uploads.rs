@@ -27,7 +27,13 @@ async fn app_with_bucket(db: PgPool) -> (TestApp, String) {
     })
     .await;
     let storage = app.state.storage().await.unwrap();
-    storage.client().create_bucket().bucket(&bucket).send().await.unwrap();
+    storage
+        .client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     (app, bucket)
 }
 
@@ -70,11 +76,23 @@ async fn presigned_upload_round_trip(db: PgPool) {
     assert!(key.starts_with(&format!("resume/{user}/")), "key {key}");
     assert!(key.ends_with("-My_CV.pdf"), "key {key}");
     // Path-style URL on the configured endpoint, SigV4 query signature bound to the content type.
-    assert!(url.starts_with(&format!("{}/{bucket}/resume/{user}/", endpoint())), "url {url}");
-    assert!(url.contains("X-Amz-Algorithm=AWS4-HMAC-SHA256"), "url {url}");
+    assert!(
+        url.starts_with(&format!("{}/{bucket}/resume/{user}/", endpoint())),
+        "url {url}"
+    );
+    assert!(
+        url.contains("X-Amz-Algorithm=AWS4-HMAC-SHA256"),
+        "url {url}"
+    );
     assert!(url.contains("X-Amz-Expires=600"), "url {url}");
     assert!(url.contains("X-Amz-Signature="), "url {url}");
-    let signed = url.split("X-Amz-SignedHeaders=").nth(1).unwrap().split('&').next().unwrap();
+    let signed = url
+        .split("X-Amz-SignedHeaders=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
     assert!(signed.contains("content-type"), "signed headers {signed}");
     assert!(signed.contains("content-length"), "signed headers {signed}");
 
@@ -128,10 +146,22 @@ async fn bad_upload_requests_are_rejected(db: PgPool) {
     let (app, _bucket) = app_with_bucket(db).await;
     let bearer = token(&app, Uuid::new_v4(), Role::Student).await;
     let cases = [
-        (json!({"purpose":"avatar","fileName":"a.gif","contentType":"image/gif","sizeBytes":10}), "not allowed"),
-        (json!({"purpose":"avatar","fileName":"a.png","contentType":"image/png","sizeBytes":99_000_000}), "exceeds"),
-        (json!({"purpose":"resume","fileName":"...","contentType":"text/plain","sizeBytes":10}), "fileName"),
-        (json!({"purpose":"secrets","fileName":"a.txt","contentType":"text/plain","sizeBytes":10}), "purpose"),
+        (
+            json!({"purpose":"avatar","fileName":"a.gif","contentType":"image/gif","sizeBytes":10}),
+            "not allowed",
+        ),
+        (
+            json!({"purpose":"avatar","fileName":"a.png","contentType":"image/png","sizeBytes":99_000_000}),
+            "exceeds",
+        ),
+        (
+            json!({"purpose":"resume","fileName":"...","contentType":"text/plain","sizeBytes":10}),
+            "fileName",
+        ),
+        (
+            json!({"purpose":"secrets","fileName":"a.txt","contentType":"text/plain","sizeBytes":10}),
+            "purpose",
+        ),
     ];
     for (body, needle) in cases {
         let res = app
@@ -146,7 +176,10 @@ async fn bad_upload_requests_are_rejected(db: PgPool) {
         let err: Value = res.json().await.unwrap();
         assert_eq!(err["success"], false);
         let message = err["error"]["message"].as_str().unwrap();
-        assert!(message.contains(needle), "{message:?} should mention {needle:?}");
+        assert!(
+            message.contains(needle),
+            "{message:?} should mention {needle:?}"
+        );
     }
     let res = app
         .client
@@ -173,6 +206,11 @@ async fn uploads_answer_503_when_storage_is_not_configured(db: PgPool) {
         .unwrap();
     assert_eq!(res.status(), 503);
     let err: Value = res.json().await.unwrap();
-    assert!(err["error"]["message"].as_str().unwrap().contains("S3_BUCKET"));
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("S3_BUCKET")
+    );
     app.shutdown().await.unwrap();
 }

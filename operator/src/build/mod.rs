@@ -34,7 +34,11 @@ pub struct Owner {
 
 impl Owner {
     pub fn of(mb: &MasBackend) -> Result<Self, BuildError> {
-        let name = mb.meta().name.clone().ok_or(BuildError::MissingMetadata("name"))?;
+        let name = mb
+            .meta()
+            .name
+            .clone()
+            .ok_or(BuildError::MissingMetadata("name"))?;
         let namespace = mb
             .meta()
             .namespace
@@ -43,7 +47,11 @@ impl Owner {
         let owner_ref = mb
             .controller_owner_ref(&())
             .ok_or(BuildError::MissingMetadata("uid"))?;
-        Ok(Self { name, namespace, owner_ref })
+        Ok(Self {
+            name,
+            namespace,
+            owner_ref,
+        })
     }
 
     pub fn color_name(&self, color: Color) -> String {
@@ -121,8 +129,16 @@ mod tests {
             active_image: Some("reg/api:1".into()),
             ..Default::default()
         };
-        s.colors.blue = Some(ColorState { image: "reg/api:1".into(), scaled_down: false, secrets_hash: None });
-        s.colors.green = Some(ColorState { image: "reg/api:2".into(), scaled_down: false, secrets_hash: None });
+        s.colors.blue = Some(ColorState {
+            image: "reg/api:1".into(),
+            scaled_down: false,
+            secrets_hash: None,
+        });
+        s.colors.green = Some(ColorState {
+            image: "reg/api:2".into(),
+            scaled_down: false,
+            secrets_hash: None,
+        });
         s.rollout = Some(Rollout {
             stage: Stage::Progressing,
             trigger: Trigger::NewImage,
@@ -147,7 +163,11 @@ mod tests {
     #[test]
     fn blue_green_mid_rollout_builds_both_colors_active_and_preview() {
         let d = desired(&mb(""), &status_blue_live_green_rolling()).unwrap();
-        let names: Vec<_> = d.deployments.iter().map(|d| d.metadata.name.clone().unwrap()).collect();
+        let names: Vec<_> = d
+            .deployments
+            .iter()
+            .map(|d| d.metadata.name.clone().unwrap())
+            .collect();
         assert_eq!(names, ["api-blue", "api-green"]);
         let sel = |n| svc(&d, n).spec.as_ref().unwrap().selector.clone().unwrap();
         assert_eq!(sel("api")[crate::crd::COLOR_LABEL], "blue");
@@ -170,7 +190,11 @@ mod tests {
         s.active_color = None;
         s.colors.blue = None;
         let d = desired(&mb(""), &s).unwrap();
-        assert!(d.services.iter().all(|s| s.metadata.name.as_deref() != Some("api")));
+        assert!(
+            d.services
+                .iter()
+                .all(|s| s.metadata.name.as_deref() != Some("api"))
+        );
         assert_eq!(d.deployments.len(), 1);
     }
 
@@ -180,8 +204,18 @@ mod tests {
         s.rollout.as_mut().unwrap().color = Color::Blue;
         s.colors.green = None;
         let d = desired(&mb("  strategy: Recreate\n"), &s).unwrap();
-        assert!(d.services.iter().all(|s| s.metadata.name.as_deref() != Some("api-preview")));
-        let strat = d.deployments[0].spec.as_ref().unwrap().strategy.as_ref().unwrap();
+        assert!(
+            d.services
+                .iter()
+                .all(|s| s.metadata.name.as_deref() != Some("api-preview"))
+        );
+        let strat = d.deployments[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .strategy
+            .as_ref()
+            .unwrap();
         assert_eq!(strat.type_.as_deref(), Some("Recreate"));
     }
 

@@ -103,11 +103,16 @@ mod tests {
 
     #[test]
     fn ingress_routes_host_to_stable_service_with_tls() {
-        let m = mb("  traffic: {host: api.example.com, tlsSecretName: api-tls, ingressClassName: nginx, annotations: {a: b}}\n");
+        let m = mb(
+            "  traffic: {host: api.example.com, tlsSecretName: api-tls, ingressClassName: nginx, annotations: {a: b}}\n",
+        );
         let owner = Owner::of(&m).unwrap();
         let v = serde_json::to_value(ingress(&owner, &m.spec).unwrap()).unwrap();
         assert_eq!(v["spec"]["rules"][0]["host"], "api.example.com");
-        assert_eq!(v["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"], "api");
+        assert_eq!(
+            v["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+            "api"
+        );
         assert_eq!(v["spec"]["tls"][0]["secretName"], "api-tls");
         assert_eq!(v["spec"]["tls"][0]["hosts"][0], "api.example.com");
         assert_eq!(v["spec"]["ingressClassName"], "nginx");
@@ -131,7 +136,10 @@ mod tests {
         let owner = Owner::of(&m).unwrap();
         let v = serde_json::to_value(active_service(&owner, &m.spec, Color::Green)).unwrap();
         assert_eq!(v["metadata"]["name"], "api");
-        assert_eq!(v["spec"]["selector"]["platform.myanalyticsschool.com/color"], "green");
+        assert_eq!(
+            v["spec"]["selector"]["platform.myanalyticsschool.com/color"],
+            "green"
+        );
         assert_eq!(v["spec"]["ports"][0]["port"], 3000);
         assert_eq!(v["spec"]["ports"][0]["targetPort"], "http");
     }

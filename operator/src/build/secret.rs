@@ -60,13 +60,19 @@ mod tests {
         let values = BTreeMap::from([("DATABASE_URL".to_string(), b"postgres://x".to_vec())]);
         let secret = aws_secret(&owner, &values);
         assert_eq!(secret.metadata.name.as_deref(), Some("api-aws-secrets"));
-        assert_eq!(secret.metadata.owner_references.unwrap()[0].controller, Some(true));
+        assert_eq!(
+            secret.metadata.owner_references.unwrap()[0].controller,
+            Some(true)
+        );
         assert_eq!(secret.data.unwrap()["DATABASE_URL"].0, b"postgres://x");
     }
 
     #[test]
     fn hash_changes_with_any_value_and_is_order_independent() {
-        let a = BTreeMap::from([("A".to_string(), b"1".to_vec()), ("B".to_string(), b"2".to_vec())]);
+        let a = BTreeMap::from([
+            ("A".to_string(), b"1".to_vec()),
+            ("B".to_string(), b"2".to_vec()),
+        ]);
         let mut b = a.clone();
         assert_eq!(content_hash(&a), content_hash(&b));
         b.insert("B".into(), b"3".to_vec());

@@ -2,7 +2,8 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy}
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvFromSource, HTTPGetAction, PodSpec, PodTemplateSpec, Probe, SecretEnvSource,
+    Container, ContainerPort, EnvFromSource, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
+    SecretEnvSource,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -17,7 +18,12 @@ pub const CONTAINER: &str = "app";
 /// The Deployment `<name>-<color>` running `state.image`. With `state.secrets_hash` set, the
 /// containers also read `<name>-aws-secrets` and the pod template carries the hash, so only a
 /// color released with new values restarts with them.
-pub fn deployment(owner: &Owner, spec: &MasBackendSpec, color: Color, state: &ColorState) -> Deployment {
+pub fn deployment(
+    owner: &Owner,
+    spec: &MasBackendSpec,
+    color: Color,
+    state: &ColorState,
+) -> Deployment {
     let labels = color_labels(&owner.name, color);
     let replicas = if state.scaled_down { 0 } else { spec.replicas };
     let strategy = match spec.strategy {
@@ -41,7 +47,10 @@ pub fn deployment(owner: &Owner, spec: &MasBackendSpec, color: Color, state: &Co
             let mut from = spec.env_from.clone();
             if state.secrets_hash.is_some() {
                 from.push(EnvFromSource {
-                    secret_ref: Some(SecretEnvSource { name: secret_name(owner), optional: Some(false) }),
+                    secret_ref: Some(SecretEnvSource {
+                        name: secret_name(owner),
+                        optional: Some(false),
+                    }),
                     ..Default::default()
                 });
             }
@@ -105,12 +114,19 @@ mod tests {
     fn deployment_carries_image_port_labels_and_replicas() {
         let m = mb("  port: 3000\n  env: [{name: A, value: b}]\n");
         let owner = Owner::of(&m).unwrap();
-        let state = ColorState { image: "reg/api:9".into(), scaled_down: false, secrets_hash: None };
+        let state = ColorState {
+            image: "reg/api:9".into(),
+            scaled_down: false,
+            secrets_hash: None,
+        };
         let d = deployment(&owner, &m.spec, Color::Green, &state);
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(v["metadata"]["name"], "api-green");
         assert_eq!(v["spec"]["replicas"], 2);
-        assert_eq!(v["spec"]["selector"]["matchLabels"]["platform.myanalyticsschool.com/color"], "green");
+        assert_eq!(
+            v["spec"]["selector"]["matchLabels"]["platform.myanalyticsschool.com/color"],
+            "green"
+        );
         let pod_labels = &v["spec"]["template"]["metadata"]["labels"];
         assert_eq!(pod_labels["app.kubernetes.io/name"], "api");
         assert_eq!(pod_labels["app.kubernetes.io/instance"], "api");
@@ -128,7 +144,11 @@ mod tests {
     fn scaled_down_color_has_zero_replicas() {
         let m = mb("");
         let owner = Owner::of(&m).unwrap();
-        let state = ColorState { image: "reg/api:1".into(), scaled_down: true, secrets_hash: None };
+        let state = ColorState {
+            image: "reg/api:1".into(),
+            scaled_down: true,
+            secrets_hash: None,
+        };
         let d = deployment(&owner, &m.spec, Color::Blue, &state);
         assert_eq!(d.spec.unwrap().replicas, Some(0));
     }
@@ -143,21 +163,40 @@ mod secrets_tests {
     fn color_with_secrets_reads_the_aws_secret_and_carries_its_hash() {
         let m = mb("  envFrom: [{configMapRef: {name: cm}}]\n");
         let owner = Owner::of(&m).unwrap();
-        let state = ColorState { image: "reg/api:1".into(), scaled_down: false, secrets_hash: Some("abc".into()) };
+        let state = ColorState {
+            image: "reg/api:1".into(),
+            scaled_down: false,
+            secrets_hash: Some("abc".into()),
+        };
         let v = serde_json::to_value(deployment(&owner, &m.spec, Color::Green, &state)).unwrap();
         let c = &v["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["envFrom"][0]["configMapRef"]["name"], "cm");
         assert_eq!(c["envFrom"][1]["secretRef"]["name"], "api-aws-secrets");
-        assert_eq!(v["spec"]["template"]["metadata"]["annotations"][SECRET_HASH_ANNOTATION], "abc");
+        assert_eq!(
+            v["spec"]["template"]["metadata"]["annotations"][SECRET_HASH_ANNOTATION],
+            "abc"
+        );
     }
 
     #[test]
     fn color_without_secrets_has_neither_env_from_nor_hash() {
         let m = mb("");
         let owner = Owner::of(&m).unwrap();
-        let state = ColorState { image: "reg/api:1".into(), scaled_down: false, secrets_hash: None };
+        let state = ColorState {
+            image: "reg/api:1".into(),
+            scaled_down: false,
+            secrets_hash: None,
+        };
         let v = serde_json::to_value(deployment(&owner, &m.spec, Color::Blue, &state)).unwrap();
-        assert!(v["spec"]["template"]["spec"]["containers"][0].get("envFrom").is_none());
-        assert!(v["spec"]["template"]["metadata"].get("annotations").is_none());
+        assert!(
+            v["spec"]["template"]["spec"]["containers"][0]
+                .get("envFrom")
+                .is_none()
+        );
+        assert!(
+            v["spec"]["template"]["metadata"]
+                .get("annotations")
+                .is_none()
+        );
     }
 }

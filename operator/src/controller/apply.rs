@@ -59,25 +59,40 @@ pub async fn delete_secret(client: &Client, ns: &str, name: &str) -> Result<(), 
     delete_ignoring_missing(&Api::<Secret>::namespaced(client.clone(), ns), name).await
 }
 
-pub async fn apply_status(client: &Client, ns: &str, name: &str, status: &MasBackendStatus) -> Result<(), Error> {
+pub async fn apply_status(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    status: &MasBackendStatus,
+) -> Result<(), Error> {
     let api: Api<MasBackend> = Api::namespaced(client.clone(), ns);
     let body = serde_json::json!({
         "apiVersion": MasBackend::api_version(&()),
         "kind": MasBackend::kind(&()),
         "status": status,
     });
-    api.patch_status(name, &params(), &Patch::Apply(&body)).await?;
+    api.patch_status(name, &params(), &Patch::Apply(&body))
+        .await?;
     Ok(())
 }
 
 /// Deletes Services and Ingresses this operator made for `name` that the desired state no
 /// longer contains (preview Service after the standby is retired, Ingress after the host is
 /// removed). Deployments are never orphaned: a color, once created, stays in status.
-pub async fn delete_orphans(client: &Client, ns: &str, name: &str, desired: &Desired) -> Result<(), Error> {
+pub async fn delete_orphans(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    desired: &Desired,
+) -> Result<(), Error> {
     let lp = ListParams::default().labels(&format!(
         "app.kubernetes.io/instance={name},app.kubernetes.io/managed-by={FIELD_MANAGER}"
     ));
-    let keep_svc: Vec<&str> = desired.services.iter().filter_map(|s| s.metadata.name.as_deref()).collect();
+    let keep_svc: Vec<&str> = desired
+        .services
+        .iter()
+        .filter_map(|s| s.metadata.name.as_deref())
+        .collect();
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     for svc in services.list(&lp).await?.items {
         let svc_name = svc.metadata.name.unwrap_or_default();
@@ -85,7 +100,10 @@ pub async fn delete_orphans(client: &Client, ns: &str, name: &str, desired: &Des
             delete_ignoring_missing(&services, &svc_name).await?;
         }
     }
-    let keep_ing = desired.ingress.as_ref().and_then(|i| i.metadata.name.as_deref());
+    let keep_ing = desired
+        .ingress
+        .as_ref()
+        .and_then(|i| i.metadata.name.as_deref());
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
     for ing in ingresses.list(&lp).await?.items {
         let ing_name = ing.metadata.name.unwrap_or_default();

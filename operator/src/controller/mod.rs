@@ -59,8 +59,17 @@ impl Context {
         secrets: aws_sdk_secretsmanager::Client,
         secrets_refresh: Duration,
     ) -> Self {
-        let reporter = Reporter { controller: FIELD_MANAGER.to_owned(), instance };
-        Self { recorder: Recorder::new(client.clone(), reporter), client, metrics, secrets, secrets_refresh }
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.to_owned(),
+            instance,
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            secrets,
+            secrets_refresh,
+        }
     }
 }
 

@@ -28,12 +28,21 @@ pub fn facts(d: &Deployment) -> DeploymentFacts {
     }
 }
 
-pub async fn deployment_facts(api: &Api<Deployment>, name: &str) -> Result<Option<DeploymentFacts>, kube::Error> {
+pub async fn deployment_facts(
+    api: &Api<Deployment>,
+    name: &str,
+) -> Result<Option<DeploymentFacts>, kube::Error> {
     Ok(api.get_opt(name).await?.as_ref().map(facts))
 }
 
 pub fn requests(mb: &MasBackend) -> Requests {
-    let get = |k: &str| mb.metadata.annotations.as_ref().and_then(|a| a.get(k)).cloned();
+    let get = |k: &str| {
+        mb.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(k))
+            .cloned()
+    };
     Requests {
         rollback: get(ROLLBACK_ANNOTATION),
         promote: get(PROMOTE_ANNOTATION),

@@ -43,10 +43,18 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
     // The watch cache can lag behind this operator's own last status write; stepping the state
     // machine from a stale status would repeat the previous step (duplicate events, extra gate
     // rounds). A direct read is consistent with every write that has returned.
-    let (Some(ns), Some(name)) = (cached.metadata.namespace.as_deref(), cached.metadata.name.as_deref()) else {
-        return Err(Error::Build(build::BuildError::MissingMetadata("namespace")));
+    let (Some(ns), Some(name)) = (
+        cached.metadata.namespace.as_deref(),
+        cached.metadata.name.as_deref(),
+    ) else {
+        return Err(Error::Build(build::BuildError::MissingMetadata(
+            "namespace",
+        )));
     };
-    let Some(mb) = Api::<MasBackend>::namespaced(ctx.client.clone(), ns).get_opt(name).await? else {
+    let Some(mb) = Api::<MasBackend>::namespaced(ctx.client.clone(), ns)
+        .get_opt(name)
+        .await?
+    else {
         return Ok(Requeue::await_change());
     };
     let owner = build::Owner::of(&mb)?;
@@ -67,7 +75,15 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
         }
     };
     if degraded_reason(&prev) == Some(SECRETS_UNAVAILABLE) {
-        rollout::set_condition(&mut prev.conditions, rollout::DEGRADED, false, "AsExpected", "", mb.metadata.generation, Timestamp::now());
+        rollout::set_condition(
+            &mut prev.conditions,
+            rollout::DEGRADED,
+            false,
+            "AsExpected",
+            "",
+            mb.metadata.generation,
+            Timestamp::now(),
+        );
     }
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
@@ -102,14 +118,22 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
     for action in &decision.actions {
         match action {
             Action::CaptureLogs { color } => {
-                notes.push((KubeEventType::Warning, "StandbyLogs".into(), capture_logs(&ctx, ns, name, *color).await));
+                notes.push((
+                    KubeEventType::Warning,
+                    "StandbyLogs".into(),
+                    capture_logs(&ctx, ns, name, *color).await,
+                ));
                 Metrics::inc(&ctx.metrics.rollouts_failed);
             }
             Action::SwitchTraffic { to } => {
                 Metrics::inc(&ctx.metrics.traffic_switches);
                 tracing::info!(%name, %ns, color = %to, "switching traffic");
             }
-            Action::Event { type_, reason, note } => {
+            Action::Event {
+                type_,
+                reason,
+                note,
+            } => {
                 let t = match type_ {
                     EventType::Normal => KubeEventType::Normal,
                     EventType::Warning => KubeEventType::Warning,
@@ -133,7 +157,13 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
     }
     let reference = mb.object_ref(&());
     for (type_, reason, note) in notes {
-        let ev = Event { type_, reason: reason.clone(), note: Some(truncate(&note)), action: "Rollout".into(), secondary: None };
+        let ev = Event {
+            type_,
+            reason: reason.clone(),
+            note: Some(truncate(&note)),
+            action: "Rollout".into(),
+            secondary: None,
+        };
         // Events are best effort: a failed publish must not undo a completed reconcile.
         if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
             tracing::warn!(%name, %reason, error = %e, "publishing event failed");
@@ -148,7 +178,11 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
         apply_status(client, ns, name, &status).await?;
     }
     tracing::debug!(name = %mb.name_any(), phase = ?status.phase, "reconciled");
-    let requeue = if mb.spec.secrets.is_empty() { decision.requeue } else { decision.requeue.min(ctx.secrets_refresh) };
+    let requeue = if mb.spec.secrets.is_empty() {
+        decision.requeue
+    } else {
+        decision.requeue.min(ctx.secrets_refresh)
+    };
     Ok(Requeue::requeue(requeue))
 }
 
@@ -156,9 +190,12 @@ const SECRETS_UNAVAILABLE: &str = "SecretsUnavailable";
 
 /// Some running color's pod template reads `<name>-aws-secrets`.
 fn secret_in_use(status: &MasBackendStatus) -> bool {
-    Color::ALL
-        .iter()
-        .any(|c| status.colors.get(*c).is_some_and(|s| !s.scaled_down && s.secrets_hash.is_some()))
+    Color::ALL.iter().any(|c| {
+        status
+            .colors
+            .get(*c)
+            .is_some_and(|s| !s.scaled_down && s.secrets_hash.is_some())
+    })
 }
 
 fn degraded_reason(status: &MasBackendStatus) -> Option<&str> {
@@ -171,11 +208,27 @@ fn degraded_reason(status: &MasBackendStatus) -> Option<&str> {
 
 /// Fetching `spec.secrets` failed: children and traffic stay as they are; only the status says
 /// why (the error names the secret id, never a value). Retries back off with the outage length.
-async fn secrets_unavailable(ctx: &Context, mb: &MasBackend, prev: MasBackendStatus, error: &str) -> Result<Requeue, Error> {
-    let (ns, name) = (mb.metadata.namespace.as_deref().unwrap_or_default(), mb.name_any());
+async fn secrets_unavailable(
+    ctx: &Context,
+    mb: &MasBackend,
+    prev: MasBackendStatus,
+    error: &str,
+) -> Result<Requeue, Error> {
+    let (ns, name) = (
+        mb.metadata.namespace.as_deref().unwrap_or_default(),
+        mb.name_any(),
+    );
     let now = Timestamp::now();
     let mut status = prev.clone();
-    rollout::set_condition(&mut status.conditions, rollout::DEGRADED, true, SECRETS_UNAVAILABLE, error, mb.metadata.generation, now);
+    rollout::set_condition(
+        &mut status.conditions,
+        rollout::DEGRADED,
+        true,
+        SECRETS_UNAVAILABLE,
+        error,
+        mb.metadata.generation,
+        now,
+    );
     status.phase = Phase::Degraded;
     status.message = Some(error.to_owned());
     tracing::warn!(%name, %ns, %error, "AWS secrets unavailable; leaving children untouched");
@@ -189,7 +242,9 @@ async fn secrets_unavailable(ctx: &Context, mb: &MasBackend, prev: MasBackendSta
     if let Err(e) = ctx.recorder.publish(&ev, &mb.object_ref(&())).await {
         tracing::warn!(%name, error = %e, "publishing event failed");
     }
-    if serde_json::to_value(&status).map_err(Error::Serialize)? != serde_json::to_value(&prev).map_err(Error::Serialize)? {
+    if serde_json::to_value(&status).map_err(Error::Serialize)?
+        != serde_json::to_value(&prev).map_err(Error::Serialize)?
+    {
         apply_status(&ctx.client, ns, &name, &status).await?;
     }
     // Outage length: since Degraded turned True, counted only if it was already for this reason
@@ -197,13 +252,20 @@ async fn secrets_unavailable(ctx: &Context, mb: &MasBackend, prev: MasBackendSta
     let since = prev
         .conditions
         .iter()
-        .find(|c| c.type_ == rollout::DEGRADED && c.status == "True" && c.reason == SECRETS_UNAVAILABLE)
+        .find(|c| {
+            c.type_ == rollout::DEGRADED && c.status == "True" && c.reason == SECRETS_UNAVAILABLE
+        })
         .map_or(Duration::ZERO, |c| {
-            Duration::from_millis(u64::try_from(now.duration_since(c.last_transition_time.0).as_millis()).unwrap_or(0))
+            Duration::from_millis(
+                u64::try_from(now.duration_since(c.last_transition_time.0).as_millis())
+                    .unwrap_or(0),
+            )
         });
     // Capped at a minute: lastTransitionTime is kept when only the reason changes, so `since`
     // may overstate the outage.
-    Ok(Requeue::requeue(since.clamp(Duration::from_secs(5), Duration::from_secs(60))))
+    Ok(Requeue::requeue(
+        since.clamp(Duration::from_secs(5), Duration::from_secs(60)),
+    ))
 }
 
 /// Last lines of up to three pods of the failed color. Fake (kwok) pods have no kubelet
@@ -217,14 +279,21 @@ async fn capture_logs(ctx: &Context, ns: &str, name: &str, color: Color) -> Stri
         return format!("{color} pod logs unavailable: no pods");
     }
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let lp = LogParams { tail_lines: Some(LOG_LINES), ..Default::default() };
+    let lp = LogParams {
+        tail_lines: Some(LOG_LINES),
+        ..Default::default()
+    };
     let mut parts = Vec::new();
     for pod in pods.iter().take(LOG_PODS) {
         let pod_name = pod.name_any();
         match api.logs(&pod_name, &lp).await {
-            Ok(text) if text.trim().is_empty() => parts.push(format!("{pod_name}: (no log output)")),
+            Ok(text) if text.trim().is_empty() => {
+                parts.push(format!("{pod_name}: (no log output)"))
+            }
             Ok(text) => parts.push(format!("{pod_name}:\n{}", text.trim_end())),
-            Err(kube::Error::Api(status)) => parts.push(format!("{pod_name}: logs unavailable ({})", status.message)),
+            Err(kube::Error::Api(status)) => {
+                parts.push(format!("{pod_name}: logs unavailable ({})", status.message))
+            }
             Err(e) => parts.push(format!("{pod_name}: logs unavailable ({e})")),
         }
     }

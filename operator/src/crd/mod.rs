@@ -43,7 +43,11 @@ mod tests {
         assert_eq!(crd.spec.scope, "Namespaced");
         let v = &crd.spec.versions[0];
         assert_eq!(v.name, "v1alpha1");
-        let scale = v.subresources.as_ref().and_then(|s| s.scale.as_ref()).unwrap();
+        let scale = v
+            .subresources
+            .as_ref()
+            .and_then(|s| s.scale.as_ref())
+            .unwrap();
         assert_eq!(scale.spec_replicas_path, ".spec.replicas");
         let cols: Vec<_> = v
             .additional_printer_columns
@@ -52,7 +56,10 @@ mod tests {
             .iter()
             .map(|c| c.name.as_str())
             .collect();
-        assert_eq!(cols, ["Active", "Image", "Standby", "Ready", "Status", "Age"]);
+        assert_eq!(
+            cols,
+            ["Active", "Image", "Standby", "Ready", "Status", "Age"]
+        );
     }
 
     #[test]

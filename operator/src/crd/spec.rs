@@ -139,7 +139,9 @@ impl Default for HealthCheck {
     }
 }
 
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum Strategy {
     /// Two Deployments; traffic moves by switching the Service selector after the gate.
     #[default]
@@ -148,7 +150,9 @@ pub enum Strategy {
     Recreate,
 }
 
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum Promotion {
     /// Switch traffic as soon as the gate passes.
     #[default]

@@ -10,7 +10,9 @@ pub const HISTORY_LIMIT: usize = 10;
 /// Maximum entries kept in `status.rejectedImages`.
 pub const REJECTED_LIMIT: usize = 10;
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Color {
     Blue,

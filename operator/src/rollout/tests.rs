@@ -47,8 +47,16 @@ impl World {
 
     fn facts(&self, c: Color) -> Option<DeploymentFacts> {
         let st = self.status.colors.get(c)?;
-        let replicas = if st.scaled_down { 0 } else { self.spec.replicas };
-        let ready = if self.converge || self.status.active_color == Some(c) { replicas } else { 0 };
+        let replicas = if st.scaled_down {
+            0
+        } else {
+            self.spec.replicas
+        };
+        let ready = if self.converge || self.status.active_color == Some(c) {
+            replicas
+        } else {
+            0
+        };
         Some(DeploymentFacts {
             image: Some(st.image.clone()),
             replicas,
@@ -79,7 +87,10 @@ impl World {
     }
 
     fn wait(&mut self, secs: i64) {
-        self.now = self.now.checked_add(SignedDuration::from_secs(secs)).unwrap();
+        self.now = self
+            .now
+            .checked_add(SignedDuration::from_secs(secs))
+            .unwrap();
     }
 
     /// Steps until no rollout is in flight (bounded), returning every action taken.
@@ -105,13 +116,20 @@ impl World {
     }
 
     fn cond(&self, t: &str) -> (String, String) {
-        let c = self.status.conditions.iter().find(|c| c.type_ == t).unwrap();
+        let c = self
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .unwrap();
         (c.status.clone(), c.reason.clone())
     }
 }
 
 fn has_event(actions: &[Action], reason: &str) -> bool {
-    actions.iter().any(|a| matches!(a, Action::Event { reason: r, .. } if *r == reason))
+    actions
+        .iter()
+        .any(|a| matches!(a, Action::Event { reason: r, .. } if *r == reason))
 }
 
 fn stage(w: &World) -> Option<Stage> {
@@ -122,7 +140,10 @@ fn stage(w: &World) -> Option<Stage> {
 fn first_release_rolls_out_blue_and_goes_live_after_gate() {
     let mut w = World::new(spec(""));
     let d = w.step();
-    assert!(d.actions.contains(&Action::Deploy { color: Color::Blue, image: "api:1".into() }));
+    assert!(d.actions.contains(&Action::Deploy {
+        color: Color::Blue,
+        image: "api:1".into()
+    }));
     assert_eq!(stage(&w), Some(Stage::Progressing));
     assert_eq!(w.status.phase, Phase::Progressing);
     assert_eq!(w.status.rollout.as_ref().unwrap().trigger, Trigger::Initial);
@@ -133,15 +154,26 @@ fn first_release_rolls_out_blue_and_goes_live_after_gate() {
     assert!(has_event(&d.actions, "GateStarted"));
     assert_eq!(stage(&w), Some(Stage::Gating));
     assert_eq!(w.status.phase, Phase::Gating);
-    assert_eq!(d.requeue, Duration::from_secs(1), "first probe round right away");
+    assert_eq!(
+        d.requeue,
+        Duration::from_secs(1),
+        "first probe round right away"
+    );
 
     w.gate = Some(GateResult::Pass);
     let d = w.step();
     assert_eq!(w.status.rollout.as_ref().unwrap().gate_passes, 1);
-    assert_eq!(d.requeue, Duration::from_secs(5), "next round one period later");
+    assert_eq!(
+        d.requeue,
+        Duration::from_secs(5),
+        "next round one period later"
+    );
     let d = w.step();
     assert!(has_event(&d.actions, "HealthGatePassed"));
-    assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Blue }));
+    assert!(
+        d.actions
+            .contains(&Action::SwitchTraffic { to: Color::Blue })
+    );
     assert_eq!(w.status.active_color, Some(Color::Blue));
     assert_eq!(w.status.active_image.as_deref(), Some("api:1"));
     assert_eq!(w.status.phase, Phase::Stable);
@@ -169,7 +201,9 @@ fn pending_gate_rounds_do_not_count() {
     let mut w = World::new(spec(""));
     w.step();
     w.step();
-    w.gate = Some(GateResult::Pending { reason: "no pod IPs".into() });
+    w.gate = Some(GateResult::Pending {
+        reason: "no pod IPs".into(),
+    });
     w.step();
     w.step();
     assert_eq!(stage(&w), Some(Stage::Gating));
@@ -181,8 +215,15 @@ fn new_image_rolls_standby_switches_and_scales_old_color_down_after_delay() {
     let mut w = World::live();
     w.spec.image = "api:2".into();
     let d = w.step();
-    assert!(d.actions.contains(&Action::Deploy { color: Color::Green, image: "api:2".into() }));
-    assert_eq!(w.status.active_color, Some(Color::Blue), "traffic stays on blue while green rolls");
+    assert!(d.actions.contains(&Action::Deploy {
+        color: Color::Green,
+        image: "api:2".into()
+    }));
+    assert_eq!(
+        w.status.active_color,
+        Some(Color::Blue),
+        "traffic stays on blue while green rolls"
+    );
     assert_eq!(w.status.standby_image.as_deref(), Some("api:2"));
     let actions = w.settle();
     assert!(actions.contains(&Action::SwitchTraffic { to: Color::Green }));
@@ -195,10 +236,16 @@ fn new_image_rolls_standby_switches_and_scales_old_color_down_after_delay() {
 
     let d = w.step();
     assert!(d.requeue <= Duration::from_secs(30));
-    assert!(!w.status.colors.blue.as_ref().unwrap().scaled_down, "blue kept warm");
+    assert!(
+        !w.status.colors.blue.as_ref().unwrap().scaled_down,
+        "blue kept warm"
+    );
     w.wait(30);
     let d = w.step();
-    assert!(d.actions.contains(&Action::ScaleDown { color: Color::Blue }));
+    assert!(
+        d.actions
+            .contains(&Action::ScaleDown { color: Color::Blue })
+    );
     assert!(w.status.colors.blue.as_ref().unwrap().scaled_down);
     assert_eq!(w.status.phase, Phase::Stable);
     assert_eq!(w.status.standby_color, None);
@@ -219,7 +266,9 @@ fn zero_scale_down_delay_scales_down_at_switch() {
 fn failing_gate_keeps_traffic_marks_degraded_and_rejects_image() {
     let mut w = World::live();
     w.spec.image = "api:2".into();
-    w.gate = Some(GateResult::Fail { detail: "pod api-green-x 127.66.0.9: HTTP 503".into() });
+    w.gate = Some(GateResult::Fail {
+        detail: "pod api-green-x 127.66.0.9: HTTP 503".into(),
+    });
     w.step();
     w.step();
     let d = w.step();
@@ -227,9 +276,17 @@ fn failing_gate_keeps_traffic_marks_degraded_and_rejects_image() {
     assert_eq!(w.status.rollout.as_ref().unwrap().gate_failures, 1);
     let d = w.step();
     assert!(has_event(&d.actions, "HealthGateFailed"));
-    assert!(d.actions.contains(&Action::CaptureLogs { color: Color::Green }));
-    assert!(d.actions.contains(&Action::ScaleDown { color: Color::Green }));
-    assert!(!d.actions.iter().any(|a| matches!(a, Action::SwitchTraffic { .. })));
+    assert!(d.actions.contains(&Action::CaptureLogs {
+        color: Color::Green
+    }));
+    assert!(d.actions.contains(&Action::ScaleDown {
+        color: Color::Green
+    }));
+    assert!(
+        !d.actions
+            .iter()
+            .any(|a| matches!(a, Action::SwitchTraffic { .. }))
+    );
     assert_eq!(w.status.active_color, Some(Color::Blue));
     assert_eq!(w.status.rejected_images, ["api:2"]);
     assert_eq!(w.status.phase, Phase::Degraded);
@@ -259,7 +316,9 @@ fn gate_counts_consecutive_rounds() {
     w.step();
     w.gate = Some(GateResult::Pass);
     w.step();
-    w.gate = Some(GateResult::Fail { detail: "503".into() });
+    w.gate = Some(GateResult::Fail {
+        detail: "503".into(),
+    });
     w.step();
     let r = w.status.rollout.clone().unwrap();
     assert_eq!((r.gate_passes, r.gate_failures), (0, 1));
@@ -319,7 +378,10 @@ fn manual_promotion_waits_for_annotation_and_acknowledges_it_once() {
 
     w.requests.promote = Some("1".into());
     let d = w.step();
-    assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Green }));
+    assert!(
+        d.actions
+            .contains(&Action::SwitchTraffic { to: Color::Green })
+    );
     assert_eq!(w.status.acknowledged.promote.as_deref(), Some("1"));
 
     // Re-applying the same manifest does not promote the next release.
@@ -339,7 +401,10 @@ fn early_promote_request_is_kept_until_the_gate_passes() {
     w.step();
     w.requests.promote = Some("early".into());
     w.step();
-    assert_eq!(w.status.acknowledged.promote, None, "not consumed while gating");
+    assert_eq!(
+        w.status.acknowledged.promote, None,
+        "not consumed while gating"
+    );
     w.settle();
     assert_eq!(w.status.active_image.as_deref(), Some("api:2"));
     assert_eq!(w.status.acknowledged.promote.as_deref(), Some("early"));
@@ -362,7 +427,9 @@ fn abort_stops_rollout_rejects_image_and_is_not_retriggered() {
     w.requests.abort = Some("a1".into());
     let d = w.step();
     assert!(has_event(&d.actions, "RolloutAborted"));
-    assert!(d.actions.contains(&Action::ScaleDown { color: Color::Green }));
+    assert!(d.actions.contains(&Action::ScaleDown {
+        color: Color::Green
+    }));
     assert!(w.status.rollout.is_none());
     assert_eq!(w.status.rejected_images, ["api:2"]);
     assert_eq!(w.status.history[0].outcome, Outcome::Aborted);
@@ -382,7 +449,11 @@ fn rollback_to_warm_color_is_one_switch_and_latches_bad_image() {
     assert_eq!(w.status.active_color, Some(Color::Green));
     w.requests.rollback = Some("r1".into());
     let d = w.step();
-    let switches: Vec<_> = d.actions.iter().filter(|a| matches!(a, Action::SwitchTraffic { .. })).collect();
+    let switches: Vec<_> = d
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::SwitchTraffic { .. }))
+        .collect();
     assert_eq!(switches, [&Action::SwitchTraffic { to: Color::Blue }]);
     assert!(!d.actions.iter().any(|a| matches!(a, Action::Deploy { .. })));
     assert_eq!(w.status.active_color, Some(Color::Blue));
@@ -394,7 +465,11 @@ fn rollback_to_warm_color_is_one_switch_and_latches_bad_image() {
     assert_eq!(w.status.acknowledged.rollback.as_deref(), Some("r1"));
     // spec.image still says api:2, but it is rejected: nothing redeploys it.
     let d = w.step();
-    assert!(!d.actions.iter().any(|a| matches!(a, Action::Deploy { .. } | Action::SwitchTraffic { .. })));
+    assert!(
+        !d.actions
+            .iter()
+            .any(|a| matches!(a, Action::Deploy { .. } | Action::SwitchTraffic { .. }))
+    );
 }
 
 #[test]
@@ -410,10 +485,20 @@ fn rollback_to_cold_color_redeploys_previous_image_through_gate() {
     w.requests.rollback = Some("r".into());
     let d = w.step();
     assert!(has_event(&d.actions, "RollbackStarted"));
-    assert!(d.actions.contains(&Action::Deploy { color: Color::Blue, image: "api:1".into() }));
-    assert_eq!(w.status.active_color, Some(Color::Green), "traffic stays until the gate passes");
+    assert!(d.actions.contains(&Action::Deploy {
+        color: Color::Blue,
+        image: "api:1".into()
+    }));
+    assert_eq!(
+        w.status.active_color,
+        Some(Color::Green),
+        "traffic stays until the gate passes"
+    );
     let actions = w.settle();
-    assert!(actions.contains(&Action::SwitchTraffic { to: Color::Blue }), "no manual wait for rollbacks");
+    assert!(
+        actions.contains(&Action::SwitchTraffic { to: Color::Blue }),
+        "no manual wait for rollbacks"
+    );
     assert_eq!(w.status.active_image.as_deref(), Some("api:1"));
     assert_eq!(w.status.history[0].outcome, Outcome::RolledBack);
     assert_eq!(w.status.phase, Phase::RolledBack);
@@ -450,7 +535,10 @@ fn new_spec_image_supersedes_in_flight_rollout() {
     w.spec.image = "api:3".into();
     let d = w.step();
     assert!(has_event(&d.actions, "RolloutSuperseded"));
-    assert!(d.actions.contains(&Action::Deploy { color: Color::Green, image: "api:3".into() }));
+    assert!(d.actions.contains(&Action::Deploy {
+        color: Color::Green,
+        image: "api:3".into()
+    }));
     assert!(w.status.rejected_images.is_empty());
 }
 
@@ -476,17 +564,29 @@ fn recreate_updates_one_deployment_in_place_and_restores_on_failure() {
     assert_eq!(w.status.active_color, Some(Color::Blue));
     w.spec.image = "api:2".into();
     let d = w.step();
-    assert!(d.actions.contains(&Action::Deploy { color: Color::Blue, image: "api:2".into() }));
+    assert!(d.actions.contains(&Action::Deploy {
+        color: Color::Blue,
+        image: "api:2".into()
+    }));
     let actions = w.settle();
-    assert!(!actions.iter().any(|a| matches!(a, Action::SwitchTraffic { .. })));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::SwitchTraffic { .. }))
+    );
     assert_eq!(w.status.active_image.as_deref(), Some("api:2"));
     assert!(w.status.colors.green.is_none());
     assert!(w.status.scale_down.is_none());
 
     w.spec.image = "api:3".into();
-    w.gate = Some(GateResult::Fail { detail: "500".into() });
+    w.gate = Some(GateResult::Fail {
+        detail: "500".into(),
+    });
     let actions = w.settle();
-    assert!(actions.contains(&Action::Deploy { color: Color::Blue, image: "api:2".into() }));
+    assert!(actions.contains(&Action::Deploy {
+        color: Color::Blue,
+        image: "api:2".into()
+    }));
     assert_eq!(w.status.colors.blue.as_ref().unwrap().image, "api:2");
     assert_eq!(w.status.rejected_images, ["api:3"]);
     assert_eq!(w.status.phase, Phase::Degraded);
@@ -502,7 +602,10 @@ fn paused_freezes_everything() {
     assert!(d.actions.is_empty());
     assert_eq!(w.status.phase, Phase::Paused);
     assert_eq!(w.cond(PROGRESSING).1, "Paused");
-    assert_eq!(w.status.acknowledged.rollback, None, "requests wait for unpause");
+    assert_eq!(
+        w.status.acknowledged.rollback, None,
+        "requests wait for unpause"
+    );
 }
 
 #[test]
@@ -520,7 +623,10 @@ fn resumes_mid_gate_from_status_alone() {
     w2.status = serde_json::from_str(&stored).unwrap();
     w2.gate = Some(GateResult::Pass);
     let d = w2.step();
-    assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Green }));
+    assert!(
+        d.actions
+            .contains(&Action::SwitchTraffic { to: Color::Green })
+    );
 }
 
 #[test]
@@ -551,7 +657,10 @@ fn set_condition_keeps_transition_time_when_status_is_unchanged() {
     set_condition(&mut cs, READY, true, "B", "m", Some(2), t1);
     assert_eq!(cs.len(), 1);
     assert_eq!(cs[0].last_transition_time, Time(t0));
-    assert_eq!((cs[0].reason.as_str(), cs[0].observed_generation), ("B", Some(2)));
+    assert_eq!(
+        (cs[0].reason.as_str(), cs[0].observed_generation),
+        ("B", Some(2))
+    );
     set_condition(&mut cs, READY, false, "C", "", Some(2), t1);
     assert_eq!(cs[0].last_transition_time, Time(t1));
 }
@@ -562,15 +671,23 @@ fn probe_rounds_are_spaced_by_period_however_often_reconcile_runs() {
     w.spec.image = "api:2".into();
     w.step();
     w.step();
-    assert!(gate_target(&w.spec, &w.status, w.now).is_some(), "first round is due at once");
-    w.gate = Some(GateResult::Fail { detail: "503".into() });
+    assert!(
+        gate_target(&w.spec, &w.status, w.now).is_some(),
+        "first round is due at once"
+    );
+    w.gate = Some(GateResult::Fail {
+        detail: "503".into(),
+    });
     w.step();
     let probed = w.status.rollout.clone().unwrap().last_probe.unwrap().0;
     assert!(gate_target(&w.spec, &w.status, probed).is_none());
     let almost = probed.checked_add(SignedDuration::from_secs(4)).unwrap();
     assert!(gate_target(&w.spec, &w.status, almost).is_none());
     let due = probed.checked_add(SignedDuration::from_secs(5)).unwrap();
-    assert_eq!(gate_target(&w.spec, &w.status, due), Some((Color::Green, "api:2".to_owned())));
+    assert_eq!(
+        gate_target(&w.spec, &w.status, due),
+        Some((Color::Green, "api:2".to_owned()))
+    );
 }
 
 #[test]
@@ -589,7 +706,16 @@ fn live_with_secrets() -> World {
     w.gate = Some(GateResult::Pass);
     w.settle();
     assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h1"));
-    assert_eq!(w.status.colors.blue.as_ref().unwrap().secrets_hash.as_deref(), Some("h1"));
+    assert_eq!(
+        w.status
+            .colors
+            .blue
+            .as_ref()
+            .unwrap()
+            .secrets_hash
+            .as_deref(),
+        Some("h1")
+    );
     w
 }
 
@@ -599,20 +725,49 @@ fn rotated_secret_rolls_out_to_standby_and_leaves_live_untouched() {
     let live_before = w.status.colors.blue.clone();
     w.secrets_hash = Some("h2".into());
     let d = w.step();
-    assert!(d.actions.contains(&Action::Deploy { color: Color::Green, image: "api:1".into() }));
+    assert!(d.actions.contains(&Action::Deploy {
+        color: Color::Green,
+        image: "api:1".into()
+    }));
     let r = w.status.rollout.clone().unwrap();
-    assert_eq!((r.trigger, r.color, r.secrets_hash.as_deref()), (Trigger::SecretsRotated, Color::Green, Some("h2")));
-    assert_eq!(w.status.colors.blue, live_before, "live color's template must not change");
+    assert_eq!(
+        (r.trigger, r.color, r.secrets_hash.as_deref()),
+        (Trigger::SecretsRotated, Color::Green, Some("h2"))
+    );
+    assert_eq!(
+        w.status.colors.blue, live_before,
+        "live color's template must not change"
+    );
     assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h1"));
-    assert!(!d.actions.iter().any(|a| matches!(a, Action::Deploy { color: Color::Blue, .. })));
+    assert!(!d.actions.iter().any(|a| matches!(
+        a,
+        Action::Deploy {
+            color: Color::Blue,
+            ..
+        }
+    )));
 
     let actions = w.settle();
     assert!(actions.contains(&Action::SwitchTraffic { to: Color::Green }));
     assert_eq!(w.status.active_color, Some(Color::Green));
     assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h2"));
-    assert_eq!(w.status.colors.green.as_ref().unwrap().secrets_hash.as_deref(), Some("h2"));
+    assert_eq!(
+        w.status
+            .colors
+            .green
+            .as_ref()
+            .unwrap()
+            .secrets_hash
+            .as_deref(),
+        Some("h2")
+    );
     // Nothing more to do once the new values are live.
-    assert!(w.step().actions.iter().all(|a| !matches!(a, Action::Deploy { .. })));
+    assert!(
+        w.step()
+            .actions
+            .iter()
+            .all(|a| !matches!(a, Action::Deploy { .. }))
+    );
 }
 
 #[test]
@@ -628,17 +783,31 @@ fn unchanged_secret_starts_nothing() {
 fn failed_rotation_rejects_the_secrets_not_the_live_image() {
     let mut w = live_with_secrets();
     w.secrets_hash = Some("h2".into());
-    w.gate = Some(GateResult::Fail { detail: "pod g: 500".into() });
+    w.gate = Some(GateResult::Fail {
+        detail: "pod g: 500".into(),
+    });
     let actions = w.settle();
     assert!(has_event(&actions, "HealthGateFailed"));
-    assert!(!actions.iter().any(|a| matches!(a, Action::SwitchTraffic { .. })));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::SwitchTraffic { .. }))
+    );
     assert_eq!(w.status.active_color, Some(Color::Blue));
     assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h1"));
     assert_eq!(w.status.rejected_secrets_hash.as_deref(), Some("h2"));
-    assert!(w.status.rejected_images.is_empty(), "the live image stays releasable");
+    assert!(
+        w.status.rejected_images.is_empty(),
+        "the live image stays releasable"
+    );
     assert_eq!(w.cond(DEGRADED).0, "True");
     // Not retried while the content is the same...
-    assert!(w.step().actions.iter().all(|a| !matches!(a, Action::Deploy { .. })));
+    assert!(
+        w.step()
+            .actions
+            .iter()
+            .all(|a| !matches!(a, Action::Deploy { .. }))
+    );
     // ...but a further rotation is released again.
     w.secrets_hash = Some("h3".into());
     w.gate = Some(GateResult::Pass);
@@ -653,13 +822,28 @@ fn rotation_during_a_rollout_restarts_it_with_the_new_values() {
     let mut w = live_with_secrets();
     w.spec.image = "api:2".into();
     w.step();
-    assert_eq!(w.status.rollout.as_ref().unwrap().secrets_hash.as_deref(), Some("h1"));
+    assert_eq!(
+        w.status.rollout.as_ref().unwrap().secrets_hash.as_deref(),
+        Some("h1")
+    );
     w.secrets_hash = Some("h2".into());
     let d = w.step();
     assert!(has_event(&d.actions, "RolloutSuperseded"));
     let r = w.status.rollout.clone().unwrap();
-    assert_eq!((r.image.as_str(), r.secrets_hash.as_deref(), r.trigger), ("api:2", Some("h2"), Trigger::NewImage));
-    assert_eq!(w.status.colors.blue.as_ref().unwrap().secrets_hash.as_deref(), Some("h1"));
+    assert_eq!(
+        (r.image.as_str(), r.secrets_hash.as_deref(), r.trigger),
+        ("api:2", Some("h2"), Trigger::NewImage)
+    );
+    assert_eq!(
+        w.status
+            .colors
+            .blue
+            .as_ref()
+            .unwrap()
+            .secrets_hash
+            .as_deref(),
+        Some("h1")
+    );
     w.settle();
     assert_eq!(w.status.active_image.as_deref(), Some("api:2"));
     assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h2"));
@@ -681,7 +865,11 @@ fn removing_all_secrets_is_a_rollout_too() {
     let mut w = live_with_secrets();
     w.secrets_hash = None;
     let actions = w.settle();
-    assert!(actions.contains(&Action::SwitchTraffic { to: Color::Green }), "{actions:#?} {:#?}", w.status);
+    assert!(
+        actions.contains(&Action::SwitchTraffic { to: Color::Green }),
+        "{actions:#?} {:#?}",
+        w.status
+    );
     assert!(actions.contains(&Action::SwitchTraffic { to: Color::Green }));
     assert_eq!(w.status.active_secrets_hash, None);
     assert_eq!(w.status.colors.green.as_ref().unwrap().secrets_hash, None);
@@ -701,7 +889,10 @@ fn manual_promotion_also_guards_a_rotation() {
     assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h1"));
     w.requests.promote = Some("1".into());
     let d = w.step();
-    assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Green }));
+    assert!(
+        d.actions
+            .contains(&Action::SwitchTraffic { to: Color::Green })
+    );
     assert_eq!(w.status.active_secrets_hash.as_deref(), Some("h2"));
 }
 
@@ -712,11 +903,20 @@ fn recreate_rotation_is_gated_in_place_and_failure_restores_the_live_values() {
     w.gate = Some(GateResult::Pass);
     w.settle();
     w.secrets_hash = Some("h2".into());
-    w.gate = Some(GateResult::Fail { detail: "500".into() });
+    w.gate = Some(GateResult::Fail {
+        detail: "500".into(),
+    });
     let actions = w.settle();
     assert!(has_event(&actions, "HealthGateFailed"));
     let blue = w.status.colors.blue.clone().unwrap();
-    assert_eq!((blue.image.as_str(), blue.secrets_hash.as_deref(), blue.scaled_down), ("api:1", Some("h1"), false));
+    assert_eq!(
+        (
+            blue.image.as_str(),
+            blue.secrets_hash.as_deref(),
+            blue.scaled_down
+        ),
+        ("api:1", Some("h1"), false)
+    );
     assert_eq!(w.status.rejected_secrets_hash.as_deref(), Some("h2"));
 }
 
@@ -729,12 +929,16 @@ fn probe_spacing_survives_the_status_round_trip_below_one_second() {
     w.now = w.now.checked_add(SignedDuration::from_millis(900)).unwrap();
     w.step();
     w.step();
-    w.gate = Some(GateResult::Fail { detail: "503".into() });
+    w.gate = Some(GateResult::Fail {
+        detail: "503".into(),
+    });
     w.step();
     let probed = w.status.rollout.clone().unwrap().last_probe.unwrap().0;
     let round_tripped: MasBackendStatus =
         serde_json::from_value(serde_json::to_value(&w.status).unwrap()).unwrap();
-    let soon = probed.checked_add(SignedDuration::from_millis(200)).unwrap();
+    let soon = probed
+        .checked_add(SignedDuration::from_millis(200))
+        .unwrap();
     assert!(gate_target(&w.spec, &round_tripped, soon).is_none());
     let due = probed.checked_add(SignedDuration::from_secs(1)).unwrap();
     assert!(gate_target(&w.spec, &round_tripped, due).is_some());

@@ -67,7 +67,11 @@ async fn create_upload(
         content_type: body.content_type,
         size_bytes: body.size_bytes,
     };
-    let url = state.storage().await?.presign_upload(user.id(), &request).await?;
+    let url = state
+        .storage()
+        .await?
+        .presign_upload(user.id(), &request)
+        .await?;
     Ok(ok(UploadTicket {
         upload_url: url.url,
         method: "PUT",
@@ -86,7 +90,9 @@ async fn download_url(
     ApiQuery(query): ApiQuery<DownloadQuery>,
 ) -> Result<axum::Json<Envelope<DownloadTicket>>, AppError> {
     if !storage::may_read(&query.key, user.id(), user.role().is_admin()) {
-        return Err(AppError::Forbidden("you can only download your own files".into()));
+        return Err(AppError::Forbidden(
+            "you can only download your own files".into(),
+        ));
     }
     let url = state.storage().await?.presign_download(&query.key).await?;
     Ok(ok(DownloadTicket {

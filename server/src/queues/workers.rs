@@ -157,10 +157,15 @@ impl WorkerSet {
         let mut workers = Vec::with_capacity(QueueName::ALL.len());
         for queue in QueueName::ALL {
             let (s, mailer) = (state.clone(), mailer.clone());
-            let worker = spawn_worker(&state.queues, queue, concurrency(&config, queue), move |job| {
-                let (s, mailer) = (s.clone(), mailer.clone());
-                async move { jobs::process(queue, &s, &mailer, &job).await }
-            })
+            let worker = spawn_worker(
+                &state.queues,
+                queue,
+                concurrency(&config, queue),
+                move |job| {
+                    let (s, mailer) = (s.clone(), mailer.clone());
+                    async move { jobs::process(queue, &s, &mailer, &job).await }
+                },
+            )
             .await?;
             workers.push(worker);
         }

@@ -371,7 +371,10 @@ pub async fn me(state: &AppState, user_id: Uuid) -> AppResult<UserView> {
 /// Enqueues a reset code when the account exists and is active; the caller
 /// answers the same either way (no account enumeration).
 pub async fn forgot_password(state: &AppState, email: &str) -> AppResult<()> {
-    mail_code_to_account(state, email, OtpPurpose::ResetPassword, |user| user.is_active).await
+    mail_code_to_account(state, email, OtpPurpose::ResetPassword, |user| {
+        user.is_active
+    })
+    .await
 }
 
 /// Sets a new password with a reset code and ends every session of the account.

@@ -311,11 +311,13 @@ async fn ask_gateway(llm: &LlmConfig, resume: &str) -> Result<Value, JobError> {
         .json(&body)
         .send()
         .await
-        .map_err(|e| JobError::retry(format!(
-            // reqwest never prints headers, so the API key cannot leak into the reason.
-            "LLM gateway unreachable: {}",
-            crate::error::with_sources(&e)
-        )))?;
+        .map_err(|e| {
+            JobError::retry(format!(
+                // reqwest never prints headers, so the API key cannot leak into the reason.
+                "LLM gateway unreachable: {}",
+                crate::error::with_sources(&e)
+            ))
+        })?;
     let status = res.status();
     if !status.is_success() {
         let detail: String = res

@@ -14,7 +14,9 @@ use crate::config::S3Config;
 use crate::error::AppError;
 
 /// What an upload is for; each purpose has its own content types and size cap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum UploadPurpose {
     Avatar,
@@ -206,7 +208,9 @@ fn validate_upload(request: &UploadRequest) -> Result<(), AppError> {
         )));
     }
     if sanitize_file_name(&request.file_name).is_empty() {
-        return Err(AppError::validation("fileName must contain letters or digits"));
+        return Err(AppError::validation(
+            "fileName must contain letters or digits",
+        ));
     }
     Ok(())
 }
@@ -216,7 +220,13 @@ fn sanitize_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
     let cleaned: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(100)
         .collect();
     cleaned.trim_matches(['.', '_']).to_string()
@@ -246,7 +256,14 @@ mod tests {
     fn purpose_limits_apply() {
         assert!(validate_upload(&request(UploadPurpose::Resume, "application/pdf", 1024)).is_ok());
         assert!(validate_upload(&request(UploadPurpose::Resume, "image/gif", 1024)).is_err());
-        assert!(validate_upload(&request(UploadPurpose::Avatar, "image/png", 6 * 1024 * 1024)).is_err());
+        assert!(
+            validate_upload(&request(
+                UploadPurpose::Avatar,
+                "image/png",
+                6 * 1024 * 1024
+            ))
+            .is_err()
+        );
         assert!(validate_upload(&request(UploadPurpose::Resume, "application/pdf", 0)).is_err());
     }
 
