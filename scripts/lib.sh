@@ -78,3 +78,36 @@ stop_pid() {
     fi
     rm -f "$f"
 }
+
+# ---- network namespaces (see scripts/netns) -------------------------------------------
+# The test cluster's pod and node addresses: 198.18.0.0/16 pods, 198.19.0.1 the node. One
+# address from the /15 on a namespace's lo makes the whole range local there, like 127/8.
+NETNS_LO_ADDR=198.19.255.254/15
+
+# Creates namespace $1 with lo up and the pod range local on it.
+netns_create() {
+    [ "$(id -u)" = 0 ] || die "creating a network namespace needs root (run as root or with sudo)"
+    command -v ip >/dev/null || apt_install iproute2
+    ip netns add "$1" || die "cannot create network namespace $1 (ip netns add)"
+    ip -n "$1" link set lo up
+    ip -n "$1" addr add "$NETNS_LO_ADDR" dev lo
+}
+
+# Stops every process in namespace $1 (TERM, KILL after 10 s) and deletes it.
+netns_destroy() {
+    local ns=$1 pids i
+    [ -e "/run/netns/$ns" ] || return 0
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    if [ -n "$pids" ]; then
+        # shellcheck disable=SC2086
+        kill $pids 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break
+            sleep 0.1
+        done
+        pids=$(ip netns pids "$ns" 2>/dev/null || true)
+        # shellcheck disable=SC2086
+        [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+    fi
+    ip netns del "$ns" 2>/dev/null || true
+}

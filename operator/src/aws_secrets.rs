@@ -73,6 +73,64 @@ pub async fn fetch(
     Ok(merged)
 }
 
+/// A Docker config (`{"auths": {...}}`) merging the registry credentials of `ids`. Each value
+/// is a Docker config itself, or `{"registry", "username", "password"}`.
+pub async fn pull_config(
+    client: &aws_sdk_secretsmanager::Client,
+    ids: &[String],
+) -> Result<Vec<u8>, SecretsError> {
+    let mut auths = serde_json::Map::new();
+    for id in ids {
+        let out = client
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| read_error(id, e))?;
+        let text = out.secret_string().ok_or_else(|| SecretsError::Invalid {
+            id: id.clone(),
+            reason: "registry credentials must be a JSON string value".into(),
+        })?;
+        for (registry, auth) in registry_auths(id, text)? {
+            auths.insert(registry, auth);
+        }
+    }
+    serde_json::to_vec(&serde_json::json!({ "auths": auths })).map_err(|e| SecretsError::Invalid {
+        id: ids.join(","),
+        reason: e.to_string(),
+    })
+}
+
+/// The `auths` entries one secret value contributes (errors never quote the value).
+pub fn registry_auths(
+    id: &str,
+    text: &str,
+) -> Result<Vec<(String, serde_json::Value)>, SecretsError> {
+    use base64::Engine as _;
+    let invalid = |reason: &str| SecretsError::Invalid {
+        id: id.to_string(),
+        reason: reason.to_string(),
+    };
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|_| invalid("registry credentials are not JSON"))?;
+    if let Some(auths) = v.get("auths").and_then(|a| a.as_object()) {
+        return Ok(auths.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+    }
+    let field = |k: &str| v.get(k).and_then(|x| x.as_str()).filter(|s| !s.is_empty());
+    match (field("registry"), field("username"), field("password")) {
+        (Some(registry), Some(user), Some(password)) => {
+            let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            Ok(vec![(
+                registry.to_owned(),
+                serde_json::json!({"username": user, "password": password, "auth": auth}),
+            )])
+        }
+        _ => Err(invalid(
+            "expected {\"auths\": {...}} or {\"registry\", \"username\", \"password\"}",
+        )),
+    }
+}
+
 fn read_error(id: &str, e: SdkError<GetSecretValueError>) -> SecretsError {
     match e.as_service_error() {
         Some(GetSecretValueError::ResourceNotFoundException(_)) => {
@@ -193,6 +251,18 @@ mod tests {
                 .0,
             "BLOB"
         );
+    }
+
+    #[test]
+    fn registry_credentials_become_docker_auths() {
+        let got = registry_auths("ci/ghcr", r#"{"registry":"ghcr.io","username":"bot","password":"tok"}"#).unwrap();
+        assert_eq!(got[0].0, "ghcr.io");
+        assert_eq!(got[0].1["auth"], "Ym90OnRvaw==");
+        let got = registry_auths("ci/docker", r#"{"auths":{"docker.io":{"auth":"eDp5"}}}"#).unwrap();
+        assert_eq!(got[0].0, "docker.io");
+        let err = registry_auths("ci/bad", r#"{"registry":"ghcr.io","password":"hidden-value"}"#).unwrap_err();
+        assert!(err.to_string().contains("ci/bad") && !err.to_string().contains("hidden-value"));
+        assert!(registry_auths("ci/x", "hidden-value").is_err());
     }
 
     #[test]

@@ -1,15 +1,14 @@
-//! Health gate: HTTP GET of the health path on every pod of the gated color, straight to the
-//! pod IP (not through a Service), requiring a 2xx JSON body whose `field` is `true`.
+//! Health gate (and post-switch verification): HTTP GET of the health path on every pod of a
+//! color, straight to the pod IP (not through a Service), requiring a 2xx JSON body whose
+//! `field` is `true`.
 
 use std::time::Duration;
 
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::ListParams;
-use kube::{Api, Client};
 
-use crate::build::pod_selector_string;
-use crate::crd::{Color, HealthCheck, MasBackendSpec};
+use crate::desired::REVISION_ANNOTATION;
+use crate::crd::{HealthCheck, MasBackendSpec};
 use crate::rollout::GateResult;
 
 /// Longest body excerpt put into events and status.
@@ -101,7 +100,7 @@ pub async fn probe_targets(
 }
 
 /// reqwest's Display hides the cause ("error sending request"); include the whole chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -120,18 +119,22 @@ fn host_port(ip: &str, port: i32) -> String {
     }
 }
 
-/// Running, not terminating pods of `color` whose container runs `image` and has an IP.
-pub fn targets_from_pods(pods: &[Pod], image: &str) -> Vec<Target> {
+/// Revision a pod runs (its template's revision annotation).
+pub fn pod_revision(p: &Pod) -> Option<i64> {
+    p.metadata
+        .annotations
+        .as_ref()?
+        .get(REVISION_ANNOTATION)?
+        .parse()
+        .ok()
+}
+
+/// Running, not terminating pods of release `revision` that have an IP.
+pub fn targets_from_pods(pods: &[Pod], revision: i64) -> Vec<Target> {
     let mut out: Vec<Target> = pods
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| {
-            p.spec
-                .as_ref()
-                .and_then(|s| s.containers.first())
-                .and_then(|c| c.image.as_deref())
-                == Some(image)
-        })
+        .filter(|p| pod_revision(p) == Some(revision))
         .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
         .filter_map(|p| {
             let ip = p.status.as_ref()?.pod_ip.clone()?;
@@ -145,41 +148,16 @@ pub fn targets_from_pods(pods: &[Pod], image: &str) -> Vec<Target> {
     out
 }
 
-pub async fn list_color_pods(
-    client: &Client,
-    ns: &str,
-    name: &str,
-    color: Color,
-) -> Result<Vec<Pod>, kube::Error> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let lp = ListParams::default().labels(&pod_selector_string(name, color));
-    Ok(pods.list(&lp).await?.items)
-}
-
-/// One gate round for the rollout target.
-pub async fn probe_color(
-    client: &Client,
-    ns: &str,
-    name: &str,
-    color: Color,
-    image: &str,
-    spec: &MasBackendSpec,
-) -> GateResult {
+/// One probe round over the pods of `color` running `revision`.
+pub async fn probe_color(pods: &[Pod], revision: i64, spec: &MasBackendSpec) -> GateResult {
     let expected = usize::try_from(spec.replicas).unwrap_or(0);
-    match list_color_pods(client, ns, name, color).await {
-        Ok(pods) => {
-            probe_targets(
-                &targets_from_pods(&pods, image),
-                expected,
-                spec.port,
-                &spec.health,
-            )
-            .await
-        }
-        Err(e) => GateResult::Pending {
-            reason: format!("listing pods: {e}"),
-        },
-    }
+    probe_targets(
+        &targets_from_pods(pods, revision),
+        expected,
+        spec.port,
+        &spec.health,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -266,26 +244,30 @@ mod tests {
     }
 
     #[test]
-    fn targets_skip_terminating_wrong_image_and_ipless_pods() {
-        let pod = |name: &str, image: &str, ip: Option<&str>, deleting: bool| -> Pod {
+    fn targets_skip_terminating_other_revision_and_ipless_pods() {
+        let pod = |name: &str, revision: &str, ip: Option<&str>, deleting: bool| -> Pod {
             serde_json::from_value(serde_json::json!({
-                "metadata": {"name": name, "deletionTimestamp": if deleting { Some("2026-01-01T00:00:00Z") } else { None }},
-                "spec": {"containers": [{"name": "app", "image": image}]},
+                "metadata": {
+                    "name": name,
+                    "annotations": {REVISION_ANNOTATION: revision},
+                    "deletionTimestamp": if deleting { Some("2026-01-01T00:00:00Z") } else { None },
+                },
+                "spec": {"containers": [{"name": "app", "image": "api:2"}]},
                 "status": {"phase": "Running", "podIP": ip},
             }))
             .unwrap()
         };
         let pods = [
-            pod("a", "api:2", Some("127.66.0.2"), false),
-            pod("b", "api:1", Some("127.66.0.3"), false),
-            pod("c", "api:2", None, false),
-            pod("d", "api:2", Some("127.66.0.5"), true),
+            pod("a", "2", Some("198.18.0.2"), false),
+            pod("b", "1", Some("198.18.0.3"), false),
+            pod("c", "2", None, false),
+            pod("d", "2", Some("198.18.0.5"), true),
         ];
         assert_eq!(
-            targets_from_pods(&pods, "api:2"),
+            targets_from_pods(&pods, 2),
             [Target {
                 pod: "a".into(),
-                ip: "127.66.0.2".into()
+                ip: "198.18.0.2".into()
             }]
         );
     }

@@ -126,8 +126,10 @@ pub struct Config {
     pub jwt_secret: Secret,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
-    pub admin: Credentials,
-    pub superadmin: Credentials,
+    /// Bootstrap accounts ensured at start; `None` when unset (a standby color starting
+    /// against an already seeded database needs neither).
+    pub admin: Option<Credentials>,
+    pub superadmin: Option<Credentials>,
     pub enable_seeding: bool,
     pub assets_dir: PathBuf,
     pub body_limit_bytes: usize,
@@ -226,11 +228,18 @@ impl Env<'_> {
         self.parse::<u64>(var, default).map(Duration::from_secs)
     }
 
+    /// Both variables or neither: half a pair is a mistake worth stopping for.
     fn credentials(
         &self,
         email_var: &'static str,
         password_var: &'static str,
-    ) -> Result<Credentials, ConfigError> {
+    ) -> Result<Option<Credentials>, ConfigError> {
+        match (self.opt(email_var), self.opt(password_var)) {
+            (None, None) => return Ok(None),
+            (Some(_), None) => return Err(ConfigError::Missing(password_var)),
+            (None, Some(_)) => return Err(ConfigError::Missing(email_var)),
+            (Some(_), Some(_)) => {}
+        }
         let email = self.required(email_var)?.to_string();
         if !crate::validation::is_email(&email) {
             return Err(invalid(email_var, "not an email address"));
@@ -239,10 +248,10 @@ impl Env<'_> {
         if password.len() < 8 {
             return Err(invalid(password_var, "must be at least 8 characters"));
         }
-        Ok(Credentials {
+        Ok(Some(Credentials {
             email,
             password: Secret::new(password),
-        })
+        }))
     }
 }
 
@@ -493,6 +502,27 @@ mod tests {
         assert_eq!(c.body_limit_bytes, 20 * 1024 * 1024);
         assert!(c.s3.is_none() && c.smtp.is_none() && c.llm.is_none());
         assert_eq!(c.trusted_proxy_hops, 0);
+    }
+
+    #[test]
+    fn bootstrap_accounts_are_optional_but_come_in_pairs() {
+        let mut v = base();
+        for k in ["ADMIN_EMAIL", "ADMIN_PASSWORD", "SUPERADMIN_EMAIL", "SUPERADMIN_PASSWORD"] {
+            v.remove(k);
+        }
+        let c = Config::from_map(&v).unwrap();
+        assert!(c.admin.is_none() && c.superadmin.is_none());
+        v.insert("ADMIN_EMAIL".into(), "admin@example.com".into());
+        assert_eq!(
+            Config::from_map(&v).unwrap_err(),
+            ConfigError::Missing("ADMIN_PASSWORD")
+        );
+        v.remove("ADMIN_EMAIL");
+        v.insert("SUPERADMIN_PASSWORD".into(), "root-password".into());
+        assert_eq!(
+            Config::from_map(&v).unwrap_err(),
+            ConfigError::Missing("SUPERADMIN_EMAIL")
+        );
     }
 
     #[test]

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build the throwaway control-plane binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok) from Go modules into a versioned cache dir.
-# No Docker, no prebuilt downloads: only the Go module proxy is used.
+# kube-scheduler, kubectl, etcd, kwok) and the Traefik ingress controller from Go modules into
+# versioned cache dirs. No Docker, no prebuilt downloads: only the Go module proxy is used.
 #
-# Usage: tests/cluster/build.sh          (prints the bin dir on the last line)
+# Usage: tests/cluster/build.sh          (prints the control plane's bin dir on the last line)
 # Layout: $MAS_CLUSTER_DIR/bin/<binaries> and $MAS_CLUSTER_DIR/kwok-stages.yaml (kwok's own
-#         default "fast" node/pod stages, which the kwok controller needs in out-of-cluster mode).
+#         default "fast" node/pod stages, which the kwok controller needs in out-of-cluster mode);
+#         $MAS_TRAEFIK_DIR/bin/traefik.
 # Env:   MAS_CLUSTER_CACHE (default ~/.cache/mas-cluster), K8S_VERSION, ETCD_VERSION,
-#        KWOK_VERSION.
+#        KWOK_VERSION, TRAEFIK_VERSION.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,7 +21,7 @@ BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
 have_all() {
   local b
   for b in "${BINS[@]}"; do [[ -x "$MAS_CLUSTER_BIN/$b" ]] || return 1; done
-  [[ -s "$MAS_CLUSTER_DIR/kwok-stages.yaml" ]]
+  [[ -s "$MAS_CLUSTER_DIR/kwok-stages.yaml" && -x "$MAS_TRAEFIK_BIN" ]]
 }
 if have_all; then
   echo "$MAS_CLUSTER_BIN"
@@ -45,6 +46,11 @@ fi
 START=$(date +%s)
 stamp() { echo "[build +$(( $(date +%s) - START ))s] $*" >&2; }
 
+# Static, reproducible-ish binaries; -mod=mod so go build may update the scratch go.mod.
+export CGO_ENABLED=0 GOFLAGS=-mod=mod
+# Never fetch a different toolchain behind our back.
+export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+
 # Temp dir on the same filesystem as the cache so the final mv is an atomic rename;
 # an interrupted build leaves only a .build.* dir (removed by the trap), never a half cache.
 TMP=$(mktemp -d "$MAS_CLUSTER_CACHE/.build.XXXXXX")
@@ -54,14 +60,40 @@ CHILD=""
 bg() { local rc=0; "$@" & CHILD=$!; wait "$CHILD" || rc=$?; CHILD=""; return "$rc"; }
 trap 'rm -rf "$TMP"' EXIT
 trap 'if [[ -n "$CHILD" ]]; then kill "$CHILD" 2>/dev/null || true; fi; exit 130' INT TERM
+# ---- Traefik (own cache dir: bumping it never rebuilds the control plane) ---------------
+# `go install …@v3.x` is refused (its go.mod has replace directives), so the module zip is
+# unpacked and built as the main module, where the replaces apply.
+if [[ ! -x "$MAS_TRAEFIK_BIN" ]]; then
+  stamp "traefik v$TRAEFIK_VERSION"
+  TTMP="$TMP/traefik"
+  mkdir -p "$TTMP"
+  ZIP=$(go mod download -json "github.com/traefik/traefik/v3@v$TRAEFIK_VERSION" \
+    | sed -n 's/^[[:space:]]*"Zip": "\(.*\)",\{0,1\}$/\1/p')
+  [[ -f "$ZIP" ]] || { echo "build.sh: could not download the traefik v$TRAEFIK_VERSION module" >&2; exit 1; }
+  (cd "$TTMP" && unzip -q "$ZIP")
+  SRC="$TTMP/github.com/traefik/traefik/v3@v$TRAEFIK_VERSION"
+  mkdir -p "$TTMP/root/bin"
+  bg go -C "$SRC" build -trimpath \
+    -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
+    -o "$TTMP/root/bin/traefik" ./cmd/traefik
+  rm -rf "$MAS_TRAEFIK_DIR"
+  mv -T "$TTMP/root" "$MAS_TRAEFIK_DIR"       # rename(2): all-or-nothing
+  rm -rf "$TTMP"
+  stamp "traefik: done"
+fi
+control_plane_cached() {
+  local b
+  for b in "${BINS[@]}"; do [[ -x "$MAS_CLUSTER_BIN/$b" ]] || return 1; done
+  [[ -s "$MAS_CLUSTER_DIR/kwok-stages.yaml" ]]
+}
+if control_plane_cached; then
+  echo "$MAS_CLUSTER_BIN"
+  exit 0
+fi
+
 ROOT="$TMP/root"          # becomes $MAS_CLUSTER_DIR in one rename at the end
 OUT="$ROOT/bin"
 mkdir -p "$OUT"
-
-# Static, reproducible-ish binaries; -mod=mod so go build may update the scratch go.mod.
-export CGO_ENABLED=0 GOFLAGS=-mod=mod
-# Never fetch a different toolchain behind our back.
-export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 
 STAGING="v0.${K8S_VERSION#1.}"          # 1.36.3 -> v0.36.3
 K8S_MINOR=$(cut -d. -f2 <<<"$K8S_VERSION")

@@ -49,23 +49,6 @@ for entry in "${pids[@]}"; do
 done
 echo "down.sh: stopped ${#pids[@]} process(es)" >&2
 
-# Drop the pod-range address up.sh put on lo, unless another cluster's kwok still uses it.
-if [[ -f "$STATE_DIR/lo-addr" ]]; then
-  addr=$(<"$STATE_DIR/lo-addr")
-  in_use=0
-  for f in /proc/[0-9]*/cmdline; do
-    cmd=$(tr '\0' ' ' 2>/dev/null <"$f") || continue
-    # Another kwok handing out 198.18/15 pod IPs still needs the address.
-    if [[ "$cmd" == *"/bin/kwok "*"--cidr=198.1"[89]"."* ]]; then in_use=1; break; fi
-  done
-  if (( in_use )); then
-    echo "down.sh: another kwok is running; leaving $addr on lo" >&2
-  else
-    ip addr del "$addr" dev lo 2>/dev/null || true
-  fi
-  rm -f "$STATE_DIR/lo-addr"
-fi
-
 if (( KEEP )); then
   rm -f "$STATE_DIR"/*.pid
   exit 0

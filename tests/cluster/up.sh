@@ -9,11 +9,13 @@
 # Env:   MAS_CLUSTER_UP_TIMEOUT (seconds per wait, default 90)
 #        MAS_CLUSTER_POD_CIDR (default 198.18.0.0/16), MAS_CLUSTER_NODE_IP (default 198.19.0.1).
 #
-# Pod IPs: kwok hands out fake pod IPs from MAS_CLUSTER_POD_CIDR. When run as root, up.sh
-# adds 198.19.255.254/15 to the loopback device; Linux then treats all of 198.18.0.0/15
-# as local (like 127/8), so tests can run real servers bound to pod IPs and reach them.
-# (127.x pod IPs also bind, but the apiserver rejects loopback addresses in EndpointSlices,
-# so Services would get no endpoints.) cluster.env says MAS_CLUSTER_POD_IPS_LOCAL=1|0.
+# Pod IPs: kwok hands out fake pod IPs from MAS_CLUSTER_POD_CIDR. Run inside a network
+# namespace made by scripts/netns (scripts/test does), whose own lo holds 198.19.255.254/15:
+# Linux then treats all of 198.18.0.0/15 as local there (like 127/8), so tests run real
+# servers bound to pod IPs and reach them, and none of it touches the host's network. up.sh
+# never adds addresses itself. (127.x pod IPs also bind, but the apiserver rejects loopback
+# addresses in EndpointSlices, so Services would get no endpoints.) cluster.env says
+# MAS_CLUSTER_POD_IPS_LOCAL=1|0.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,7 +26,6 @@ STATE_DIR=$(cd "$STATE_DIR" && pwd)
 TIMEOUT=${MAS_CLUSTER_UP_TIMEOUT:-90}
 POD_CIDR=${MAS_CLUSTER_POD_CIDR:-198.18.0.0/16}
 NODE_IP=${MAS_CLUSTER_NODE_IP:-198.19.0.1}
-LO_ADDR=198.19.255.254/15   # RFC 2544 benchmark range: never routed on real networks
 NODE_NAME=kwok-node-0
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
@@ -109,18 +110,14 @@ KWOK_PORT=$(free_port); USED_PORTS+="$KWOK_PORT "
 ADVERTISE_IP=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -n1 || true)
 ADVERTISE_IP=${ADVERTISE_IP:-10.255.255.254}
 
-# ---- make pod IPs bindable: local route for the pod range on lo -----------------------
+# ---- pod IPs are bindable only inside the run's network namespace ----------------------
 is_local() { ip -4 route get "$1" 2>/dev/null | grep -q '^local '; }
 POD_IPS_LOCAL=0
 first_pod_ip="${POD_CIDR%.*/*}.1"   # 198.18.0.0/16 -> 198.18.0.1
 if is_local "$first_pod_ip" && is_local "$NODE_IP"; then
-  POD_IPS_LOCAL=1                  # 127.x, or already added by another cluster
-elif [[ "$POD_CIDR" == 198.18.* && "$NODE_IP" == 198.19.* ]] \
-  && ip addr add "$LO_ADDR" dev lo 2>/dev/null; then
   POD_IPS_LOCAL=1
-  echo "$LO_ADDR" >"$STATE_DIR/lo-addr"   # down.sh removes it again
 else
-  say "warning: cannot make $POD_CIDR local (need root + iproute2); pod IPs are API-only"
+  say "warning: $POD_CIDR is not local here; pod IPs are API-only (run inside scripts/netns)"
 fi
 if [[ "$POD_CIDR" == 127.* ]]; then
   say "warning: loopback pod CIDR: the apiserver rejects these IPs in EndpointSlices"
@@ -251,11 +248,19 @@ start kube-scheduler \
   --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --profiling=false
 
 # ---- kwok (out-of-cluster fake kubelet) -----------------------------------------------
-# Explicit --config so a user's ~/.kwok/kwok.yaml never leaks in. It holds only the default
-# node/pod Stages shipped with the kwok module (build.sh copies them); no KwokConfiguration
-# doc, because a partial one skips kwok's defaulting (e.g. "node leases parallelism must be
-# greater than 0"), while an absent one gets the full defaults plus our flags.
-cp "$MAS_CLUSTER_DIR/kwok-stages.yaml" "$STATE_DIR/kwok.yaml"
+# Explicit --config so a user's ~/.kwok/kwok.yaml never leaks in. It holds only Stages: the
+# node stages shipped with the kwok module (build.sh copies them) and our pod stages
+# (kwok-pod-stages.yaml: kwok's defaults, except for pods the test pod runner runs for real);
+# no KwokConfiguration doc, because a partial one skips kwok's defaulting (e.g. "node leases
+# parallelism must be greater than 0"), while an absent one gets the full defaults plus our flags.
+{
+  awk '/^---$/ { if (doc ~ /kind: Node\n/) printf "%s", doc; doc = "---\n"; next }
+       { doc = doc $0 "\n" }
+       END { if (doc ~ /kind: Node\n/) printf "%s", doc }' "$MAS_CLUSTER_DIR/kwok-stages.yaml"
+  echo "---"
+  cat "$HERE/kwok-pod-stages.yaml"
+} >"$STATE_DIR/kwok.yaml"
+grep -q 'name: node-initialize' "$STATE_DIR/kwok.yaml" || die "no node stages in $MAS_CLUSTER_DIR/kwok-stages.yaml"
 say "starting kwok (pod CIDR $POD_CIDR, node IP $NODE_IP, bindable: $POD_IPS_LOCAL)"
 start kwok \
   --config="$STATE_DIR/kwok.yaml" --kubeconfig="$KCFG" \

@@ -9,3 +9,10 @@ MAS_CLUSTER_CACHE=${MAS_CLUSTER_CACHE:-$HOME/.cache/mas-cluster}
 MAS_CLUSTER_DIR="$MAS_CLUSTER_CACHE/v${K8S_VERSION}-etcd${ETCD_VERSION}-kwok${KWOK_VERSION}"
 MAS_CLUSTER_BIN="$MAS_CLUSTER_DIR/bin"
 export K8S_VERSION ETCD_VERSION KWOK_VERSION MAS_CLUSTER_CACHE MAS_CLUSTER_DIR MAS_CLUSTER_BIN
+
+# Ingress controller for the data-path tests: v3.6.12 is the newest that builds from the module
+# proxy here (v3.7.x needs a go-http-auth fork version the proxy does not serve).
+TRAEFIK_VERSION=${TRAEFIK_VERSION:-3.6.12}
+MAS_TRAEFIK_DIR="$MAS_CLUSTER_CACHE/traefik-v${TRAEFIK_VERSION}"
+MAS_TRAEFIK_BIN="$MAS_TRAEFIK_DIR/bin/traefik"
+export TRAEFIK_VERSION MAS_TRAEFIK_DIR MAS_TRAEFIK_BIN

@@ -1,18 +1,19 @@
-//! Server-side apply of the builders' output and of the status, all as `mas-operator`.
+//! The one write layer: server-side apply of the builders' output and of the status, all as
+//! `mas-operator`, and the deletion of what the desired state no longer holds.
 
-use k8s_openapi::api::{
-    apps::v1::Deployment,
-    core::v1::{Secret, Service},
-    networking::v1::Ingress,
-};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Error, FIELD_MANAGER};
-use crate::build::Desired;
 use crate::crd::{MasBackend, MasBackendStatus};
+use crate::desired::{Desired, INSTANCE_LABEL, Owner, Referenced};
 
 fn params() -> PatchParams {
     // force: the operator is the sole owner of these fields and must win conflicts.
@@ -33,12 +34,23 @@ where
     // Typed structs omit apiVersion/kind; SSA needs them.
     body["apiVersion"] = K::api_version(&()).into();
     body["kind"] = K::kind(&()).into();
-    api.patch(&name, &params(), &Patch::Apply(&body)).await?;
+    api.patch(&name, &params(), &Patch::Apply(&body))
+        .await
+        .map_err(Error::kube("apply"))?;
     Ok(())
 }
 
-/// Deployments first (so a color exists before a Service selects it), then Services, then Ingress.
-pub async fn apply_desired(client: &Client, ns: &str, desired: &Desired) -> Result<(), Error> {
+/// Applies everything in `desired`, in its order.
+pub async fn apply(client: &Client, ns: &str, desired: &Desired) -> Result<(), Error> {
+    for s in &desired.secrets {
+        apply_one::<Secret>(client, ns, s).await?;
+    }
+    for r in &desired.revisions {
+        apply_one::<ControllerRevision>(client, ns, r).await?;
+    }
+    if let Some(j) = &desired.job {
+        apply_one::<Job>(client, ns, j).await?;
+    }
     for d in &desired.deployments {
         apply_one::<Deployment>(client, ns, d).await?;
     }
@@ -49,14 +61,6 @@ pub async fn apply_desired(client: &Client, ns: &str, desired: &Desired) -> Resu
         apply_one::<Ingress>(client, ns, i).await?;
     }
     Ok(())
-}
-
-pub async fn apply_secret(client: &Client, ns: &str, secret: &Secret) -> Result<(), Error> {
-    apply_one::<Secret>(client, ns, secret).await
-}
-
-pub async fn delete_secret(client: &Client, ns: &str, name: &str) -> Result<(), Error> {
-    delete_ignoring_missing(&Api::<Secret>::namespaced(client.clone(), ns), name).await
 }
 
 pub async fn apply_status(
@@ -72,55 +76,78 @@ pub async fn apply_status(
         "status": status,
     });
     api.patch_status(name, &params(), &Patch::Apply(&body))
-        .await?;
+        .await
+        .map_err(Error::kube("status"))?;
     Ok(())
 }
 
-/// Deletes Services and Ingresses this operator made for `name` that the desired state no
-/// longer contains (preview Service after the standby is retired, Ingress after the host is
-/// removed). Deployments are never orphaned: a color, once created, stays in status.
-pub async fn delete_orphans(
-    client: &Client,
-    ns: &str,
-    name: &str,
-    desired: &Desired,
-) -> Result<(), Error> {
-    let lp = ListParams::default().labels(&format!(
-        "app.kubernetes.io/instance={name},app.kubernetes.io/managed-by={FIELD_MANAGER}"
-    ));
-    let keep_svc: Vec<&str> = desired
-        .services
-        .iter()
-        .filter_map(|s| s.metadata.name.as_deref())
-        .collect();
-    let services: Api<Service> = Api::namespaced(client.clone(), ns);
-    for svc in services.list(&lp).await?.items {
-        let svc_name = svc.metadata.name.unwrap_or_default();
-        if !keep_svc.contains(&svc_name.as_str()) {
-            delete_ignoring_missing(&services, &svc_name).await?;
-        }
-    }
-    let keep_ing = desired
-        .ingress
-        .as_ref()
-        .and_then(|i| i.metadata.name.as_deref());
-    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
-    for ing in ingresses.list(&lp).await?.items {
-        let ing_name = ing.metadata.name.unwrap_or_default();
-        if Some(ing_name.as_str()) != keep_ing {
-            delete_ignoring_missing(&ingresses, &ing_name).await?;
-        }
-    }
-    Ok(())
-}
-
-async fn delete_ignoring_missing<K>(api: &Api<K>, name: &str) -> Result<(), Error>
+async fn delete_ignoring_missing<K>(api: &Api<K>, name: &str, dp: &DeleteParams) -> Result<(), Error>
 where
     K: Clone + DeserializeOwned + std::fmt::Debug,
 {
-    match api.delete(name, &DeleteParams::default()).await {
+    match api.delete(name, dp).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.is_not_found() => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(Error::kube("delete")(e)),
     }
+}
+
+/// Names in `store` owned by `owner` (same namespace and instance) that `keep` lacks.
+fn orphans<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>, owner: &Owner, keep: &[Option<&str>]) -> Vec<String> {
+    store
+        .state()
+        .iter()
+        .filter(|o| {
+            o.meta().namespace.as_deref() == Some(owner.namespace.as_str())
+                && o.meta()
+                    .labels
+                    .as_ref()
+                    .is_some_and(|l| l.get(INSTANCE_LABEL) == Some(&owner.name))
+        })
+        .filter_map(|o| o.meta().name.clone())
+        .filter(|n| !keep.contains(&Some(n.as_str())))
+        .collect()
+}
+
+/// Deletes what the previous status referred to and the next one does not (release Secrets,
+/// revisions, migration Jobs, the pull Secret), and Services and Ingresses of this MasBackend
+/// the desired state lacks (the preview Service once no standby is warm, the Ingress once the
+/// host is removed). Deployments are never deleted: a color, once created, stays in status.
+pub async fn delete_unwanted(
+    client: &Client,
+    owner: &Owner,
+    gone: &Referenced,
+    desired: &Desired,
+    services: &Store<Service>,
+    ingresses: &Store<Ingress>,
+) -> Result<(), Error> {
+    let ns = owner.namespace.as_str();
+    let plain = DeleteParams::default();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    for name in gone.release_secrets.iter().chain(gone.pull_secret.as_ref()) {
+        delete_ignoring_missing(&secrets, name, &plain).await?;
+    }
+    let revisions: Api<ControllerRevision> = Api::namespaced(client.clone(), ns);
+    for name in &gone.revisions {
+        delete_ignoring_missing(&revisions, name, &plain).await?;
+    }
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    let with_pods = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..Default::default()
+    };
+    for name in &gone.jobs {
+        delete_ignoring_missing(&jobs, name, &with_pods).await?;
+    }
+    let keep: Vec<Option<&str>> = desired.services.iter().map(|s| s.metadata.name.as_deref()).collect();
+    let svc_api: Api<Service> = Api::namespaced(client.clone(), ns);
+    for name in orphans(services, owner, &keep) {
+        delete_ignoring_missing(&svc_api, &name, &plain).await?;
+    }
+    let keep = [desired.ingress.as_ref().and_then(|i| i.metadata.name.as_deref())];
+    let ing_api: Api<Ingress> = Api::namespaced(client.clone(), ns);
+    for name in orphans(ingresses, owner, &keep) {
+        delete_ignoring_missing(&ing_api, &name, &plain).await?;
+    }
+    Ok(())
 }

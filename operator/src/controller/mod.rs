@@ -1,54 +1,165 @@
-//! Thin I/O layer: observe the cluster, run the pure state machine, apply its result with
-//! server-side apply (one field manager), write status, publish events.
+//! The I/O around the pure parts, once per reconcile: observe the cluster (from watch caches,
+//! probes and Secrets Manager) → step the state machine → build every desired object → apply
+//! them with server-side apply under one field manager → write the status.
 
 mod apply;
+mod connections;
+mod diagnostics;
 mod observe;
 mod reconcile;
+mod secrets_cache;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::Service, networking::v1::Ingress};
+use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::watcher;
-use kube::{Api, Client};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
 
-use crate::build::BuildError;
 use crate::crd::MasBackend;
+use crate::desired::{BuildError, MANAGED_BY_LABEL, MANAGER};
 use crate::metrics::Metrics;
 
 pub use reconcile::reconcile;
+pub use secrets_cache::SecretsCache;
 
 /// Field manager for every write the operator makes (children and status).
 pub const FIELD_MANAGER: &str = "mas-operator";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("kubernetes API: {0}")]
-    Kube(#[source] kube::Error),
+    #[error("kubernetes API ({step}): {source}")]
+    Kube {
+        step: &'static str,
+        #[source]
+        source: kube::Error,
+    },
     #[error(transparent)]
     Build(#[from] BuildError),
     #[error("serializing status: {0}")]
     Serialize(#[source] serde_json::Error),
 }
 
-impl From<kube::Error> for Error {
-    fn from(e: kube::Error) -> Self {
-        Error::Kube(e)
+impl Error {
+    pub fn kube(step: &'static str) -> impl FnOnce(kube::Error) -> Error {
+        move |source| Error::Kube { step, source }
     }
+
+    /// Low-cardinality label for the reconcile-errors metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube { step, .. } => step,
+            Error::Build(_) => "build",
+            Error::Serialize(_) => "serialize",
+        }
+    }
+
+    /// Conflicts and throttling clear up quickly; anything else backs off longer.
+    fn requeue(&self) -> Duration {
+        match self {
+            Error::Kube {
+                source: kube::Error::Api(s),
+                ..
+            } if s.code == 409 || s.code == 429 => Duration::from_secs(1),
+            Error::Kube { .. } => Duration::from_secs(5),
+            Error::Build(_) | Error::Serialize(_) => Duration::from_secs(60),
+        }
+    }
+}
+
+/// Watch caches of what the operator owns (and the pods of it), so observing costs no API
+/// call. They may lag behind the operator's own writes; every step tolerates that.
+#[derive(Clone)]
+pub struct Stores {
+    pub deployments: Store<Deployment>,
+    pub pods: Store<Pod>,
+    pub jobs: Store<Job>,
+    pub revisions: Store<ControllerRevision>,
+    pub services: Store<Service>,
+    pub ingresses: Store<Ingress>,
 }
 
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
-    /// AWS Secrets Manager client, built once (credentials are refreshed by the SDK).
-    pub secrets: aws_sdk_secretsmanager::Client,
+    pub secrets: SecretsCache,
     /// Upper bound on the requeue of a MasBackend with `spec.secrets`, to notice rotations.
     pub secrets_refresh: Duration,
+    /// Derives each MasBackend's control token; `None`: connection draining is off.
+    pub control_key: Option<Vec<u8>>,
+    pub stores: Stores,
+    /// HTTP client for the drain calls to pods.
+    pub http: reqwest::Client,
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn owned() -> watcher::Config {
+    watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"))
+}
+
+/// Starts a watch cache of `K` (what this operator manages) and returns its reader.
+fn cache<K>(client: &Client, ns: Option<&str>) -> Store<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(
+        writer,
+        watcher(api::<K>(client, ns), owned())
+            .default_backoff()
+            // managedFields are never read; dropping them halves the cache.
+            .modify(|o: &mut K| o.meta_mut().managed_fields = None),
+    );
+    tokio::spawn(stream.for_each(|_| async {}));
+    reader
+}
+
+impl Stores {
+    pub fn start(client: &Client, ns: Option<&str>) -> Self {
+        Self {
+            deployments: cache(client, ns),
+            pods: cache(client, ns),
+            jobs: cache(client, ns),
+            revisions: cache(client, ns),
+            services: cache(client, ns),
+            ingresses: cache(client, ns),
+        }
+    }
+
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        self.deployments.wait_until_ready().await?;
+        self.pods.wait_until_ready().await?;
+        self.jobs.wait_until_ready().await?;
+        self.revisions.wait_until_ready().await?;
+        self.services.wait_until_ready().await?;
+        self.ingresses.wait_until_ready().await?;
+        Ok(())
+    }
 }
 
 impl Context {
@@ -56,8 +167,10 @@ impl Context {
         client: Client,
         instance: Option<String>,
         metrics: Arc<Metrics>,
-        secrets: aws_sdk_secretsmanager::Client,
+        secrets: SecretsCache,
         secrets_refresh: Duration,
+        control_key: Option<Vec<u8>>,
+        stores: Stores,
     ) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.to_owned(),
@@ -69,45 +182,58 @@ impl Context {
             metrics,
             secrets,
             secrets_refresh,
+            control_key,
+            stores,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(3))
+                .build()
+                .unwrap_or_default(),
         }
     }
 }
 
 fn error_policy(mb: Arc<MasBackend>, err: &Error, ctx: Arc<Context>) -> Action {
-    Metrics::inc(&ctx.metrics.reconcile_errors);
-    tracing::warn!(name = ?mb.metadata.name, error = %err, "reconcile failed");
-    Action::requeue(Duration::from_secs(5))
+    ctx.metrics.reconcile_error(err.metric_label());
+    tracing::warn!(
+        namespace = ?mb.metadata.namespace,
+        name = ?mb.metadata.name,
+        error = %err,
+        "reconcile failed"
+    );
+    Action::requeue(err.requeue())
 }
 
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
-/// Runs the controller until SIGINT/SIGTERM, over one namespace or all of them.
-pub async fn run(ctx: Arc<Context>, namespace: Option<String>) -> anyhow::Result<()> {
+/// Runs the controller over one namespace or all of them until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    on_ready: impl FnOnce(),
+) -> anyhow::Result<()> {
     let client = ctx.client.clone();
     let ns = namespace.as_deref();
     let mbs: Api<MasBackend> = api(&client, ns);
     mbs.list(&ListParams::default().limit(1)).await.map_err(|e| {
         anyhow::anyhow!("cannot list MasBackends ({e}); install the CRD: mas-operator crd | kubectl apply -f -")
     })?;
+    ctx.stores.ready().await?;
+    on_ready();
     tracing::info!(namespace = ns.unwrap_or("<all>"), "controller starting");
-    let owned = || watcher::Config::default().labels("app.kubernetes.io/managed-by=mas-operator");
     Controller::new(mbs, watcher::Config::default())
         .owns(api::<Deployment>(&client, ns), owned())
         .owns(api::<Service>(&client, ns), owned())
         .owns(api::<Ingress>(&client, ns), owned())
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "controller event");
+        .owns(api::<Job>(&client, ns), owned())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|res| {
+            let ctx = ctx.clone();
+            async move {
+                ctx.metrics.loop_progress();
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "controller event");
+                }
             }
         })
         .await;

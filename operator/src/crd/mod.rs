@@ -1,9 +1,15 @@
 //! The `MasBackend` custom resource (group platform.myanalyticsschool.com, v1alpha1).
 
+pub mod conditions;
+mod schema;
 mod spec;
 mod status;
 
-pub use spec::{HealthCheck, MasBackend, MasBackendSpec, Promotion, Strategy, Traffic};
+pub use conditions::{ConditionType, Reason};
+pub use spec::{
+    Connections, HealthCheck, IMAGE_PATTERN, MasBackend, MasBackendSpec, Migration, PodMetadata,
+    PodTemplateOverlay, Promotion, SessionAffinity, Strategy, Traffic, Verification,
+};
 pub use status::*;
 
 use kube::CustomResourceExt;
@@ -12,6 +18,8 @@ pub const GROUP: &str = "platform.myanalyticsschool.com";
 pub const ROLLBACK_ANNOTATION: &str = "platform.myanalyticsschool.com/rollback";
 pub const PROMOTE_ANNOTATION: &str = "platform.myanalyticsschool.com/promote";
 pub const ABORT_ANNOTATION: &str = "platform.myanalyticsschool.com/abort";
+/// Clears the rejection of the current spec's release once, so it is rolled out again.
+pub const RETRY_ANNOTATION: &str = "platform.myanalyticsschool.com/retry";
 /// Pod label carrying the color; the Services select on it.
 pub const COLOR_LABEL: &str = "platform.myanalyticsschool.com/color";
 
@@ -58,7 +66,7 @@ mod tests {
             .collect();
         assert_eq!(
             cols,
-            ["Active", "Image", "Standby", "Ready", "Status", "Age"]
+            ["Active", "Image", "Standby", "Ready", "Status", "Revision", "Reason", "Age"]
         );
     }
 
@@ -70,6 +78,7 @@ mod tests {
             "spec.replicas must be >= 0",
             "spec.port must be between 1 and 65535",
             "spec.traffic.host must be a lowercase DNS-1123 hostname",
+            "spec.image must be an image reference",
         ] {
             assert!(json.contains(msg), "missing CEL message {msg}");
         }
@@ -90,5 +99,49 @@ mod tests {
         assert_eq!(mb.spec.health.field, "success");
         assert_eq!(mb.spec.strategy, Strategy::BlueGreen);
         assert_eq!(mb.spec.promotion, Promotion::Auto);
+        assert_eq!(mb.spec.internal_port, 9090);
+        assert_eq!(mb.spec.verification.duration_seconds, 30);
+        assert!(mb.spec.connections.drain_after_switch);
+    }
+
+    /// The CEL rule uses RE2 (no look-around), the same syntax as the `regex` crate, so the
+    /// reference grammar is checked here on real image names.
+    #[test]
+    fn image_pattern_follows_the_distribution_reference_grammar() {
+        let re = regex_lite::Regex::new(IMAGE_PATTERN).unwrap();
+        for ok in [
+            "nginx",
+            "api:1",
+            "ghcr.io/myanalyticsschool/mas-server:main-1a2b3c4",
+            "localhost:5000/team/app_x:1.2.3",
+            "registry.example.com/a/b/c@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "mas-server:v1.2.3-rc.1",
+        ] {
+            assert!(re.is_match(ok), "{ok} should be accepted");
+        }
+        for bad in [
+            "",
+            "Upper/App:1",
+            "app:",
+            "app:1 2",
+            "-app:1",
+            "app:bad tag",
+            "app@sha256:short",
+            "https://ghcr.io/app:1",
+        ] {
+            assert!(!re.is_match(bad), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn pod_template_overlay_schema_is_the_pod_spec_without_required_or_descriptions() {
+        let crd = serde_json::to_value(MasBackend::crd()).unwrap();
+        let overlay = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+            ["spec"]["properties"]["podTemplate"]["properties"]["spec"];
+        assert!(overlay["properties"]["nodeSelector"].is_object(), "{overlay}");
+        assert!(overlay["properties"]["tolerations"].is_object());
+        assert!(overlay.get("required").is_none());
+        let text = overlay["properties"].to_string();
+        assert!(!text.contains("\"description\":\""), "descriptions stripped");
     }
 }

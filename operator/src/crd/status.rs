@@ -1,13 +1,17 @@
 //! `MasBackend` status. Everything the rollout state machine needs to resume after an
 //! operator restart lives here; nothing is kept only in memory.
+//!
+//! A *release* is an immutable snapshot (revision number, image, secrets, pod template), kept as
+//! a ControllerRevision `<name>-r<revision>`; colors, the rollout in flight and the history name
+//! releases by revision, so a rollback restores exactly what ran before.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Maximum entries kept in `status.history`.
+/// Maximum entries kept in `status.history` (and releases kept for rollbacks).
 pub const HISTORY_LIMIT: usize = 10;
-/// Maximum entries kept in `status.rejectedImages`.
+/// Maximum entries kept in `status.rejected`.
 pub const REJECTED_LIMIT: usize = 10;
 
 #[derive(
@@ -48,9 +52,11 @@ impl std::fmt::Display for Color {
 pub enum Phase {
     #[default]
     Pending,
+    Migrating,
     Progressing,
     Gating,
     AwaitingPromotion,
+    Verifying,
     ScaleDownPending,
     Stable,
     Degraded,
@@ -61,6 +67,8 @@ pub enum Phase {
 /// Step of an in-flight rollout.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum Stage {
+    /// The release's migration Job is running; its pods start when it succeeds.
+    Migrating,
     /// Target Deployment is rolling out; waiting for all replicas ready.
     Progressing,
     /// All replicas ready; probing every target pod until `successThreshold` rounds pass.
@@ -74,9 +82,26 @@ pub enum Stage {
 pub enum Trigger {
     Initial,
     NewImage,
-    Rollback,
-    /// Same image, new AWS Secrets Manager values: released through the gate like an image.
+    /// Same image, new AWS Secrets Manager values.
     SecretsRotated,
+    /// Same image and secrets, a changed pod template (env, resources, podTemplate, ...).
+    TemplateChanged,
+    Rollback,
+    /// A `retry` request released a rejected spec again.
+    Retry,
+}
+
+/// Identity of a release: what its pods run. Two releases with the same identity are the same
+/// pods; `templateHash` covers the image, the secrets hash and the whole pod template.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseRef {
+    pub revision: i64,
+    pub image: String,
+    /// Content hash of the release's AWS secrets (`None`: no `spec.secrets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_hash: Option<String>,
+    pub template_hash: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -86,11 +111,15 @@ pub struct Rollout {
     pub trigger: Trigger,
     /// Color being rolled out (the standby color for blue/green).
     pub color: Color,
-    pub image: String,
-    /// Content hash of the AWS secrets this rollout runs with (`None`: no `spec.secrets`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secrets_hash: Option<String>,
+    pub release: ReleaseRef,
     pub started_at: Time,
+    /// When the pods started rolling out (after the migration); the progress deadline runs
+    /// from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_at: Option<Time>,
+    /// When the gate started (all replicas ready), for the gate-duration figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gating_since: Option<Time>,
     #[serde(default)]
     pub gate_passes: i32,
     #[serde(default)]
@@ -101,16 +130,13 @@ pub struct Rollout {
     pub last_probe: Option<MicroTime>,
 }
 
-/// What a color's Deployment should run. `replicas` follow `spec.replicas` unless scaled down.
+/// What a color's Deployment runs. `replicas` follow `spec.replicas` unless scaled down.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ColorState {
-    pub image: String,
+    pub release: ReleaseRef,
     #[serde(default)]
     pub scaled_down: bool,
-    /// Content hash of the AWS secrets in this color's pod template; `None`: no secrets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secrets_hash: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -144,16 +170,45 @@ pub struct ScaleDown {
     pub at: Time,
 }
 
+/// The post-switch window: the live color is probed until `until`; the previous color stays
+/// warm so a failure can switch straight back.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Verifying {
+    pub color: Color,
+    pub revision: i64,
+    /// The color traffic goes back to on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Color>,
+    pub until: Time,
+    #[serde(default)]
+    pub failures: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_probe: Option<MicroTime>,
+}
+
+/// Connections on `color` are asked to move once `at` has passed (after a switch away from it).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingDrain {
+    pub color: Color,
+    pub at: Time,
+}
+
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum Outcome {
-    /// Went live after passing the gate.
+    /// Went live after passing the gate (and verification).
     Promoted,
     /// Went live again because of a rollback request.
     RolledBack,
-    /// Never went live: the gate or the progress deadline failed.
+    /// Never went live: the migration, the gate or the progress deadline failed.
     Failed,
     /// Never went live: aborted by request.
     Aborted,
+    /// Never went live: the spec changed again before it finished.
+    Superseded,
+    /// Went live, failed verification, traffic switched back.
+    Reverted,
 }
 
 impl Outcome {
@@ -162,15 +217,36 @@ impl Outcome {
     }
 }
 
+/// One release attempt, newest first in `status.history`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Release {
-    pub image: String,
+    #[serde(flatten)]
+    pub release: ReleaseRef,
     pub color: Color,
+    pub trigger: Trigger,
     pub outcome: Outcome,
+    pub started_at: Time,
+    /// When the outcome was decided.
     pub at: Time,
+    /// Seconds from all replicas ready to the gate passing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_seconds: Option<f64>,
+    /// Seconds from the start (spec change or request) to the traffic switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_seconds: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// A release that failed or was rolled back: not released again from the same spec until the
+/// spec changes or a `retry` request names it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rejected {
+    pub image: String,
+    pub template_hash: String,
+    pub revision: i64,
 }
 
 /// Last annotation value acted on per request kind, so re-applying a manifest does not re-trigger.
@@ -182,6 +258,8 @@ pub struct Acknowledged {
     pub promote: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -197,13 +275,11 @@ pub struct MasBackendStatus {
     pub active_color: Option<Color>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_image: Option<String>,
-    /// Content hash of the AWS secrets the live color runs with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub active_secrets_hash: Option<String>,
-    /// Secrets content hash whose rotation rollout failed ("" for "no secrets"); not rolled out
-    /// again until the content changes.
+    pub active_revision: Option<i64>,
+    /// The release traffic goes to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejected_secrets_hash: Option<String>,
+    pub active_release: Option<ReleaseRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby_color: Option<Color>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,20 +292,75 @@ pub struct MasBackendStatus {
     pub active_selector: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_switch_time: Option<Time>,
+    /// Highest revision number handed out.
+    #[serde(default)]
+    pub last_revision: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifying: Option<Verifying>,
     #[serde(default)]
     pub colors: Colors,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down: Option<ScaleDown>,
-    /// Newest first, at most 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<PendingDrain>,
+    /// Release attempts, newest first, at most 10; the releases named here are kept for rollbacks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Release>,
-    /// Images that failed or were rolled back; not released again until `spec.image` changes.
+    /// Releases that failed or were rolled back, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rejected_images: Vec<String>,
+    pub rejected: Vec<Rejected>,
     #[serde(default)]
     pub acknowledged: Acknowledged,
+    /// The pull Secret `<name>-pull` exists (so emptying `spec.imagePullSecretsFrom` deletes it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pull_secret: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+impl MasBackendStatus {
+    pub fn is_rejected(&self, template_hash: &str) -> bool {
+        self.rejected.iter().any(|r| r.template_hash == template_hash)
+    }
+
+    /// Revisions something still refers to: colors, the rollout in flight, the history.
+    pub fn referenced_revisions(&self) -> std::collections::BTreeSet<i64> {
+        let mut out: std::collections::BTreeSet<i64> =
+            self.history.iter().map(|r| r.release.revision).collect();
+        out.extend(
+            Color::ALL
+                .iter()
+                .filter_map(|c| self.colors.get(*c).map(|s| s.release.revision)),
+        );
+        out.extend(self.rollout.as_ref().map(|r| r.release.revision));
+        out.extend(self.active_release.as_ref().map(|r| r.revision));
+        out
+    }
+
+    /// Secrets hashes something still refers to (same owners as `referenced_revisions`).
+    pub fn referenced_secrets(&self) -> std::collections::BTreeSet<String> {
+        let mut out: std::collections::BTreeSet<String> = self
+            .history
+            .iter()
+            .filter_map(|r| r.release.secrets_hash.clone())
+            .collect();
+        out.extend(Color::ALL.iter().filter_map(|c| {
+            self.colors
+                .get(*c)
+                .and_then(|s| s.release.secrets_hash.clone())
+        }));
+        out.extend(
+            self.rollout
+                .as_ref()
+                .and_then(|r| r.release.secrets_hash.clone()),
+        );
+        out.extend(
+            self.active_release
+                .as_ref()
+                .and_then(|r| r.secrets_hash.clone()),
+        );
+        out
+    }
 }

@@ -55,8 +55,12 @@ pub async fn seed(db: &PgPool, config: &Config) -> anyhow::Result<()> {
         .context("seeding colleges")?;
     }
 
-    ensure_privileged_user(db, &config.admin, "admin", "Admin").await?;
-    ensure_privileged_user(db, &config.superadmin, "superadmin", "Super Admin").await?;
+    if let Some(admin) = &config.admin {
+        ensure_privileged_user(db, admin, "admin", "Admin").await?;
+    }
+    if let Some(superadmin) = &config.superadmin {
+        ensure_privileged_user(db, superadmin, "superadmin", "Super Admin").await?;
+    }
 
     if config.enable_seeding {
         for (slug, title, description) in COURSES {

@@ -1,3 +1,5 @@
+//! Labels and annotations the operator puts on what it owns.
+
 use std::collections::BTreeMap;
 
 use crate::crd::{COLOR_LABEL, Color};
@@ -5,7 +7,13 @@ use crate::crd::{COLOR_LABEL, Color};
 pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 pub const MANAGER: &str = "mas-operator";
+/// Revision of the release a pod template, ControllerRevision or Job belongs to.
+pub const REVISION_ANNOTATION: &str = "platform.myanalyticsschool.com/revision";
+pub const REVISION_LABEL: &str = "platform.myanalyticsschool.com/revision";
+/// Pod template annotation carrying the release's secrets hash (shown, never secret itself).
+pub const SECRET_HASH_ANNOTATION: &str = "platform.myanalyticsschool.com/secrets-hash";
 
 /// Labels on every child object of one MasBackend.
 pub fn instance_labels(name: &str) -> BTreeMap<String, String> {
@@ -26,7 +34,19 @@ pub fn color_selector(name: &str, color: Color) -> BTreeMap<String, String> {
 
 /// `color_selector` as a label-selector string for list calls and the scale subresource.
 pub fn pod_selector_string(name: &str, color: Color) -> String {
-    color_selector(name, color)
+    selector_string(&color_selector(name, color))
+}
+
+/// Every object the operator owns for `name`.
+pub fn owned_selector_string(name: &str) -> String {
+    selector_string(&BTreeMap::from([
+        (INSTANCE_LABEL.to_owned(), name.to_owned()),
+        (MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
+    ]))
+}
+
+fn selector_string(labels: &BTreeMap<String, String>) -> String {
+    labels
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
@@ -36,5 +56,6 @@ pub fn pod_selector_string(name: &str, color: Color) -> String {
 pub(super) fn color_labels(name: &str, color: Color) -> BTreeMap<String, String> {
     let mut l = instance_labels(name);
     l.insert(COLOR_LABEL.to_owned(), color.as_str().to_owned());
+    l.insert(COMPONENT_LABEL.to_owned(), "server".to_owned());
     l
 }

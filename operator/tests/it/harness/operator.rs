@@ -1,0 +1,74 @@
+//! `mas-operator run` as a child process scoped to one namespace.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use super::cluster::kubeconfig_path;
+
+pub struct Operator {
+    child: tokio::process::Child,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    pub fn start(ns: &str) -> Self {
+        Self::start_with(ns, &kubeconfig_path())
+    }
+
+    pub fn start_with(ns: &str, kubeconfig: &std::path::Path) -> Self {
+        let log = std::env::temp_dir().join(format!("mas-e2e-operator-{ns}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mas-operator"))
+            .arg("run")
+            .env("KUBECONFIG", kubeconfig)
+            .env("MAS_OPERATOR_NAMESPACE", ns)
+            .env("MAS_OPERATOR_HTTP_ADDR", "127.0.0.1:0")
+            // AWS_ENDPOINT_URL/AWS_REGION/credentials (moto) are inherited from the test env.
+            .env("MAS_SECRETS_REFRESH_SECONDS", "1")
+            .env("RUST_LOG", "info,mas_operator=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn mas-operator");
+        Self { child, log }
+    }
+
+    /// Address of /healthz and /metrics, from the operator's startup log line.
+    pub fn http_addr(&self) -> String {
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut text = String::new();
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                text.push(c);
+            }
+        }
+        let line = text
+            .lines()
+            .find(|l| l.contains("serving /healthz"))
+            .expect("startup line in operator log");
+        let at = line.find("addr=").expect("addr field") + "addr=".len();
+        line[at..]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
