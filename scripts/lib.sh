@@ -84,13 +84,19 @@ stop_pid() {
 # address from the /15 on a namespace's lo makes the whole range local there, like 127/8.
 NETNS_LO_ADDR=198.19.255.254/15
 
-# Creates namespace $1 with lo up and the pod range local on it.
+# Host names the test ingress serves; inside a namespace they resolve to its loopback.
+NETNS_HOSTS="api.mas.test demo.mas.test"
+
+# Creates namespace $1 with lo up and the pod range local on it. `ip netns exec` bind-mounts
+# /etc/netns/$1/hosts over /etc/hosts, so clients inside reach the ingress by its host name.
 netns_create() {
     [ "$(id -u)" = 0 ] || die "creating a network namespace needs root (run as root or with sudo)"
     command -v ip >/dev/null || apt_install iproute2
     ip netns add "$1" || die "cannot create network namespace $1 (ip netns add)"
     ip -n "$1" link set lo up
     ip -n "$1" addr add "$NETNS_LO_ADDR" dev lo
+    mkdir -p "/etc/netns/$1"
+    printf '127.0.0.1 localhost %s\n::1 localhost\n' "$NETNS_HOSTS" >"/etc/netns/$1/hosts"
 }
 
 # Stops every process in namespace $1 (TERM, KILL after 10 s) and deletes it.
@@ -110,4 +116,5 @@ netns_destroy() {
         [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
     fi
     ip netns del "$ns" 2>/dev/null || true
+    rm -rf "/etc/netns/$ns"
 }

@@ -19,6 +19,20 @@ pub struct Config {
     /// Key deriving each MasBackend's control token (`MAS_OPERATOR_CONTROL_KEY`, at least 32
     /// bytes); unset: no connection draining after a switch.
     pub control_key: Option<Vec<u8>>,
+    /// Only the holder of this Lease reconciles (`MAS_OPERATOR_LEADER_ELECTION`, default on).
+    pub leader_election: Option<LeaseConfig>,
+}
+
+/// Where the leader Lease lives; replicas of one install share it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseConfig {
+    /// `MAS_OPERATOR_LEASE_NAMESPACE`, else `POD_NAMESPACE`, else the watched namespace, else
+    /// `default`.
+    pub namespace: String,
+    /// `MAS_OPERATOR_LEASE_NAME`, default `mas-operator`.
+    pub name: String,
+    /// `MAS_OPERATOR_LEASE_SECONDS`, default 15: a dead leader is replaced within it.
+    pub duration_seconds: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -62,12 +76,33 @@ impl Config {
             Some(k) => Some(k.into_bytes()),
             None => None,
         };
+        let watch_namespace = non_empty("MAS_OPERATOR_NAMESPACE");
+        let leader_election = match non_empty("MAS_OPERATOR_LEADER_ELECTION").as_deref() {
+            None | Some("true" | "1" | "on") => Some(LeaseConfig {
+                namespace: non_empty("MAS_OPERATOR_LEASE_NAMESPACE")
+                    .or_else(|| non_empty("POD_NAMESPACE"))
+                    .or_else(|| watch_namespace.clone())
+                    .unwrap_or_else(|| "default".to_owned()),
+                name: non_empty("MAS_OPERATOR_LEASE_NAME").unwrap_or_else(|| "mas-operator".to_owned()),
+                duration_seconds: match non_empty("MAS_OPERATOR_LEASE_SECONDS") {
+                    Some(v) => v
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|s| (2..=300).contains(s))
+                        .ok_or_else(|| invalid("MAS_OPERATOR_LEASE_SECONDS", "expected 2 to 300 seconds"))?,
+                    None => 15,
+                },
+            }),
+            Some("false" | "0" | "off") => None,
+            Some(_) => return Err(invalid("MAS_OPERATOR_LEADER_ELECTION", "expected true or false")),
+        };
         Ok(Self {
             http_addr,
             instance: non_empty("POD_NAME").or_else(|| non_empty("HOSTNAME")),
-            watch_namespace: non_empty("MAS_OPERATOR_NAMESPACE"),
+            watch_namespace,
             secrets_refresh,
             control_key,
+            leader_election,
         })
     }
 }
@@ -95,5 +130,12 @@ mod tests {
         let c = with(&[("MAS_OPERATOR_CONTROL_KEY", &"k".repeat(32)), ("MAS_OPERATOR_NAMESPACE", "mas")]).unwrap();
         assert_eq!(c.control_key.unwrap().len(), 32);
         assert_eq!(c.watch_namespace.as_deref(), Some("mas"));
+        let lease = c.leader_election.unwrap();
+        assert_eq!((lease.namespace.as_str(), lease.name.as_str(), lease.duration_seconds), ("mas", "mas-operator", 15));
+        let c = with(&[("POD_NAMESPACE", "mas-system"), ("MAS_OPERATOR_LEASE_SECONDS", "5")]).unwrap();
+        assert_eq!(c.leader_election.as_ref().unwrap().namespace, "mas-system");
+        assert_eq!(c.leader_election.unwrap().duration_seconds, 5);
+        assert!(with(&[("MAS_OPERATOR_LEADER_ELECTION", "false")]).unwrap().leader_election.is_none());
+        assert!(with(&[("MAS_OPERATOR_LEADER_ELECTION", "maybe")]).is_err());
     }
 }

@@ -105,11 +105,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config.control_key.clone(),
         stores,
     ));
-    let result = controller::run(ctx, config.watch_namespace, shutdown_signal(), {
-        let ready = ready.clone();
-        move || ready.store(true, Ordering::Relaxed)
-    })
-    .await;
+    controller::prepare(&ctx, config.watch_namespace.as_deref()).await?;
+    ready.store(true, Ordering::Relaxed);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            shutdown.cancel();
+        }
+    });
+    let result = match config.leader_election {
+        Some(lease) => {
+            let identity = config.instance.clone().unwrap_or_else(|| format!("mas-operator-{}", std::process::id()));
+            controller::leader::run(ctx, config.watch_namespace, lease, identity, shutdown).await
+        }
+        None => controller::run(ctx, config.watch_namespace, shutdown.cancelled_owned()).await,
+    };
     server.abort();
     result
 }

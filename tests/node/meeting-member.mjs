@@ -18,6 +18,8 @@ const socket = io(opts.url, {
   auth: { token: opts.token },
   transports: [opts.transport ?? "websocket"],
   upgrade: false,
+  // Node keeps the ingress's sticky-session cookie only with withCredentials (socket.io-client >= 4.7).
+  withCredentials: true,
   reconnection: true,
   reconnectionDelay: 100,
   reconnectionDelayMax: 1000,

@@ -44,6 +44,20 @@ pub async fn color_logs(ctx: &Context, owner: &Owner, color: Color) -> String {
     logs_of(ctx, &owner.namespace, &pods, &format!("{color} pod")).await
 }
 
+/// The termination message of a failed container (its log tail, with FallbackToLogsOnError).
+fn termination_message(pod: &Pod) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find_map(|s| {
+            let t = s.state.as_ref()?.terminated.as_ref()?;
+            let msg = t.message.as_deref().filter(|m| !m.trim().is_empty())?;
+            Some(format!("exit code {}: {}", t.exit_code, msg.trim_end()))
+        })
+}
+
 pub async fn job_logs(ctx: &Context, owner: &Owner, revision: i64) -> String {
     // Migration pods are not in the watch cache's color view; list them by revision label.
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &owner.namespace);
@@ -51,8 +65,17 @@ pub async fn job_logs(ctx: &Context, owner: &Owner, revision: i64) -> String {
         "{},{REVISION_LABEL}={revision},job-name",
         owned_selector_string(&owner.name)
     ));
-    match api.list(&lp).await {
-        Ok(list) => logs_of(ctx, &owner.namespace, &list.items, "migration pod").await,
-        Err(e) => format!("migration pod logs unavailable: listing pods: {e}"),
+    let pods = match api.list(&lp).await {
+        Ok(list) => list.items,
+        Err(e) => return format!("migration pod logs unavailable: listing pods: {e}"),
+    };
+    let messages: Vec<String> = pods
+        .iter()
+        .filter_map(|p| Some(format!("{}: {}", p.name_any(), termination_message(p)?)))
+        .collect();
+    if messages.is_empty() {
+        logs_of(ctx, &owner.namespace, &pods, "migration pod").await
+    } else {
+        messages.join("\n")
     }
 }

@@ -5,6 +5,7 @@
 mod apply;
 mod connections;
 mod diagnostics;
+pub mod leader;
 mod observe;
 mod reconcile;
 mod secrets_cache;
@@ -205,20 +206,24 @@ fn error_policy(mb: Arc<MasBackend>, err: &Error, ctx: Arc<Context>) -> Action {
 }
 
 /// Runs the controller over one namespace or all of them until `shutdown` resolves.
+/// Checks the CRD is installed and waits for the watch caches; then the replica is ready to
+/// lead.
+pub async fn prepare(ctx: &Context, namespace: Option<&str>) -> anyhow::Result<()> {
+    let mbs: Api<MasBackend> = api(&ctx.client, namespace);
+    mbs.list(&ListParams::default().limit(1)).await.map_err(|e| {
+        anyhow::anyhow!("cannot list MasBackends ({e}); install the CRD: mas-operator crd | kubectl apply --server-side -f -")
+    })?;
+    ctx.stores.ready().await
+}
+
 pub async fn run(
     ctx: Arc<Context>,
     namespace: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-    on_ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let client = ctx.client.clone();
     let ns = namespace.as_deref();
     let mbs: Api<MasBackend> = api(&client, ns);
-    mbs.list(&ListParams::default().limit(1)).await.map_err(|e| {
-        anyhow::anyhow!("cannot list MasBackends ({e}); install the CRD: mas-operator crd | kubectl apply -f -")
-    })?;
-    ctx.stores.ready().await?;
-    on_ready();
     tracing::info!(namespace = ns.unwrap_or("<all>"), "controller starting");
     Controller::new(mbs, watcher::Config::default())
         .owns(api::<Deployment>(&client, ns), owned())

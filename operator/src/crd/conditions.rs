@@ -48,7 +48,7 @@ macro_rules! reasons {
 
 reasons! {
     // Ready
-    Released, ReleaseInProgress, Verifying, ReleaseFailed, ActiveNotReady, NoLiveRelease, Paused,
+    Released, ReleaseInProgress, Propagating, Verifying, ReleaseFailed, ActiveNotReady, NoLiveRelease, Paused,
     // Progressing
     Migrating, StandbyRollingOut, HealthGating, AwaitingPromotion, Idle,
     // Degraded

@@ -123,6 +123,13 @@ pub struct MasBackendSpec {
     #[x_kube(validation = Rule::new("self >= 1").message("spec.progressDeadlineSeconds must be >= 1"))]
     pub progress_deadline_seconds: i32,
 
+    /// After a switch, how long the ingress controller may still send new requests to the old
+    /// color (EndpointSlice and ingress propagation). The release counts as done (`Ready`) and
+    /// the old color's connections are drained only after it.
+    #[serde(default = "default_propagation")]
+    #[x_kube(validation = Rule::new("self >= 0 && self <= 600").message("spec.propagationSeconds must be between 0 and 600"))]
+    pub propagation_seconds: i32,
+
     /// Probing of the live color after a switch; a failure switches traffic back.
     #[serde(default)]
     pub verification: Verification,
@@ -225,20 +232,15 @@ impl Default for Verification {
     }
 }
 
-/// After a switch, clients holding connections to the old color are asked to reconnect (they
-/// come back through the ingress, to the new color) instead of waiting for its scale-down.
+/// After a switch (and `propagationSeconds`), clients holding connections to the old color are
+/// asked to reconnect (they come back through the ingress, to the new color) instead of waiting
+/// for its scale-down.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Connections {
     /// Ask the old color's pods to move their connections after a switch.
     #[serde(default = "default_true")]
     pub drain_after_switch: bool,
-
-    /// Wait after the switch before draining, so the ingress controller routes new connections
-    /// to the new color first (EndpointSlice and ingress propagation).
-    #[serde(default = "default_drain_delay")]
-    #[x_kube(validation = Rule::new("self >= 0 && self <= 600").message("spec.connections.drainDelaySeconds must be between 0 and 600"))]
-    pub drain_delay_seconds: i32,
 
     /// Window over which a pod spreads its reconnect requests (no thundering herd).
     #[serde(default = "default_reconnect_within")]
@@ -250,7 +252,6 @@ impl Default for Connections {
     fn default() -> Self {
         Self {
             drain_after_switch: true,
-            drain_delay_seconds: default_drain_delay(),
             reconnect_within_seconds: default_reconnect_within(),
         }
     }
@@ -408,7 +409,7 @@ fn default_verification_seconds() -> i32 {
 fn default_verification_failures() -> i32 {
     2
 }
-fn default_drain_delay() -> i32 {
+fn default_propagation() -> i32 {
     5
 }
 fn default_reconnect_within() -> i32 {

@@ -88,6 +88,12 @@ fn operator_env(owner: &Owner, spec: &MasBackendSpec) -> Vec<EnvVar> {
         ..Default::default()
     };
     let mut env = vec![
+        // spec.port is authoritative: the probes, Services and the gate all use it.
+        EnvVar {
+            name: "PORT".into(),
+            value: Some(spec.port.to_string()),
+            ..Default::default()
+        },
         EnvVar {
             name: "POD_NAME".into(),
             value_from: Some(field("metadata.name")),
@@ -190,6 +196,9 @@ fn base_template(owner: &Owner, spec: &MasBackendSpec, secrets_hash: Option<&str
             3,
         )),
         liveness_probe: Some(http_probe(&health.liveness_path, "http", 10, health.timeout_seconds, 3)),
+        // A crashing server's last log lines end up in the pod status (kubectl describe,
+        // the operator's failure Events) even where logs are not kept.
+        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
         lifecycle: Some(Lifecycle {
             pre_stop: Some(LifecycleHandler {
                 sleep: Some(SleepAction {

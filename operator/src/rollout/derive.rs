@@ -52,6 +52,15 @@ impl Machine<'_> {
             let reason = if paused { Reason::Paused } else { Reason::ReleaseInProgress };
             return (false, reason, "the spec's release has not started yet".into());
         }
+        if let Some(at) = &s.last_switch_time
+            && self.obs.now < super::plus_secs(at.0, self.spec.propagation_seconds)
+        {
+            return (
+                false,
+                Reason::Propagating,
+                format!("r{} ({}) switched; waiting {}s for the ingress to follow", live.revision, live.image, self.spec.propagation_seconds),
+            );
+        }
         if !active_ready {
             return (false, Reason::ActiveNotReady, format!("r{} ({}) live but not all replicas ready", live.revision, live.image));
         }

@@ -372,7 +372,7 @@ impl Machine<'_> {
             color,
             at: Time(plus_secs(
                 self.obs.now,
-                self.spec.connections.drain_delay_seconds,
+                self.spec.propagation_seconds,
             )),
         });
     }

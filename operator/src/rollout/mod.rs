@@ -312,7 +312,15 @@ impl Machine<'_> {
                 .map_or(Duration::from_secs(1), |t| until(now, plus_secs(t.0, spec.health.period_seconds)));
             requeue = requeue.min(next_probe).min(until(now, v.until.0));
         }
-        for d in [scale_down_in, drain_in].into_iter().flatten() {
+        // Ready turns True once the switch has propagated.
+        let propagated = self
+            .s
+            .last_switch_time
+            .as_ref()
+            .map(|t| plus_secs(t.0, spec.propagation_seconds))
+            .filter(|at| *at > now)
+            .map(|at| until(now, at));
+        for d in [scale_down_in, drain_in, propagated].into_iter().flatten() {
             requeue = requeue.min(d);
         }
         if let Some(outage) = self.secrets_outage() {

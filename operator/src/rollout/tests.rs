@@ -117,14 +117,15 @@ impl World {
         self.now = self.now.checked_add(SignedDuration::from_secs(secs)).unwrap();
     }
 
-    /// Steps until no rollout and no verification is in flight (bounded), returning every
-    /// action taken.
+    /// Steps until no rollout and no verification is in flight and the last switch has
+    /// propagated (bounded), returning every action taken.
     fn settle(&mut self) -> Vec<Action> {
         let mut all = Vec::new();
         for _ in 0..200 {
             let d = self.step();
             all.extend(d.actions);
-            if self.status.rollout.is_none() && self.status.verifying.is_none() {
+            let propagating = self.cond(ConditionType::Ready).1 == "Propagating";
+            if self.status.rollout.is_none() && self.status.verifying.is_none() && !propagating {
                 return all;
             }
         }
@@ -208,6 +209,11 @@ fn first_release_rolls_out_blue_and_goes_live_after_gate() {
     assert_eq!(w.status.history[0].outcome, Outcome::Promoted);
     assert!(w.status.history[0].gate_seconds.is_some());
     assert!(d.actions.iter().any(|a| matches!(a, Action::Recorded(r) if r.outcome == Outcome::Promoted)));
+    assert_eq!(w.cond(ConditionType::Ready), t("False Propagating"), "the ingress follows first");
+    assert!(d.requeue <= Duration::from_secs(5));
+    for _ in 0..5 {
+        w.step();
+    }
     assert_eq!(w.cond(ConditionType::Ready), t("True Released"));
     assert_eq!(w.cond(ConditionType::Progressing).0, "False");
     assert_eq!(w.cond(ConditionType::Degraded).0, "False");
@@ -234,6 +240,11 @@ fn progressing_waits_for_all_replicas_ready_and_pending_rounds_do_not_count() {
 #[test]
 fn new_image_rolls_standby_switches_and_scales_old_color_down_after_delay() {
     let mut w = World::live("");
+    let mut probe = World::live("  scaleDownDelaySeconds: 600\n");
+    probe.spec().image = "api:2".into();
+    probe.settle();
+    assert_eq!(probe.status.standby_color, Some(Color::Blue), "blue kept warm");
+    assert_eq!(probe.status.phase, Phase::ScaleDownPending);
     w.spec().image = "api:2".into();
     let d = w.step();
     let r = w.status.rollout.clone().unwrap();
@@ -246,36 +257,29 @@ fn new_image_rolls_standby_switches_and_scales_old_color_down_after_delay() {
     assert!(all.contains(&Action::SwitchTraffic { to: Color::Green }));
     assert!(all.contains(&Action::ResumeConnections { color: Color::Green }));
     assert_eq!(w.status.active_color, Some(Color::Green));
-    assert_eq!(w.status.standby_color, Some(Color::Blue), "blue kept warm");
-    assert_eq!(w.status.phase, Phase::ScaleDownPending);
     assert_eq!(w.status.history[0].release.revision, 2);
     assert!(w.status.history[0].switch_seconds.unwrap() > 0.0);
     assert_eq!(w.cond(ConditionType::Ready), t("True Released"));
-    // Drain first (drainDelaySeconds 5 by default), scale-down at scaleDownDelaySeconds (4).
-    let mut actions = Vec::new();
-    for _ in 0..6 {
-        actions.extend(w.step().actions);
-    }
+    // settle() waited out propagationSeconds (5); the scale-down (scaleDownDelaySeconds 4)
+    // came first, and SIGTERM moves the connections then, so no separate drain.
+    assert!(!all.contains(&Action::DrainConnections { color: Color::Blue }));
     assert!(w.status.colors.blue.as_ref().unwrap().scaled_down);
     assert_eq!(w.status.phase, Phase::Stable);
-    assert!(has_event(&actions, Reason::ScaledDown));
-    assert!(
-        !actions.contains(&Action::DrainConnections { color: Color::Blue }),
-        "scaled down before the drain was due: SIGTERM moves the connections"
-    );
+    assert!(has_event(&all, Reason::ScaledDown));
     assert!(w.status.drain.is_none());
 }
 
 #[test]
 fn connections_of_the_old_color_are_drained_after_the_delay() {
-    let mut w = World::live("  scaleDownDelaySeconds: 600\n  connections: {drainDelaySeconds: 2}\n");
+    let mut w = World::live("  scaleDownDelaySeconds: 600\n  propagationSeconds: 2\n");
     w.spec().image = "api:2".into();
-    w.settle();
-    assert_eq!(w.status.drain.as_ref().unwrap().color, Color::Blue);
     let mut actions = Vec::new();
-    for _ in 0..3 {
+    while w.status.active_color != Some(Color::Green) {
         actions.extend(w.step().actions);
     }
+    assert_eq!(w.status.drain.as_ref().unwrap().color, Color::Blue);
+    assert!(!actions.contains(&Action::DrainConnections { color: Color::Blue }), "not before the switch propagated");
+    actions.extend(w.settle());
     assert!(actions.contains(&Action::DrainConnections { color: Color::Blue }));
     assert!(w.status.drain.is_none());
     assert!(!w.status.colors.blue.as_ref().unwrap().scaled_down, "still warm for rollback");

@@ -4,9 +4,12 @@
 //! health gate probes them over TCP. Each test runs the real `mas-operator run` binary scoped
 //! to its own namespace.
 
+mod ha;
 mod lifecycle;
 mod rbac;
 mod release;
 mod rollback;
 mod secrets;
+mod snapshots;
 mod validation;
+mod zero_downtime;

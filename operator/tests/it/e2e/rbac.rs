@@ -23,7 +23,7 @@ async fn operator_works_with_only_its_rbac() {
         op.kill().await;
     }
     let kc = operator_sa_kubeconfig(&env.client, &env.ns).await;
-    env.operator = Some(Operator::start_with(&env.ns, &kc));
+    env.operator = Some(Operator::start_with_env(&env.ns, &kc, &[("MAS_OPERATOR_LEASE_NAMESPACE", "mas-system"), ("MAS_OPERATOR_LEASE_NAME", &format!("lease-{}", env.ns))]));
     let sm = secrets_manager().await;
     let id = format!("e2e/{}/rbac", uuid::Uuid::new_v4().simple());
     sm.create_secret()

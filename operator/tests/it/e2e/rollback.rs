@@ -10,7 +10,7 @@ use kube::runtime::watcher;
 use mas_operator::crd::{Color, Phase};
 use serde_json::json;
 
-use crate::harness::cluster::COLOR_LABEL;
+use crate::harness::crd::COLOR_LABEL;
 use crate::harness::env::{Env, base_spec, live};
 use crate::harness::fake_app::app_port;
 

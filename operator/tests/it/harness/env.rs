@@ -11,7 +11,8 @@ use kube::{Api, Client};
 use mas_operator::crd::{Color, MasBackend};
 use serde_json::json;
 
-use super::cluster::{COLOR_LABEL, client, install_crd};
+use super::cluster::client;
+use super::crd::{COLOR_LABEL, install_crd};
 use super::fake_app::PodServers;
 use super::operator::Operator;
 
@@ -20,11 +21,21 @@ pub struct Env {
     pub ns: String,
     pub mbs: Api<MasBackend>,
     pub operator: Option<Operator>,
-    _servers: PodServers,
+    _servers: Option<PodServers>,
 }
 
 impl Env {
+    /// A namespace with the fake app serving `port` on every pod IP, and an operator.
     pub async fn new(test: &str, port: u16) -> Self {
+        Self::start(test, Some(port)).await
+    }
+
+    /// A namespace and an operator, nothing serving the pod IPs (the pod runner does).
+    pub async fn bare(test: &str) -> Self {
+        Self::start(test, None).await
+    }
+
+    async fn start(test: &str, fake_app_port: Option<u16>) -> Self {
         let client = client().await;
         install_crd(&client).await;
         let nanos = std::time::SystemTime::now()
@@ -37,7 +48,7 @@ impl Env {
         nss.create(&PostParams::default(), &n)
             .await
             .expect("create namespace");
-        let servers = PodServers::start(client.clone(), &ns, port);
+        let servers = fake_app_port.map(|port| PodServers::start(client.clone(), &ns, port));
         let operator = Some(Operator::start(&ns));
         let mbs = Api::namespaced(client.clone(), &ns);
         Self {

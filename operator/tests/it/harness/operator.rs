@@ -16,7 +16,15 @@ impl Operator {
     }
 
     pub fn start_with(ns: &str, kubeconfig: &std::path::Path) -> Self {
-        let log = std::env::temp_dir().join(format!("mas-e2e-operator-{ns}.log"));
+        Self::start_with_env(ns, kubeconfig, &[])
+    }
+
+    /// Leader election is on, as in production: the Lease lives in the test namespace and the
+    /// identity is per namespace (a restarted operator is the same replica), unless `env` says
+    /// otherwise (`POD_NAME` for a second replica, `MAS_OPERATOR_LEASE_NAMESPACE`).
+    pub fn start_with_env(ns: &str, kubeconfig: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let id = env.iter().find(|(k, _)| *k == "POD_NAME").map_or(ns, |(_, v)| *v);
+        let log = std::env::temp_dir().join(format!("mas-e2e-operator-{id}.log"));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -29,8 +37,13 @@ impl Operator {
             .env("MAS_OPERATOR_HTTP_ADDR", "127.0.0.1:0")
             // AWS_ENDPOINT_URL/AWS_REGION/credentials (moto) are inherited from the test env.
             .env("MAS_SECRETS_REFRESH_SECONDS", "1")
+            // Turns the connection drain after a switch on.
+            .env("MAS_OPERATOR_CONTROL_KEY", "e2e-control-key-e2e-control-key-0123")
             .env("RUST_LOG", "info,mas_operator=debug")
             .env("NO_COLOR", "1")
+            .env("POD_NAME", format!("e2e-{ns}"))
+            .env("MAS_OPERATOR_LEASE_SECONDS", "4")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(file.try_clone().unwrap()))
             .stderr(Stdio::from(file))
             .kill_on_drop(true)

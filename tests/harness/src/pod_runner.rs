@@ -38,18 +38,19 @@ pub struct Program {
 /// Repository → program; also consulted for `command[0]` (e.g. `mas-server` in a Job).
 pub type Images = HashMap<String, Program>;
 
-/// The `mas-server` binary next to this test binary (cargo builds every workspace binary for
+/// The `mas-server` binary: `MAS_SERVER_BIN`, else next to this executable or one level up
+/// (test binaries live in target/<profile>/deps; cargo builds every workspace binary for
 /// `cargo test --workspace`).
 pub fn mas_server_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("MAS_SERVER_BIN") {
+        return PathBuf::from(p);
+    }
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join("mas-server");
-    assert!(
-        bin.exists(),
-        "{} is missing: run cargo test --workspace (it builds mas-server)",
-        bin.display()
-    );
-    bin
+    let dir = exe.parent().expect("exe dir");
+    [dir.join("mas-server"), dir.join("../mas-server")]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("mas-server not found near {}: cargo build --workspace, or set MAS_SERVER_BIN", exe.display()))
 }
 
 /// `mas-server:<tag>` runs the server; `mas-server-crash:<tag>` is an image whose process exits
@@ -98,7 +99,7 @@ struct Shared {
 }
 
 pub struct PodRunner {
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
     shared: Arc<Mutex<Shared>>,
     stop: watch::Sender<bool>,
     pub log_dir: PathBuf,
@@ -120,7 +121,7 @@ impl PodRunner {
         });
         let task = tokio::spawn(supervise(ctx));
         Self {
-            task,
+            task: Some(task),
             shared,
             stop,
             log_dir,
@@ -137,9 +138,11 @@ impl PodRunner {
     }
 
     /// Stops every process now (SIGKILL), for test teardown.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(15), self.task).await;
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
     }
 }
 
@@ -320,7 +323,7 @@ async fn spawn(ctx: &RunCtx, pod_name: &str, ip: &str, c: &Container, env: &BTre
         .stderr(Stdio::from(log))
         .kill_on_drop(true);
     // The server's assets, relative to the repository like in the image.
-    cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     cmd.spawn().map_err(|e| format!("starting {}: {e}", program.path.display()))
 }
 
@@ -413,6 +416,17 @@ async fn run_pod(ctx: Arc<RunCtx>, pod: Pod) {
         };
         let now = k8s_openapi::jiff::Timestamp::now().to_string();
         let phase = if code == 0 { "Succeeded" } else { "Failed" };
+        // terminationMessagePolicy FallbackToLogsOnError: the log tail of a failed container.
+        let message = if code != 0 && c.termination_message_policy.as_deref() == Some("FallbackToLogsOnError") {
+            let log = std::fs::read_to_string(ctx.log_dir.join(format!("{name}.log"))).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(80)..].join("\n");
+            let start = tail.len().saturating_sub(2048);
+            let start = (start..tail.len()).find(|i| tail.is_char_boundary(*i)).unwrap_or(tail.len());
+            tail[start..].to_owned()
+        } else {
+            String::new()
+        };
         patch_status(
             &ctx,
             &name,
@@ -421,7 +435,7 @@ async fn run_pod(ctx: Arc<RunCtx>, pod: Pod) {
                 "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": now}],
                 "containerStatuses": [{
                     "name": c.name, "image": c.image, "imageID": "", "ready": false, "restartCount": 0,
-                    "state": {"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }, "finishedAt": now}},
+                    "state": {"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }, "finishedAt": now, "message": message}},
                 }],
             }),
         )

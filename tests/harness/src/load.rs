@@ -91,7 +91,7 @@ impl Load {
                                 s.last_version = Some(v);
                             }
                             Ok(r) => s.failures.push((at, format!("HTTP {}", r.status()))),
-                            Err(e) => s.failures.push((at, crate::harness::error_chain(&e))),
+                            Err(e) => s.failures.push((at, crate::error_chain(&e))),
                         }
                     }
                 })

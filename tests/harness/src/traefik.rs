@@ -7,21 +7,13 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::cluster::kubeconfig_path;
+use crate::cluster::kubeconfig_path;
 
 pub const INGRESS_CLASS: &str = "traefik";
 
 pub fn traefik_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("MAS_TRAEFIK_BIN") {
-        return PathBuf::from(p);
-    }
-    let env_file = kubeconfig_path().with_file_name("cluster.env");
-    std::fs::read_to_string(env_file)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("export MAS_TRAEFIK_BIN=").map(|b| PathBuf::from(b.trim())))
-        })
+    crate::cluster::cluster_env("MAS_TRAEFIK_BIN")
+        .map(PathBuf::from)
         .expect("MAS_TRAEFIK_BIN not set and not in cluster.env: run tests/cluster/up.sh (scripts/test does)")
 }
 
