@@ -13,7 +13,18 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// The Chromium binary: `MAS_CHROMIUM`, else `chromium` on `PATH`.
+fn chromium() -> PathBuf {
+    if let Some(path) = std::env::var_os("MAS_CHROMIUM").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("chromium"))
+        .find(|candidate| candidate.is_file())
+        .expect("Chromium not found: set MAS_CHROMIUM or put chromium on PATH (scripts/test does)")
+}
 
 fn env_for(prefix: &str) -> HashMap<String, String> {
     let redis = std::env::var("REDIS_URL")
@@ -56,9 +67,11 @@ fn tempdir(name: &str) -> PathBuf {
 
 #[sqlx::test(migrations = false)]
 async fn xterm_page_renders_the_paired_cli_shell(db: PgPool) {
+    let chromium = chromium();
     assert!(
-        std::path::Path::new(CHROMIUM).exists(),
-        "chromium is required at {CHROMIUM}"
+        chromium.exists(),
+        "chromium is required at {}",
+        chromium.display()
     );
     let prefix = format!(
         "test-rt-browser-{}",
@@ -136,6 +149,7 @@ async fn xterm_page_renders_the_paired_cli_shell(db: PgPool) {
             .arg("MAS-TERMINAL-OK 42")
             .arg(&shot)
             .arg(tempdir("chromium-profile"))
+            .env("MAS_CHROMIUM", &chromium)
             .kill_on_drop(true)
             .output(),
     )

@@ -7,7 +7,8 @@ import { writeFileSync } from "node:fs";
 import WebSocket from "ws";
 
 const [url, expect, png, profile] = process.argv.slice(2);
-const chrome = spawn("/usr/bin/chromium", [
+// MAS_CHROMIUM names the binary (the Rust tests always pass it); else `chromium` on PATH.
+const chrome = spawn(process.env.MAS_CHROMIUM || "chromium", [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
   `--user-data-dir=${profile}`, "--window-size=1000,600", "--remote-debugging-port=0", "about:blank",

@@ -1,7 +1,8 @@
 //! Account lifecycle: registration, email verification, login, refresh-token
-//! rotation, logout and password reset.
+//! rotation, logout and password reset. The refresh-token rows themselves are
+//! [`super::sessions`]; the account records are [`super::users`].
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::PgConnection;
@@ -12,7 +13,7 @@ use super::otp::{self, OtpPurpose};
 use super::outbox::{self, EmailMessage, templates};
 use super::rate_limit::FailureLimiter;
 use super::users::{self, NewUser, UserRecord, UserView};
-use super::{password, secrets};
+use super::{password, secrets, sessions};
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -216,7 +217,13 @@ pub async fn login(
         return Err(AppError::forbidden("this account has been deactivated").into());
     }
     let mut tx = state.db.begin().await?;
-    let refresh = insert_refresh_token(&mut tx, state, user.id, Uuid::new_v4()).await?;
+    let refresh = sessions::issue(
+        &mut tx,
+        user.id,
+        Uuid::new_v4(),
+        state.config.refresh_token_ttl,
+    )
+    .await?;
     tx.commit().await?;
     Ok(session(state, &user, refresh)?)
 }
@@ -246,37 +253,6 @@ fn session(state: &AppState, user: &UserRecord, refresh_token: String) -> AppRes
     })
 }
 
-async fn insert_refresh_token(
-    conn: &mut PgConnection,
-    state: &AppState,
-    user_id: Uuid,
-    family_id: Uuid,
-) -> AppResult<String> {
-    let token = secrets::random_token();
-    sqlx::query(
-        "insert into refresh_tokens (id, user_id, token_hash, family_id, expires_at) \
-         values ($1, $2, $3, $4, $5)",
-    )
-    .bind(Uuid::new_v4())
-    .bind(user_id)
-    .bind(secrets::hash_token(&token))
-    .bind(family_id)
-    .bind(Utc::now() + state.config.refresh_token_ttl)
-    .execute(&mut *conn)
-    .await?;
-    Ok(token)
-}
-
-#[derive(sqlx::FromRow)]
-struct StoredRefresh {
-    id: Uuid,
-    user_id: Uuid,
-    family_id: Uuid,
-    expires_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
-    replaced_at: Option<DateTime<Utc>>,
-}
-
 fn invalid_refresh() -> AppError {
     AppError::unauthorized("refresh token is invalid or expired")
 }
@@ -285,16 +261,10 @@ fn invalid_refresh() -> AppError {
 /// theft: the whole family (every descendant) is revoked.
 pub async fn refresh(state: &AppState, token: &str) -> AppResult<Session> {
     let mut tx = state.db.begin().await?;
-    let stored: Option<StoredRefresh> = sqlx::query_as(
-        "select id, user_id, family_id, expires_at, revoked_at, replaced_at \
-         from refresh_tokens where token_hash = $1 for update",
-    )
-    .bind(secrets::hash_token(token.trim()))
-    .fetch_optional(&mut *tx)
-    .await?;
+    let stored = sessions::find_for_update(&mut tx, token).await?;
     let stored = stored.ok_or_else(invalid_refresh)?;
     if stored.replaced_at.is_some() {
-        revoke_family(&mut tx, stored.family_id).await?;
+        sessions::revoke_family(&mut tx, stored.family_id).await?;
         tx.commit().await?;
         tracing::warn!(user_id = %stored.user_id, "refresh token reuse detected; session revoked");
         return Err(AppError::unauthorized(
@@ -308,51 +278,29 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Session> {
     let user = match user {
         Some(user) if user.is_active => user,
         _ => {
-            revoke_family(&mut tx, stored.family_id).await?;
+            sessions::revoke_family(&mut tx, stored.family_id).await?;
             tx.commit().await?;
             return Err(AppError::unauthorized("this account has been deactivated"));
         }
     };
-    sqlx::query("update refresh_tokens set replaced_at = now(), revoked_at = now() where id = $1")
-        .bind(stored.id)
-        .execute(&mut *tx)
-        .await?;
-    let next = insert_refresh_token(&mut tx, state, user.id, stored.family_id).await?;
+    sessions::mark_replaced(&mut tx, stored.id).await?;
+    let next = sessions::issue(
+        &mut tx,
+        user.id,
+        stored.family_id,
+        state.config.refresh_token_ttl,
+    )
+    .await?;
     tx.commit().await?;
     session(state, &user, next)
-}
-
-async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> AppResult<()> {
-    sqlx::query(
-        "update refresh_tokens set revoked_at = now() where family_id = $1 and revoked_at is null",
-    )
-    .bind(family_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn revoke_all_sessions(conn: &mut PgConnection, user_id: Uuid) -> AppResult<()> {
-    sqlx::query(
-        "update refresh_tokens set revoked_at = now() where user_id = $1 and revoked_at is null",
-    )
-    .bind(user_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// Ends the session the refresh token belongs to. Idempotent: an unknown or
 /// already revoked token is not an error (the client is logged out either way).
 pub async fn logout(state: &AppState, token: &str) -> AppResult<()> {
     let mut tx = state.db.begin().await?;
-    let family: Option<Uuid> =
-        sqlx::query_scalar("select family_id from refresh_tokens where token_hash = $1")
-            .bind(secrets::hash_token(token.trim()))
-            .fetch_optional(&mut *tx)
-            .await?;
-    if let Some(family) = family {
-        revoke_family(&mut tx, family).await?;
+    if let Some(family) = sessions::family_of(&mut tx, token).await? {
+        sessions::revoke_family(&mut tx, family).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -407,7 +355,7 @@ pub async fn reset_password(
         .bind(hash)
         .execute(&mut *tx)
         .await?;
-    revoke_all_sessions(&mut tx, user.id).await?;
+    sessions::revoke_all(&mut tx, user.id).await?;
     tx.commit().await?;
     Ok(())
 }

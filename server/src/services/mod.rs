@@ -19,6 +19,7 @@ pub mod rate_limit;
 pub mod realtime;
 pub mod resume_analysis;
 pub mod secrets;
+pub mod sessions;
 pub mod slots;
 pub mod storage;
 pub mod student_import;

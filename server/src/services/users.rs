@@ -7,7 +7,7 @@ use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::password;
+use super::{password, sessions};
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -289,7 +289,7 @@ pub async fn update(
     .await?;
     if !updated.is_active || updated.role != target.role {
         // Sessions end with the change; the next login picks up the new state.
-        super::auth::revoke_all_sessions(&mut tx, id).await?;
+        sessions::revoke_all(&mut tx, id).await?;
     }
     tx.commit().await?;
     // Existing access tokens follow the new state on their next request.

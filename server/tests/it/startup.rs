@@ -1,14 +1,14 @@
 //! Cold start: seeding is idempotent (also when replicas seed concurrently) and
 //! configuration errors are one clear line, in the library and the real binary.
 
-mod auth_support;
-mod common;
-
 use std::collections::HashMap;
 use std::process::Command;
 
 use mas_server::config::{Config, ConfigError};
 use sqlx::PgPool;
+
+use crate::support::ADMIN_EMAIL;
+use crate::support::app::test_env;
 
 async fn snapshot(db: &PgPool) -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = sqlx::query_as(
@@ -26,7 +26,7 @@ async fn snapshot(db: &PgPool) -> Vec<(String, String)> {
 
 #[sqlx::test(migrations = false)]
 async fn seeding_twice_and_concurrently_yields_the_same_rows(db: PgPool) {
-    let mut env = common::test_env();
+    let mut env = test_env();
     env.insert("ENABLE_SEEDING".into(), "true".into());
     let config = Config::from_map(&env).unwrap();
     mas_server::startup::migrate(&db).await.unwrap();
@@ -62,14 +62,14 @@ async fn seeding_twice_and_concurrently_yields_the_same_rows(db: PgPool) {
     // A re-seed repairs a demoted or deactivated privileged account but keeps
     // its (possibly changed) password.
     sqlx::query("update users set role = 'student', is_active = false, password_hash = 'changed' where email = $1")
-        .bind(common::ADMIN_EMAIL)
+        .bind(ADMIN_EMAIL)
         .execute(&db)
         .await
         .unwrap();
     mas_server::startup::seed(&db, &config).await.unwrap();
     assert_eq!(snapshot(&db).await, first);
     let hash: String = sqlx::query_scalar("select password_hash from users where email = $1")
-        .bind(common::ADMIN_EMAIL)
+        .bind(ADMIN_EMAIL)
         .fetch_one(&db)
         .await
         .unwrap();

@@ -1,14 +1,14 @@
 //! The /api/auth routes over real HTTP against real PostgreSQL and Redis.
 
-mod auth_support;
-mod common;
-
-use auth_support::*;
-use common::{ADMIN_EMAIL, TestApp};
 use mas_server::auth::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
+
+use crate::support::auth::{login_session, outbox_mail, outbox_otp, register, spawn, spawn_with};
+use crate::support::http::{assert_error, get_auth, post, post_auth, read};
+use crate::support::users::unique_email;
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
 
 const PASSWORD: &str = "student-password-1";
 
@@ -571,8 +571,8 @@ async fn auth_forms_accept_urlencoded_bodies(db: PgPool) {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "email={}&password={}",
-            common::ADMIN_EMAIL.replace('@', "%40"),
-            common::ADMIN_PASSWORD
+            ADMIN_EMAIL.replace('@', "%40"),
+            ADMIN_PASSWORD
         ))
         .send()
         .await

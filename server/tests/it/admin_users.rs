@@ -1,13 +1,13 @@
 //! /api/admin/users: role guard, pagination and filters, privileged-role rules.
 
-mod auth_support;
-mod common;
-
-use auth_support::*;
-use common::{SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+
+use crate::support::auth::{login_session, register, spawn};
+use crate::support::http::{assert_error, get_auth, post, post_auth, read};
+use crate::support::users::unique_email;
+use crate::support::{SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, TestApp};
 
 const PASSWORD: &str = "member-password-1";
 

@@ -1,38 +1,25 @@
 //! Wire compatibility with Node BullMQ (tests/node): a job added by Node is
 //! processed by our worker, and a job we add is processed by a Node worker.
 
-mod common;
-mod queues_support;
-
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use mas_server::queues::QueueName;
-use queues_support as qs;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::process::Command;
 use uuid::Uuid;
 
-fn node_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/node");
-    if !dir.join("node_modules/bullmq").exists() {
-        let status = std::process::Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is required for the BullMQ interop tests");
-        assert!(status.success(), "npm install in tests/node failed");
-    }
-    dir
-}
+use crate::support::queues as qs;
+use crate::support::redis::redis_url_with_db;
+use crate::support::services::{mail_dir, node_dir, smtp_env};
+use crate::support::wait::wait_for;
 
 fn node(script: &str, prefix: &str, queue: &str) -> Command {
     let mut cmd = Command::new("node");
     cmd.arg(script)
         .current_dir(node_dir())
-        .env("REDIS_URL", qs::redis_url())
+        .env("REDIS_URL", redis_url_with_db(qs::REDIS_DB))
         .env("PREFIX", prefix)
         .env("QUEUE", queue)
         .stdout(Stdio::piped())
@@ -43,25 +30,8 @@ fn node(script: &str, prefix: &str, queue: &str) -> Command {
 
 #[sqlx::test(migrations = false)]
 async fn job_added_by_node_is_processed_by_our_email_worker(db: PgPool) {
-    let mail_dir = PathBuf::from(
-        std::env::var("MAS_MAIL_DIR")
-            .expect("MAS_MAIL_DIR is not set: run the tests through scripts/test"),
-    );
-    for sub in ["tmp", "new", "cur"] {
-        std::fs::create_dir_all(mail_dir.join(sub)).unwrap();
-    }
-    let (app, prefix) = qs::spawn(db, |env| {
-        env.insert(
-            "SMTP_HOST".into(),
-            std::env::var("SMTP_HOST").expect("SMTP_HOST: run scripts/test"),
-        );
-        env.insert(
-            "SMTP_PORT".into(),
-            std::env::var("SMTP_PORT").expect("SMTP_PORT: run scripts/test"),
-        );
-        env.insert("SMTP_TLS".into(), "none".into());
-    })
-    .await;
+    let maildir = mail_dir();
+    let (app, prefix) = qs::spawn(db, smtp_env).await;
     let to = format!(
         "node-{}@test.local",
         &Uuid::new_v4().simple().to_string()[..10]
@@ -89,7 +59,7 @@ async fn job_added_by_node_is_processed_by_our_email_worker(db: PgPool) {
     let job_id = added["id"].as_str().unwrap().to_string();
 
     let q = qs::queue(&prefix, "emailQueue").await;
-    let job = qs::wait_for(
+    let job = wait_for(
         "node job completed by our worker",
         Duration::from_secs(20),
         || async {
@@ -109,7 +79,7 @@ async fn job_added_by_node_is_processed_by_our_email_worker(db: PgPool) {
     );
     let rv: Value = serde_json::from_str(job.returnvalue()).unwrap();
     assert_eq!(rv, json!({"delivered": true, "to": to}));
-    let delivered = std::fs::read_dir(mail_dir.join("new"))
+    let delivered = std::fs::read_dir(maildir.join("new"))
         .unwrap()
         .flatten()
         .filter_map(|e| std::fs::read_to_string(e.path()).ok())
@@ -165,7 +135,7 @@ async fn job_added_by_us_is_processed_by_a_node_worker(db: PgPool) {
     );
 
     let q = qs::queue(&prefix, "databaseQueue").await;
-    let job = qs::wait_for(
+    let job = wait_for(
         "completed state visible to Rust",
         Duration::from_secs(10),
         || async {

@@ -1,15 +1,15 @@
 //! Every error class of the HTTP surface, as a client sees it: status, JSON
 //! envelope and code.
 
-mod auth_support;
-mod common;
-
-use auth_support::*;
-use common::{ADMIN_EMAIL, ADMIN_PASSWORD};
 use mas_server::auth::{Claims, Role};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
+
+use crate::support::auth::{login_session, register, spawn, spawn_with};
+use crate::support::http::{assert_error, get_auth, post, post_auth, read};
+use crate::support::users::unique_email;
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
 
 const JWT_SECRET: &str = "test-secret-test-secret-test-secret!!";
 

@@ -1,9 +1,6 @@
 //! Resume analysis end to end: API → resumeAnalysisQueue → worker → an
 //! OpenAI-compatible gateway (a local axum server standing in for LiteLLM) → table.
 
-mod common;
-mod queues_support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,10 +10,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use mas_server::auth::Role;
-use queues_support as qs;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
+
+use crate::support::app::free_port;
+use crate::support::queues as qs;
+use crate::support::wait::wait_for;
+use crate::support::{TestApp, create_user};
 
 const KEY: &str = "sk-test-gateway-key";
 const RESUME: &str = "Asha Rao. SQL, Power BI, Python. Built a churn dashboard for 20k users.";
@@ -111,7 +112,7 @@ fn llm_env(base: &str) -> impl FnOnce(&mut std::collections::HashMap<String, Str
     }
 }
 
-async fn submit(app: &common::TestApp, token: &str, body: Value) -> reqwest::Response {
+async fn submit(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
     app.client
         .post(app.url("/api/resumes/analysis"))
         .bearer_auth(token)
@@ -121,8 +122,8 @@ async fn submit(app: &common::TestApp, token: &str, body: Value) -> reqwest::Res
         .unwrap()
 }
 
-async fn wait_status(app: &common::TestApp, token: &str, id: &str, done: &[&str]) -> Value {
-    qs::wait_for("analysis to settle", Duration::from_secs(30), || async {
+async fn wait_status(app: &TestApp, token: &str, id: &str, done: &[&str]) -> Value {
+    wait_for("analysis to settle", Duration::from_secs(30), || async {
         let res = app
             .client
             .get(app.url(&format!("/api/resumes/analysis/{id}")))
@@ -141,9 +142,9 @@ async fn wait_status(app: &common::TestApp, token: &str, id: &str, done: &[&str]
 async fn analysis_is_queued_processed_and_visible_to_its_owner_only(db: PgPool) {
     let (base, gateway) = start_gateway(Mode::Ok, Duration::ZERO).await;
     let (app, prefix) = qs::spawn(db, llm_env(&base)).await;
-    let (_, _, student) = qs::create_user(&app.state, Role::Student).await;
-    let (_, _, other) = qs::create_user(&app.state, Role::Student).await;
-    let (_, _, mentor) = qs::create_user(&app.state, Role::Mentor).await;
+    let student = create_user(&app.state, Role::Student).await.token;
+    let other = create_user(&app.state, Role::Student).await.token;
+    let mentor = create_user(&app.state, Role::Mentor).await.token;
 
     let res = submit(&app, &student, json!({"resumeText": RESUME})).await;
     assert_eq!(res.status(), 202);
@@ -226,7 +227,7 @@ async fn analysis_is_queued_processed_and_visible_to_its_owner_only(db: PgPool) 
 #[sqlx::test(migrations = false)]
 async fn unset_gateway_answers_503(db: PgPool) {
     let (app, prefix) = qs::spawn(db, |_| {}).await;
-    let (_, _, student) = qs::create_user(&app.state, Role::Student).await;
+    let student = create_user(&app.state, Role::Student).await.token;
     let res = submit(&app, &student, json!({"resumeText": RESUME})).await;
     assert_eq!(res.status(), 503);
     let body: Value = res.json().await.unwrap();
@@ -251,7 +252,7 @@ async fn unset_gateway_answers_503(db: PgPool) {
 async fn failing_gateway_is_retried_then_the_analysis_fails_with_the_reason(db: PgPool) {
     let (base, gateway) = start_gateway(Mode::ServerError, Duration::ZERO).await;
     let (app, prefix) = qs::spawn(db, llm_env(&base)).await;
-    let (_, _, student) = qs::create_user(&app.state, Role::Student).await;
+    let student = create_user(&app.state, Role::Student).await.token;
     let res = submit(&app, &student, json!({"resumeText": RESUME})).await;
     let id = res.json::<Value>().await.unwrap()["data"]["id"]
         .as_str()
@@ -278,9 +279,9 @@ async fn failing_gateway_is_retried_then_the_analysis_fails_with_the_reason(db: 
 
 #[sqlx::test(migrations = false)]
 async fn unreachable_gateway_fails_with_the_reason(db: PgPool) {
-    let port = qs::closed_port().await;
+    let port = free_port();
     let (app, prefix) = qs::spawn(db, llm_env(&format!("http://127.0.0.1:{port}"))).await;
-    let (_, _, student) = qs::create_user(&app.state, Role::Student).await;
+    let student = create_user(&app.state, Role::Student).await.token;
     let res = submit(&app, &student, json!({"resumeText": RESUME})).await;
     assert_eq!(res.status(), 202);
     let id = res.json::<Value>().await.unwrap()["data"]["id"]
@@ -311,7 +312,7 @@ async fn shutdown_during_a_job_lets_it_complete_once(db: PgPool) {
         .unwrap();
     let (app, prefix) = qs::spawn(db, llm_env(&base)).await;
     let state = app.state.clone();
-    let (_, _, student) = qs::create_user(&state, Role::Student).await;
+    let student = create_user(&state, Role::Student).await.token;
     let res = submit(&app, &student, json!({"resumeText": RESUME})).await;
     let id = res.json::<Value>().await.unwrap()["data"]["id"]
         .as_str()
@@ -319,7 +320,7 @@ async fn shutdown_during_a_job_lets_it_complete_once(db: PgPool) {
         .to_string();
 
     let calls = gateway.calls.clone();
-    qs::wait_for("the gateway call to start", Duration::from_secs(20), || {
+    wait_for("the gateway call to start", Duration::from_secs(20), || {
         let calls = calls.clone();
         async move { (calls.load(Ordering::SeqCst) == 1).then_some(()) }
     })
@@ -366,7 +367,7 @@ async fn private_resume_urls_are_refused(db: PgPool) {
         env.remove("RESUME_URL_ALLOW_PRIVATE");
     })
     .await;
-    let (_, _, student) = qs::create_user(&app.state, Role::Student).await;
+    let student = create_user(&app.state, Role::Student).await.token;
     let res = submit(
         &app,
         &student,

@@ -1,16 +1,18 @@
 //! /admin/queues: JSON API (counts, failed jobs with reasons, retry, clean) and the
 //! server-rendered page with its cookie login.
 
-mod common;
-mod queues_support;
-
 use std::time::Duration;
 
 use mas_server::auth::Role;
 use mas_server::queues::QueueName;
-use queues_support as qs;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+
+use crate::support::app::free_port;
+use crate::support::queues as qs;
+use crate::support::users::seeded_admin;
+use crate::support::wait::wait_for;
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, create_user};
 
 /// application/x-www-form-urlencoded, as a browser sends the login form.
 fn form(pairs: &[(&str, &str)]) -> String {
@@ -33,8 +35,8 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 /// An app whose email jobs fail at once (SMTP on a closed port, one attempt).
-async fn app_with_a_failed_job(db: PgPool) -> (common::TestApp, String, String) {
-    let port = qs::closed_port().await;
+async fn app_with_a_failed_job(db: PgPool) -> (TestApp, String, String) {
+    let port = free_port();
     let (app, prefix) = qs::spawn(db, |env| {
         env.insert("SMTP_HOST".into(), "127.0.0.1".into());
         env.insert("SMTP_PORT".into(), port.to_string());
@@ -52,7 +54,7 @@ async fn app_with_a_failed_job(db: PgPool) -> (common::TestApp, String, String) 
         .await
         .unwrap();
     let q = qs::queue(&prefix, "emailQueue").await;
-    qs::wait_for("job failed", Duration::from_secs(20), || async {
+    wait_for("job failed", Duration::from_secs(20), || async {
         (q.get_failed_count().await.ok()? == 1).then_some(())
     })
     .await;
@@ -63,8 +65,8 @@ async fn app_with_a_failed_job(db: PgPool) -> (common::TestApp, String, String) 
 #[sqlx::test(migrations = false)]
 async fn json_api_lists_retries_and_cleans(db: PgPool) {
     let (app, prefix, job_id) = app_with_a_failed_job(db).await;
-    let admin = qs::token_for_email(&app.state, common::ADMIN_EMAIL).await;
-    let (_, _, student) = qs::create_user(&app.state, Role::Student).await;
+    let admin = seeded_admin(&app.state).await.token;
+    let student = create_user(&app.state, Role::Student).await.token;
 
     let res = app
         .client
@@ -124,7 +126,7 @@ async fn json_api_lists_retries_and_cleans(db: PgPool) {
         .unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     let q = qs::queue(&prefix, "emailQueue").await;
-    qs::wait_for(
+    wait_for(
         "retried job processed again",
         Duration::from_secs(20),
         || async {
@@ -161,7 +163,7 @@ async fn json_api_lists_retries_and_cleans(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    qs::wait_for(
+    wait_for(
         "failed again after retry-all",
         Duration::from_secs(20),
         || async {
@@ -229,7 +231,7 @@ async fn page_login_sets_an_httponly_cookie_and_renders_failed_jobs(db: PgPool) 
         .header("origin", &app.base)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form(&[
-            ("email", common::ADMIN_EMAIL),
+            ("email", ADMIN_EMAIL),
             ("password", "wrong-password"),
         ]))
         .send()
@@ -248,8 +250,8 @@ async fn page_login_sets_an_httponly_cookie_and_renders_failed_jobs(db: PgPool) 
         .header("origin", &app.base)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form(&[
-            ("email", common::ADMIN_EMAIL),
-            ("password", common::ADMIN_PASSWORD),
+            ("email", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
         ]))
         .send()
         .await
@@ -322,7 +324,7 @@ async fn page_login_sets_an_httponly_cookie_and_renders_failed_jobs(db: PgPool) 
     assert_eq!(statuses, [401, 401, 401, 429]);
 
     // A bearer token of a non-admin gets 403 on the page.
-    let (_, _, student) = qs::create_user(&app.state, Role::Student).await;
+    let student = create_user(&app.state, Role::Student).await.token;
     let res = client
         .get(app.url("/admin/queues"))
         .bearer_auth(&student)

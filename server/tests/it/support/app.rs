@@ -1,31 +1,35 @@
-//! Test harness: the real server on 127.0.0.1:0 against real PostgreSQL (a fresh
-//! database per test from `#[sqlx::test]`) and real Redis (`REDIS_URL`).
-#![allow(dead_code)]
-
-pub mod api;
+//! The real server on 127.0.0.1:0 against real PostgreSQL (a fresh database per test
+//! from `#[sqlx::test]`) and real Redis (`REDIS_URL`): in-process ([`TestApp`]) or as
+//! the `mas-server` binary ([`ServerProcess`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use mas_server::config::Config;
 use mas_server::state::AppState;
-use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use super::wait::wait_for;
 
 pub const ADMIN_EMAIL: &str = "admin@test.local";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 pub const SUPERADMIN_EMAIL: &str = "root@test.local";
 pub const SUPERADMIN_PASSWORD: &str = "root-password-1";
 
+/// A variable `scripts/test` (through `scripts/services env`) sets.
+pub fn required_env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test"))
+}
+
 /// Environment every test server gets; individual tests override entries.
 pub fn test_env() -> HashMap<String, String> {
-    let redis = std::env::var("REDIS_URL")
-        .expect("REDIS_URL is not set: run the tests through scripts/test");
-    let database = std::env::var("DATABASE_URL")
-        .expect("DATABASE_URL is not set: run the tests through scripts/test");
+    let redis = required_env("REDIS_URL");
+    let database = required_env("DATABASE_URL");
     [
         ("APP_ENV", "test"),
         ("DATABASE_URL", database.as_str()),
@@ -48,6 +52,15 @@ pub fn test_env() -> HashMap<String, String> {
         format!("test-{}", uuid::Uuid::new_v4().simple()),
     )])
     .collect()
+}
+
+/// A free loopback port with nothing listening on it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 pub struct TestApp {
@@ -115,28 +128,6 @@ impl TestApp {
             None => Ok(()),
         }
     }
-
-    /// Logs in and returns the access token.
-    pub async fn login(&self, email: &str, password: &str) -> String {
-        let res = self
-            .client
-            .post(self.url("/api/auth/login"))
-            .json(&serde_json::json!({"email": email, "password": password}))
-            .send()
-            .await
-            .expect("login request");
-        let status = res.status();
-        let body: Value = res.json().await.expect("login json");
-        assert!(status.is_success(), "login failed: {status} {body}");
-        body["data"]["accessToken"]
-            .as_str()
-            .expect("accessToken in login response")
-            .to_string()
-    }
-
-    pub async fn admin_token(&self) -> String {
-        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
-    }
 }
 
 impl Drop for TestApp {
@@ -144,5 +135,48 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// The real `mas-server` binary as a separate process (killed on drop), on the test's
+/// database, with the test environment as adjusted by the caller.
+pub struct ServerProcess {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+impl ServerProcess {
+    pub async fn spawn(db: &PgPool, adjust: impl FnOnce(&mut HashMap<String, String>)) -> Self {
+        let database = db
+            .connect_options()
+            .get_database()
+            .expect("test database name")
+            .to_string();
+        let root = required_env("DATABASE_URL");
+        let (server, _) = root
+            .rsplit_once('/')
+            .expect("DATABASE_URL has a database path");
+        let port = free_port();
+        let mut env = test_env();
+        adjust(&mut env);
+        env.insert("DATABASE_URL".into(), format!("{server}/{database}"));
+        env.insert("HOST".into(), "127.0.0.1".into());
+        env.insert("PORT".into(), port.to_string());
+        env.insert("RUST_LOG".into(), "warn".into());
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mas-server"))
+            .envs(env)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start mas-server");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let live = format!("{base}/api/health/live");
+        wait_for(
+            "the mas-server process to come up",
+            Duration::from_secs(10),
+            || async { client.get(&live).send().await.ok().map(|_| ()) },
+        )
+        .await;
+        ServerProcess { child, base }
     }
 }

@@ -2,15 +2,12 @@
 //! moto does not verify signatures, so the URL contents are asserted explicitly and
 //! the object is really written and read back through the presigned URLs.
 
-mod common;
-
-use std::time::Duration;
-
-use common::TestApp;
 use mas_server::auth::Role;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::support::{TestApp, create_user};
 
 fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL")
@@ -37,28 +34,11 @@ async fn app_with_bucket(db: PgPool) -> (TestApp, String) {
     (app, bucket)
 }
 
-/// A token for a fresh account with `role` (tokens of unknown accounts are refused).
-async fn token(app: &TestApp, user: Uuid, role: Role) -> String {
-    sqlx::query(
-        "insert into users (id, email, password_hash, name, role) values ($1, $2, '!', 'Uploader', $3)",
-    )
-    .bind(user)
-    .bind(format!("uploader-{}@test.local", user.simple()))
-    .bind(role.as_str())
-    .execute(&app.state.db)
-    .await
-    .unwrap();
-    app.state
-        .jwt
-        .issue(user, role, "someone@test.local", Duration::from_secs(300))
-        .unwrap()
-}
-
 #[sqlx::test(migrations = false)]
 async fn presigned_upload_round_trip(db: PgPool) {
     let (app, bucket) = app_with_bucket(db).await;
-    let user = Uuid::new_v4();
-    let bearer = token(&app, user, Role::Student).await;
+    let student = create_user(&app.state, Role::Student).await;
+    let (user, bearer) = (student.id, student.token);
     let body = b"%PDF-1.4 resume".to_vec();
 
     let res = app
@@ -120,7 +100,7 @@ async fn presigned_upload_round_trip(db: PgPool) {
     assert_eq!(got.as_ref(), body.as_slice());
 
     // Someone else's key is refused; an admin may read it.
-    let other = token(&app, Uuid::new_v4(), Role::Student).await;
+    let other = create_user(&app.state, Role::Student).await.token;
     let res = app
         .client
         .get(app.url(&format!("/api/uploads/download?key={key}")))
@@ -129,7 +109,7 @@ async fn presigned_upload_round_trip(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
-    let admin = token(&app, Uuid::new_v4(), Role::Admin).await;
+    let admin = create_user(&app.state, Role::Admin).await.token;
     let res = app
         .client
         .get(app.url(&format!("/api/uploads/download?key={key}")))
@@ -144,7 +124,7 @@ async fn presigned_upload_round_trip(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn bad_upload_requests_are_rejected(db: PgPool) {
     let (app, _bucket) = app_with_bucket(db).await;
-    let bearer = token(&app, Uuid::new_v4(), Role::Student).await;
+    let bearer = create_user(&app.state, Role::Student).await.token;
     let cases = [
         (
             json!({"purpose":"avatar","fileName":"a.gif","contentType":"image/gif","sizeBytes":10}),
@@ -195,7 +175,7 @@ async fn bad_upload_requests_are_rejected(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn uploads_answer_503_when_storage_is_not_configured(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let bearer = token(&app, Uuid::new_v4(), Role::Student).await;
+    let bearer = create_user(&app.state, Role::Student).await.token;
     let res = app
         .client
         .post(app.url("/api/uploads"))

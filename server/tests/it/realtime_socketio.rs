@@ -1,14 +1,16 @@
 //! Socket.IO against two server instances on one Redis, with real clients:
 //! socket.io-client (Node) and python-socketio.
 
-mod common;
-mod realtime_support;
-
 use std::time::Duration;
 
-use realtime_support::{Agent, meeting, two_instances};
+use mas_server::auth::Role;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+
+use crate::support::agent::Agent;
+use crate::support::app::ServerProcess;
+use crate::support::realtime::{meeting, realtime_env, two_instances, unique_prefix};
+use crate::support::{TestApp, create_user};
 
 #[sqlx::test(migrations = false)]
 async fn handshake_without_valid_token_gets_connect_error(db: PgPool) {
@@ -54,7 +56,7 @@ async fn handshake_without_valid_token_gets_connect_error(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn handshake_of_a_deactivated_account_is_refused(db: PgPool) {
     let (a, _b, _) = two_instances(db, "gone").await;
-    let person = realtime_support::person(&a, mas_server::auth::Role::Student).await;
+    let person = create_user(&a.state, Role::Student).await;
     sqlx::query("update users set is_active = false where id = $1")
         .bind(person.id)
         .execute(&a.state.db)
@@ -233,7 +235,7 @@ async fn signalling_between_clients_on_different_instances(db: PgPool) {
     }
 }
 
-async fn online_ids(app: &common::TestApp, token: &str) -> Vec<String> {
+async fn online_ids(app: &TestApp, token: &str) -> Vec<String> {
     let res = app
         .client
         .get(app.url("/api/presence/online"))
@@ -357,7 +359,7 @@ async fn presence_spans_instances_and_dead_replicas_expire(db: PgPool) {
     }
 }
 
-async fn history(app: &common::TestApp, token: &str, meeting: &str, query: &str) -> (u16, Value) {
+async fn history(app: &TestApp, token: &str, meeting: &str, query: &str) -> (u16, Value) {
     let res = app
         .client
         .get(app.url(&format!("/api/meetings/{meeting}/messages{query}")))
@@ -608,9 +610,9 @@ async fn draining_tells_clients_to_reconnect(db: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn payload_limits_are_enforced(db: PgPool) {
-    let prefix = realtime_support::unique_prefix("limits");
-    let a = common::TestApp::spawn_with(db, |env| {
-        realtime_support::realtime_env(&prefix, env);
+    let prefix = unique_prefix("limits");
+    let a = TestApp::spawn_with(db, |env| {
+        realtime_env(&prefix, env);
         env.insert("SOCKETIO_MAX_PAYLOAD_BYTES".into(), "65536".into());
         env.insert("WS_MAX_MESSAGE_BYTES".into(), "65536".into());
     })
@@ -671,12 +673,9 @@ async fn payload_limits_are_enforced(db: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn a_separate_server_process_behaves_as_one_with_this_one(db: PgPool) {
-    let prefix = realtime_support::unique_prefix("process");
-    let a = common::TestApp::spawn_with(db.clone(), |env| {
-        realtime_support::realtime_env(&prefix, env)
-    })
-    .await;
-    let mut b = realtime_support::spawn_process(&db, &prefix).await;
+    let prefix = unique_prefix("process");
+    let a = TestApp::spawn_with(db.clone(), |env| realtime_env(&prefix, env)).await;
+    let mut b = ServerProcess::spawn(&db, |env| realtime_env(&prefix, env)).await;
     let f = meeting(&a).await;
     let m = f.meeting_id.to_string();
 

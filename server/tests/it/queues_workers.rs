@@ -1,27 +1,29 @@
 //! Worker layer end to end against real Redis (DB 3, unique prefix) and Postgres:
 //! KPI and cleanup jobs, idempotent schedules, retries with exponential backoff.
 
-mod common;
-mod queues_support;
-
 use std::time::Duration;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use mas_server::auth::Role;
 use mas_server::queues::QueueName;
 use mas_server::queues::schedules::{CLEANUP_SCHEDULER, KPI_SCHEDULER};
-use queues_support as qs;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::support::app::free_port;
+use crate::support::queues as qs;
+use crate::support::users::seeded_admin;
+use crate::support::wait::wait_for;
+use crate::support::{TestApp, create_user};
 
 #[sqlx::test(migrations = false)]
 async fn kpi_job_stores_snapshot_served_to_admins_only(db: PgPool) {
     let (app, prefix) = qs::spawn(db, |_| {}).await;
     let state = app.state.clone();
-    let (_, _, student_token) = qs::create_user(&state, Role::Student).await;
-    qs::create_user(&state, Role::Student).await;
-    qs::create_user(&state, Role::Mentor).await;
+    let student_token = create_user(&state, Role::Student).await.token;
+    create_user(&state, Role::Student).await;
+    create_user(&state, Role::Mentor).await;
 
     // Before any snapshot the endpoint says so. (The scheduler's first run may race us,
     // so clear snapshots it could have written.)
@@ -29,7 +31,7 @@ async fn kpi_job_stores_snapshot_served_to_admins_only(db: PgPool) {
         .execute(&state.db)
         .await
         .unwrap();
-    let admin = qs::token_for_email(&state, common::ADMIN_EMAIL).await;
+    let admin = seeded_admin(&state).await.token;
 
     state
         .queues
@@ -37,7 +39,7 @@ async fn kpi_job_stores_snapshot_served_to_admins_only(db: PgPool) {
         .await
         .unwrap();
     let db = state.db.clone();
-    qs::wait_for("a KPI snapshot with 2 students", Duration::from_secs(20), || {
+    wait_for("a KPI snapshot with 2 students", Duration::from_secs(20), || {
         let db = db.clone();
         async move {
             let n: Option<(i64,)> = sqlx::query_as(
@@ -94,13 +96,13 @@ async fn cleanup_job_expires_slots_and_deletes_dead_credentials(db: PgPool) {
     let state = app.state.clone();
     // The scheduler's first iteration runs at boot; let it pass before adding data.
     let q = qs::queue(&prefix, "cleanupQueue").await;
-    qs::wait_for("boot cleanup iteration", Duration::from_secs(20), || {
+    wait_for("boot cleanup iteration", Duration::from_secs(20), || {
         let q = &q;
         async move { (q.get_completed_count().await.ok()? >= 1).then_some(()) }
     })
     .await;
-    let (mentor, _, _) = qs::create_user(&state, Role::Mentor).await;
-    let (student, _, _) = qs::create_user(&state, Role::Student).await;
+    let mentor = create_user(&state, Role::Mentor).await.id;
+    let student = create_user(&state, Role::Student).await.id;
     let now = Utc::now();
     let slot = |starts: chrono::DateTime<Utc>, status: &'static str| {
         let db = state.db.clone();
@@ -147,7 +149,7 @@ async fn cleanup_job_expires_slots_and_deletes_dead_credentials(db: PgPool) {
         .add(QueueName::Cleanup, "cleanup", json!({}), None)
         .await
         .unwrap();
-    let job = qs::wait_for("cleanup job completed", Duration::from_secs(20), || {
+    let job = wait_for("cleanup job completed", Duration::from_secs(20), || {
         let q = &q;
         let job_id = job_id.clone();
         async move {
@@ -197,9 +199,9 @@ async fn cleanup_job_expires_slots_and_deletes_dead_credentials(db: PgPool) {
 async fn schedules_are_created_once_across_two_worker_sets(db: PgPool) {
     let prefix = qs::unique_prefix();
     let p = prefix.clone();
-    let first = common::TestApp::spawn_with(db.clone(), |env| qs::queue_env(env, &p)).await;
+    let first = TestApp::spawn_with(db.clone(), |env| qs::queue_env(env, &p)).await;
     let p = prefix.clone();
-    let second = common::TestApp::spawn_with(db, |env| qs::queue_env(env, &p)).await;
+    let second = TestApp::spawn_with(db, |env| qs::queue_env(env, &p)).await;
 
     for (queue, id, every) in [
         ("cleanupQueue", CLEANUP_SCHEDULER, 86_400_000u64),
@@ -212,7 +214,7 @@ async fn schedules_are_created_once_across_two_worker_sets(db: PgPool) {
         assert_eq!(schedulers[0].every, Some(every));
         // Once the boot run is done: exactly one run happened and one iteration is
         // pending — not one per replica.
-        let counts = qs::wait_for("boot run finished", Duration::from_secs(20), || {
+        let counts = wait_for("boot run finished", Duration::from_secs(20), || {
             let q = &q;
             async move {
                 let c = q.get_job_counts().await.ok()?;
@@ -237,7 +239,7 @@ async fn schedules_are_created_once_across_two_worker_sets(db: PgPool) {
 /// and then kept in `failed` with the reason.
 #[sqlx::test(migrations = false)]
 async fn failing_jobs_retry_with_exponential_backoff_then_fail_with_reason(db: PgPool) {
-    let port = qs::closed_port().await;
+    let port = free_port();
     let (app, prefix) = qs::spawn(db, |env| {
         env.insert("SMTP_HOST".into(), "127.0.0.1".into());
         env.insert("SMTP_PORT".into(), port.to_string());
@@ -256,7 +258,7 @@ async fn failing_jobs_retry_with_exponential_backoff_then_fail_with_reason(db: P
         .await
         .unwrap();
     let q = qs::queue(&prefix, "emailQueue").await;
-    let job = qs::wait_for("email job failed for good", Duration::from_secs(30), || {
+    let job = wait_for("email job failed for good", Duration::from_secs(30), || {
         let q = &q;
         let job_id = job_id.clone();
         async move {
@@ -291,7 +293,7 @@ async fn failing_jobs_retry_with_exponential_backoff_then_fail_with_reason(db: P
 async fn process_role_decides_what_runs(db: PgPool) {
     let prefix = qs::unique_prefix();
     let p = prefix.clone();
-    let api = common::TestApp::spawn_with(db.clone(), |env| {
+    let api = TestApp::spawn_with(db.clone(), |env| {
         qs::queue_env(env, &p);
         env.insert("PROCESS_ROLE".into(), "api".into());
     })
@@ -310,7 +312,7 @@ async fn process_role_decides_what_runs(db: PgPool) {
         0,
         "api role creates no schedules"
     );
-    let admin = qs::token_for_email(&api.state, common::ADMIN_EMAIL).await;
+    let admin = seeded_admin(&api.state).await.token;
     let res = api
         .client
         .get(api.url("/api/admin/kpis"))
@@ -321,12 +323,12 @@ async fn process_role_decides_what_runs(db: PgPool) {
     assert_eq!(res.status(), 404, "no snapshot yet");
 
     let p = prefix.clone();
-    let workers = common::TestApp::spawn_with(db, |env| {
+    let workers = TestApp::spawn_with(db, |env| {
         qs::queue_env(env, &p);
         env.insert("PROCESS_ROLE".into(), "workers".into());
     })
     .await;
-    qs::wait_for(
+    wait_for(
         "the workers process to run the job",
         Duration::from_secs(20),
         || async { (q.get_job_state(&job_id).await.ok()?.as_str() == "completed").then_some(()) },

@@ -1,8 +1,7 @@
-mod common;
-
-use common::TestApp;
 use serde_json::Value;
 use sqlx::PgPool;
+
+use crate::support::TestApp;
 
 #[sqlx::test(migrations = false)]
 async fn health_reports_dependencies(db: PgPool) {

@@ -1,16 +1,15 @@
 //! Mentor slots, bookings and meetings over real HTTP, including the booking race.
 
-mod common;
-
 use chrono::{Duration, Utc};
-use common::TestApp;
-use common::api::TestUser;
 use mas_server::auth::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use uuid::Uuid;
+
+use crate::support::users::seeded_admin;
+use crate::support::{TestApp, TestUser, create_user};
 
 const MISSING: &str = "00000000-0000-0000-0000-000000000001";
 
@@ -36,9 +35,9 @@ async fn create_slot(app: &TestApp, mentor: &TestUser, start_min: i64, len_min: 
 #[sqlx::test(migrations = false)]
 async fn mentors_create_valid_non_overlapping_slots(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let mentor = app.user(Role::Mentor).await;
-    let other = app.user(Role::Mentor).await;
-    let student = app.user(Role::Student).await;
+    let mentor = create_user(&app.state, Role::Mentor).await;
+    let other = create_user(&app.state, Role::Mentor).await;
+    let student = create_user(&app.state, Role::Student).await;
     let m = Some(mentor.token.as_str());
 
     let (s, body) = app
@@ -112,9 +111,9 @@ async fn mentors_create_valid_non_overlapping_slots(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn students_filter_open_slots(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let a = app.user(Role::Mentor).await;
-    let b = app.user(Role::Mentor).await;
-    let student = app.user(Role::Student).await;
+    let a = create_user(&app.state, Role::Mentor).await;
+    let b = create_user(&app.state, Role::Mentor).await;
+    let student = create_user(&app.state, Role::Student).await;
     let soon = create_slot(&app, &a, 60, 30).await;
     let later = create_slot(&app, &a, 60 * 48, 30).await;
     let other = create_slot(&app, &b, 90, 30).await;
@@ -189,11 +188,11 @@ async fn students_filter_open_slots(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn booking_schedules_a_meeting_and_cancelling_frees_the_slot(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let mentor = app.user(Role::Mentor).await;
-    let student = app.user(Role::Student).await;
-    let rival = app.user(Role::Student).await;
-    let outsider = app.user(Role::Student).await;
-    let admin = app.seeded_admin().await;
+    let mentor = create_user(&app.state, Role::Mentor).await;
+    let student = create_user(&app.state, Role::Student).await;
+    let rival = create_user(&app.state, Role::Student).await;
+    let outsider = create_user(&app.state, Role::Student).await;
+    let admin = seeded_admin(&app.state).await;
     let slot = create_slot(&app, &mentor, 60, 45).await;
     let t = Some(student.token.as_str());
 
@@ -362,11 +361,11 @@ async fn booking_schedules_a_meeting_and_cancelling_frees_the_slot(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn twenty_students_race_for_one_slot(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let mentor = app.user(Role::Mentor).await;
+    let mentor = create_user(&app.state, Role::Mentor).await;
     let slot = create_slot(&app, &mentor, 60, 30).await;
     let mut students = Vec::new();
     for _ in 0..20 {
-        students.push(app.user(Role::Student).await);
+        students.push(create_user(&app.state, Role::Student).await);
     }
 
     // Every request is built first and released together so they truly overlap.
@@ -417,9 +416,9 @@ async fn the_database_refuses_a_second_confirmed_booking(db: PgPool) {
     // The backstop behind the transactional check: even a writer that skips the
     // service cannot confirm two bookings for one slot.
     let app = TestApp::spawn(db).await;
-    let mentor = app.user(Role::Mentor).await;
-    let a = app.user(Role::Student).await;
-    let b = app.user(Role::Student).await;
+    let mentor = create_user(&app.state, Role::Mentor).await;
+    let a = create_user(&app.state, Role::Student).await;
+    let b = create_user(&app.state, Role::Student).await;
     let slot = Uuid::parse_str(&create_slot(&app, &mentor, 60, 30).await).unwrap();
     let insert = "insert into bookings (id, slot_id, student_id) values ($1, $2, $3)";
     sqlx::query(insert)
@@ -441,8 +440,8 @@ async fn the_database_refuses_a_second_confirmed_booking(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn expire_past_slots_marks_only_open_past_slots(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let mentor = app.user(Role::Mentor).await;
-    let student = app.user(Role::Student).await;
+    let mentor = create_user(&app.state, Role::Mentor).await;
+    let student = create_user(&app.state, Role::Student).await;
     let future = create_slot(&app, &mentor, 60, 30).await;
     let booked = create_slot(&app, &mentor, 120, 30).await;
     let (s, _) = app

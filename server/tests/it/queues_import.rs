@@ -1,15 +1,16 @@
 //! Bulk student import: CSV → databaseQueue job → per-row report.
 
-mod common;
-mod queues_support;
-
 use std::time::Duration;
 
 use mas_server::auth::Role;
-use queues_support as qs;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::support::create_user;
+use crate::support::queues as qs;
+use crate::support::users::seeded_admin;
+use crate::support::wait::wait_for;
 
 async fn create_batch(db: &PgPool) -> Uuid {
     let id = Uuid::new_v4();
@@ -26,8 +27,9 @@ async fn create_batch(db: &PgPool) -> Uuid {
 async fn csv_import_creates_students_and_reports_bad_rows(db: PgPool) {
     let (app, prefix) = qs::spawn(db, |_| {}).await;
     let state = app.state.clone();
-    let admin = qs::token_for_email(&state, common::ADMIN_EMAIL).await;
-    let (_, existing_email, student_token) = qs::create_user(&state, Role::Student).await;
+    let admin = seeded_admin(&state).await.token;
+    let existing = create_user(&state, Role::Student).await;
+    let (existing_email, student_token) = (existing.email, existing.token);
     let batch = create_batch(&state.db).await;
 
     let csv = format!(
@@ -56,7 +58,7 @@ async fn csv_import_creates_students_and_reports_bad_rows(db: PgPool) {
     let import_id = body["data"]["id"].as_str().unwrap().to_string();
 
     let report_url = app.url(&format!("/api/admin/batches/{batch}/import/{import_id}"));
-    let report = qs::wait_for("import to finish", Duration::from_secs(20), || async {
+    let report = wait_for("import to finish", Duration::from_secs(20), || async {
         let res = app
             .client
             .get(&report_url)

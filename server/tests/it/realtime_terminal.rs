@@ -1,19 +1,17 @@
 //! Terminal relay: browser and CLI ends (tokio-tungstenite) on different
 //! server instances, paired through Redis pub/sub.
 
-mod common;
-mod realtime_support;
-
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use mas_server::auth::Role;
-use realtime_support::{person, realtime_env, unique_prefix};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::TestApp;
+use crate::support::app::ServerProcess;
+use crate::support::realtime::{realtime_env, unique_prefix};
+use crate::support::{TestApp, create_user};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -96,8 +94,8 @@ async fn paired(a: &TestApp, b: &TestApp, token: &str) -> (Ws, Ws) {
 #[sqlx::test(migrations = false)]
 async fn browser_and_cli_on_different_instances_relay_both_ways(db: PgPool) {
     let (a, b) = instances(db, "term-relay", "300").await;
-    let student = person(&a, Role::Student).await;
-    let mentor = person(&a, Role::Mentor).await;
+    let student = create_user(&a.state, Role::Student).await;
+    let mentor = create_user(&a.state, Role::Mentor).await;
 
     let (status, _) = pairing_token(&a, &mentor.token).await;
     assert_eq!(status, 403, "only students pair terminals");
@@ -161,7 +159,7 @@ async fn browser_and_cli_on_different_instances_relay_both_ways(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn bad_expired_and_malformed_tokens_are_refused(db: PgPool) {
     let (a, b) = instances(db, "term-bad", "1").await;
-    let student = person(&a, Role::Student).await;
+    let student = create_user(&a.state, Role::Student).await;
 
     let mut ws = open(&a, "0000not-a-real-token", "cli").await;
     assert_eq!(
@@ -199,7 +197,7 @@ async fn bad_expired_and_malformed_tokens_are_refused(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn draining_replica_asks_both_sides_to_reconnect(db: PgPool) {
     let (a, b) = instances(db, "term-drain", "300").await;
-    let student = person(&a, Role::Student).await;
+    let student = create_user(&a.state, Role::Student).await;
     let (_, body) = pairing_token(&a, &student.token).await;
     let token = body["data"]["token"].as_str().unwrap().to_string();
 
@@ -227,7 +225,7 @@ async fn draining_replica_asks_both_sides_to_reconnect(db: PgPool) {
 async fn a_side_dropping_or_its_replica_dying_ends_the_other_side(db: PgPool) {
     let prefix = unique_prefix("term-drop");
     let a = TestApp::spawn_with(db.clone(), |env| realtime_env(&prefix, env)).await;
-    let student = person(&a, Role::Student).await;
+    let student = create_user(&a.state, Role::Student).await;
 
     // The CLI's TCP connection just vanishes (no close frame).
     let (_, body) = pairing_token(&a, &student.token).await;
@@ -241,7 +239,7 @@ async fn a_side_dropping_or_its_replica_dying_ends_the_other_side(db: PgPool) {
 
     // The CLI's whole replica dies (SIGKILL, nothing is announced): the browser
     // learns it as soon as it sends (no subscriber on the peer channel).
-    let mut b = realtime_support::spawn_process(&db, &prefix).await;
+    let mut b = ServerProcess::spawn(&db, |env| realtime_env(&prefix, env)).await;
     let b_app_base = b.base.clone();
     let (_, body) = pairing_token(&a, &student.token).await;
     let token = body["data"]["token"].as_str().unwrap().to_string();

@@ -1,15 +1,11 @@
 //! The /admin/queues page in headless Chromium, driven over the DevTools protocol:
 //! sign in through the form, read the counts, press "Clean failed".
 
-mod common;
-mod queues_support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use mas_server::queues::QueueName;
-use queues_support as qs;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -17,7 +13,11 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+use crate::support::app::free_port;
+use crate::support::queues as qs;
+use crate::support::services::chromium;
+use crate::support::wait::wait_for;
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
 
 struct Cdp {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -81,7 +81,7 @@ impl Cdp {
 
 #[sqlx::test(migrations = false)]
 async fn dashboard_works_in_headless_chromium(db: PgPool) {
-    let port = qs::closed_port().await;
+    let port = free_port();
     let (app, prefix) = qs::spawn(db, |env| {
         env.insert("SMTP_HOST".into(), "127.0.0.1".into());
         env.insert("SMTP_PORT".into(), port.to_string());
@@ -101,13 +101,14 @@ async fn dashboard_works_in_headless_chromium(db: PgPool) {
         .await
         .unwrap();
     let q = qs::queue(&prefix, "emailQueue").await;
-    qs::wait_for("a failed job", Duration::from_secs(20), || async {
+    wait_for("a failed job", Duration::from_secs(20), || async {
         (q.get_failed_count().await.ok()? == 1).then_some(())
     })
     .await;
 
     let profile = std::env::temp_dir().join(format!("mas-chromium-{prefix}"));
-    let mut chromium = tokio::process::Command::new(CHROMIUM)
+    let chromium_bin = chromium();
+    let mut chromium = tokio::process::Command::new(&chromium_bin)
         .args([
             "--headless",
             "--no-sandbox",
@@ -125,7 +126,7 @@ async fn dashboard_works_in_headless_chromium(db: PgPool) {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("chromium at /usr/bin/chromium");
+        .unwrap_or_else(|e| panic!("start {}: {e}", chromium_bin.display()));
     let mut lines = BufReader::new(chromium.stderr.take().unwrap()).lines();
     let ws_url = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
@@ -170,8 +171,8 @@ async fn dashboard_works_in_headless_chromium(db: PgPool) {
     cdp.eval(&format!(
         "document.getElementById('email').value = {}; document.getElementById('password').value = {}; \
          document.getElementById('login-form').submit(); true",
-        json!(common::ADMIN_EMAIL),
-        json!(common::ADMIN_PASSWORD)
+        json!(ADMIN_EMAIL),
+        json!(ADMIN_PASSWORD)
     ))
     .await;
     let failed_cell = "(document.querySelector('tr[data-queue=emailQueue] .count-failed') || {}).textContent || null";

@@ -1,20 +1,20 @@
 //! Colleges, courses and batches over real HTTP: admin writes, public reads.
 
-mod common;
-
-use common::TestApp;
 use mas_server::auth::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+
+use crate::support::users::seeded_admin;
+use crate::support::{TestApp, create_user};
 
 const MISSING: &str = "00000000-0000-0000-0000-000000000001";
 
 #[sqlx::test(migrations = false)]
 async fn college_crud_with_validation_roles_and_conflicts(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let admin = app.seeded_admin().await;
-    let student = app.user(Role::Student).await;
+    let admin = seeded_admin(&app.state).await;
+    let student = create_user(&app.state, Role::Student).await;
     let a = Some(admin.token.as_str());
 
     let (s, body) = app
@@ -194,9 +194,9 @@ async fn college_crud_with_validation_roles_and_conflicts(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn course_crud_with_slug_rules(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let admin = app.seeded_admin().await;
-    let student = app.user(Role::Student).await;
-    let mentor = app.user(Role::Mentor).await;
+    let admin = seeded_admin(&app.state).await;
+    let student = create_user(&app.state, Role::Student).await;
+    let mentor = create_user(&app.state, Role::Mentor).await;
     let a = Some(admin.token.as_str());
 
     let (s, body) = app
@@ -293,8 +293,8 @@ async fn course_crud_with_slug_rules(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn batch_crud_checks_references_and_dates(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let admin = app.seeded_admin().await;
-    let student = app.user(Role::Student).await;
+    let admin = seeded_admin(&app.state).await;
+    let student = create_user(&app.state, Role::Student).await;
     let a = Some(admin.token.as_str());
 
     let (_, course) = app

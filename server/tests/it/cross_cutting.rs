@@ -1,19 +1,18 @@
 //! Middleware and lifecycle proofs: CORS per environment, security headers,
 //! request ids, readiness with Redis down, graceful shutdown with a request in flight.
 
-mod auth_support;
-mod common;
-
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use auth_support::*;
-use common::{ADMIN_EMAIL, ADMIN_PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::auth::{spawn, spawn_with};
+use crate::support::http::{assert_error, post, read};
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
 
 #[sqlx::test(migrations = false)]
 async fn development_cors_allows_any_origin(db: PgPool) {
@@ -236,7 +235,7 @@ impl Drop for PrivateRedis {
 async fn health_is_503_when_redis_is_unreachable(db: PgPool) {
     let mut redis = PrivateRedis::start().await;
     let port = redis.port;
-    let app = common::TestApp::spawn_with(db, |env| {
+    let app = TestApp::spawn_with(db, |env| {
         env.insert("REDIS_URL".into(), format!("redis://127.0.0.1:{port}/0"));
     })
     .await;

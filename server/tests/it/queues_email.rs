@@ -1,37 +1,20 @@
 //! Email worker end to end: outbox rows → relay → emailQueue → SMTP (the real
 //! aiosmtpd sink, Maildir at $MAS_MAIL_DIR), and the failure paths.
 
-mod common;
-mod queues_support;
-
-use std::path::PathBuf;
 use std::time::Duration;
 
-use queues_support as qs;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-fn mail_dir() -> PathBuf {
-    let dir = PathBuf::from(
-        std::env::var("MAS_MAIL_DIR")
-            .expect("MAS_MAIL_DIR is not set: run the tests through scripts/test"),
-    );
-    // aiosmtpd's Mailbox handler answers 500 unless the Maildir subfolders exist.
-    for sub in ["tmp", "new", "cur"] {
-        std::fs::create_dir_all(dir.join(sub)).expect("create Maildir folders");
-    }
-    dir
-}
+use crate::support::app::free_port;
+use crate::support::queues as qs;
+use crate::support::redis::redis_url_with_db;
+use crate::support::services::{self, mail_dir};
+use crate::support::wait::wait_for;
 
 fn smtp_env(env: &mut std::collections::HashMap<String, String>) {
-    let host = std::env::var("SMTP_HOST")
-        .expect("SMTP_HOST is not set: run the tests through scripts/test");
-    let port = std::env::var("SMTP_PORT")
-        .expect("SMTP_PORT is not set: run the tests through scripts/test");
-    env.insert("SMTP_HOST".into(), host);
-    env.insert("SMTP_PORT".into(), port);
-    env.insert("SMTP_TLS".into(), "none".into());
+    services::smtp_env(env);
     env.insert("SMTP_FROM".into(), "MAS <no-reply@test.local>".into());
 }
 
@@ -95,7 +78,7 @@ async fn stored_payload(db: &PgPool, id: Uuid) -> serde_json::Value {
 
 /// Every field of the job's Redis hash (data, return value, reasons) is free of `code`.
 async fn assert_no_code_in_job(prefix: &str, job_id: &str, code: &str) {
-    let client = redis::Client::open(qs::redis_url()).unwrap();
+    let client = redis::Client::open(redis_url_with_db(qs::REDIS_DB)).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let hash: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
         .arg(format!("{prefix}:emailQueue:{job_id}"))
@@ -130,7 +113,7 @@ async fn otp_from_registration_is_scrubbed_after_delivery(db: PgPool) {
         .await
         .unwrap();
 
-    let mail = qs::wait_for("mail in the Maildir", Duration::from_secs(20), || {
+    let mail = wait_for("mail in the Maildir", Duration::from_secs(20), || {
         let to = to.clone();
         async move { find_mail(&to) }
     })
@@ -141,7 +124,7 @@ async fn otp_from_registration_is_scrubbed_after_delivery(db: PgPool) {
     assert!(code.chars().all(|c| c.is_ascii_digit()), "{code}");
 
     let db = app.state.db.clone();
-    let row = qs::wait_for("outbox row sent", Duration::from_secs(10), || {
+    let row = wait_for("outbox row sent", Duration::from_secs(10), || {
         let db = db.clone();
         async move { Some(outbox(&db, id).await).filter(|r| r.0.is_some()) }
     })
@@ -189,13 +172,13 @@ async fn direct_email_job_keeps_no_code_after_delivery(db: PgPool) {
         )
         .await
         .unwrap();
-    let mail = qs::wait_for("mail in the Maildir", Duration::from_secs(20), || {
+    let mail = wait_for("mail in the Maildir", Duration::from_secs(20), || {
         let to = to.clone();
         async move { find_mail(&to) }
     })
     .await;
     assert!(mail.contains(&code));
-    qs::wait_for("job completed", Duration::from_secs(10), || {
+    wait_for("job completed", Duration::from_secs(10), || {
         let (q, job_id) = (&q, job_id.clone());
         async move {
             let state = q.get_job_state(&job_id).await.ok()?;
@@ -232,7 +215,7 @@ async fn outbox_otp_row_is_delivered_to_the_smtp_sink(db: PgPool) {
     .await;
 
     let db = state.db.clone();
-    let row = qs::wait_for("outbox row sent", Duration::from_secs(20), || {
+    let row = wait_for("outbox row sent", Duration::from_secs(20), || {
         let db = db.clone();
         async move { Some(outbox(&db, id).await).filter(|r| r.0.is_some() || r.1.is_some()) }
     })
@@ -240,7 +223,7 @@ async fn outbox_otp_row_is_delivered_to_the_smtp_sink(db: PgPool) {
     assert!(row.0.is_some(), "not sent: {row:?}");
     assert_eq!((row.2, row.3), (None, 1));
 
-    let mail = qs::wait_for("mail in the Maildir", Duration::from_secs(10), || {
+    let mail = wait_for("mail in the Maildir", Duration::from_secs(10), || {
         let to = to.clone();
         async move { find_mail(&to) }
     })
@@ -293,7 +276,7 @@ async fn unset_smtp_fails_the_job_with_a_clear_reason(db: PgPool) {
     )
     .await;
     let db = app.state.db.clone();
-    let row = qs::wait_for("outbox row failed", Duration::from_secs(20), || {
+    let row = wait_for("outbox row failed", Duration::from_secs(20), || {
         let db = db.clone();
         async move { Some(outbox(&db, id).await).filter(|r| r.1.is_some()) }
     })
@@ -329,7 +312,7 @@ async fn unset_smtp_fails_the_job_with_a_clear_reason(db: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn unreachable_smtp_is_retried_then_recorded_as_failed(db: PgPool) {
-    let port = qs::closed_port().await;
+    let port = free_port();
     let (app, prefix) = qs::spawn(db, |env| {
         env.insert("SMTP_HOST".into(), "127.0.0.1".into());
         env.insert("SMTP_PORT".into(), port.to_string());
@@ -344,7 +327,7 @@ async fn unreachable_smtp_is_retried_then_recorded_as_failed(db: PgPool) {
     )
     .await;
     let db = app.state.db.clone();
-    let row = qs::wait_for(
+    let row = wait_for(
         "outbox row failed after retries",
         Duration::from_secs(30),
         || {
@@ -388,7 +371,7 @@ async fn rejected_smtp_credentials_fail_visibly(db: PgPool) {
     )
     .await;
     let db = app.state.db.clone();
-    let row = qs::wait_for("outbox row failed", Duration::from_secs(30), || {
+    let row = wait_for("outbox row failed", Duration::from_secs(30), || {
         let db = db.clone();
         async move { Some(outbox(&db, id).await).filter(|r| r.1.is_some()) }
     })

@@ -10,15 +10,14 @@
 //! * the checked-in `server/openapi.json` matches the generated document, so API
 //!   contract changes show up in review.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::TestApp;
 use reqwest::Method;
 use serde_json::Value;
 use sqlx::PgPool;
+
+use crate::support::TestApp;
 
 /// Mounts that are deliberately not part of the JSON API document.
 const NOT_API: &[(&str, &str)] = &[

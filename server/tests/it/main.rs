@@ -1,0 +1,26 @@
+//! The server's integration tests, in one binary: one module per area, all sharing
+//! [`support`]. They run the real server against real PostgreSQL (a fresh database per
+//! test from `#[sqlx::test]`), Redis, moto, an SMTP sink, Node/Python clients and
+//! Chromium; `scripts/test` starts them all.
+
+mod support;
+
+mod admin_users;
+mod auth;
+mod catalog;
+mod cross_cutting;
+mod health;
+mod http_errors;
+mod openapi;
+mod queues_dashboard;
+mod queues_dashboard_browser;
+mod queues_email;
+mod queues_import;
+mod queues_node_interop;
+mod queues_resume;
+mod queues_workers;
+mod realtime_socketio;
+mod realtime_terminal;
+mod slots;
+mod startup;
+mod uploads;
