@@ -21,7 +21,8 @@ BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
 have_all() {
   local b
   for b in "${BINS[@]}"; do [[ -x "$MAS_CLUSTER_BIN/$b" ]] || return 1; done
-  [[ -s "$MAS_CLUSTER_DIR/kwok-stages.yaml" && -x "$MAS_TRAEFIK_BIN" ]]
+  [[ -s "$MAS_CLUSTER_DIR/kwok-stages.yaml" && -x "$MAS_TRAEFIK_BIN" ]] || return 1
+  for b in helm kubeconform actionlint; do [[ -x "$MAS_TOOLS_BIN/$b" ]] || return 1; done
 }
 if have_all; then
   echo "$MAS_CLUSTER_BIN"
@@ -80,6 +81,19 @@ if [[ ! -x "$MAS_TRAEFIK_BIN" ]]; then
   mv -T "$TTMP/root" "$MAS_TRAEFIK_DIR"       # rename(2): all-or-nothing
   rm -rf "$TTMP"
   stamp "traefik: done"
+fi
+# ---- helm, kubeconform, actionlint (own cache dir) -------------------------------------
+if [[ ! -x "$MAS_TOOLS_BIN/helm" || ! -x "$MAS_TOOLS_BIN/kubeconform" || ! -x "$MAS_TOOLS_BIN/actionlint" ]]; then
+  stamp "helm v$HELM_VERSION, kubeconform v$KUBECONFORM_VERSION, actionlint v$ACTIONLINT_VERSION"
+  mkdir -p "$TMP/tools/bin"
+  for m in "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" \
+           "github.com/yannh/kubeconform/cmd/kubeconform@v$KUBECONFORM_VERSION" \
+           "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"; do
+    GOBIN="$TMP/tools/bin" bg go install -trimpath -ldflags "-s -w" "$m"
+  done
+  rm -rf "$MAS_TOOLS_DIR"
+  mv -T "$TMP/tools" "$MAS_TOOLS_DIR"
+  stamp "tools: done"
 fi
 control_plane_cached() {
   local b
@@ -168,7 +182,7 @@ for b in "${BINS[@]}"; do
   [[ -x "$OUT/$b" ]] || { echo "build.sh: missing $b after build" >&2; exit 1; }
 done
 "$OUT/kube-apiserver" --version >&2
-"$OUT/etcd" --version | head -1 >&2
+"$OUT/etcd" --version 2>&1 | sed -n 1p >&2   # sed reads it all: no SIGPIPE under pipefail
 
 rm -rf "$MAS_CLUSTER_DIR"                  # only reached when incomplete/stale
 mv -T "$ROOT" "$MAS_CLUSTER_DIR"           # rename(2): all-or-nothing

@@ -273,6 +273,7 @@ pub struct Migration {
 
     /// Image of the migration container; the release's image when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
     #[x_kube(validation = Rule::new(format!("self.matches('{}')", IMAGE_PATTERN.replace('\\', "\\\\"))).message("spec.migration.image must be an image reference like registry.example.com/team/app:1.2.3"))]
     pub image: Option<String>,
 

@@ -4,11 +4,11 @@
 fn chart_crd_matches_generated_crd() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let generated = std::fs::read_to_string(format!("{root}/crds/masbackend.yaml")).unwrap();
-    let chart = std::fs::read_to_string(format!("{root}/charts/mas-operator/crds/masbackend.yaml"))
-        .expect("charts/mas-operator/crds/masbackend.yaml is missing: run scripts/generate");
+    let chart = std::fs::read_to_string(format!("{root}/charts/mas-operator/files/masbackend-crd.yaml"))
+        .expect("charts/mas-operator/files/masbackend-crd.yaml is missing: run scripts/generate");
     assert!(
         generated == chart,
-        "charts/mas-operator/crds/masbackend.yaml differs from crds/masbackend.yaml: run scripts/generate"
+        "charts/mas-operator/files/masbackend-crd.yaml differs from crds/masbackend.yaml: run scripts/generate"
     );
 }
 

@@ -11,7 +11,7 @@ use crate::harness::fake_app::app_port;
 use crate::harness::operator::Operator;
 
 async fn metric(op: &Operator, name: &str) -> Option<f64> {
-    let addr = op.http_addr();
+    let addr = op.http_addr().await;
     let text = reqwest::Client::builder()
         .no_proxy()
         .build()

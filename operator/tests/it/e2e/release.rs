@@ -107,8 +107,8 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
     );
 
     let mb = env
-        .wait("green live with api:2", 90, |mb| {
-            live(mb, Color::Green, "api:2")
+        .wait("traffic switched to green", 90, |mb| {
+            mb.status.as_ref().is_some_and(|s| s.active_color == Some(Color::Green) && s.rollout.is_none())
         })
         .await;
     let switch_secs = started.elapsed().as_secs_f64();
@@ -166,7 +166,7 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
     );
 
     // The operator's own endpoint: /healthz and counters at /metrics.
-    let addr = env.operator.as_ref().unwrap().http_addr();
+    let addr = env.operator.as_ref().unwrap().http_addr().await;
     let get = |path: &str| {
         reqwest::Client::builder()
             .no_proxy()
@@ -177,10 +177,16 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
     };
     assert_eq!(get("/healthz").await.unwrap().text().await.unwrap(), "ok");
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
-    assert!(
-        metrics.contains("mas_operator_traffic_switches_total 2\n"),
-        "{metrics}"
-    );
+    let ns = &env.ns;
+    for line in [
+        format!("mas_traffic_switches_total{{namespace=\"{ns}\",name=\"api\"}} 1"),
+        format!("mas_masbackend_ready{{namespace=\"{ns}\",name=\"api\"}} 1"),
+        format!("mas_release_total{{namespace=\"{ns}\",name=\"api\",trigger=\"NewImage\",outcome=\"Promoted\"}} 1"),
+    ] {
+        assert!(metrics.contains(&line), "{line} missing from:\n{metrics}");
+    }
+    assert!(metrics.contains("mas_release_switch_duration_seconds_bucket"), "{metrics}");
+    assert!(metrics.contains(&format!("mas_masbackend_info{{namespace=\"{ns}\",name=\"api\",strategy=\"BlueGreen\",phase=\"Stable\",active_color=\"green\",revision=\"2\"}} 1")), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -52,32 +52,19 @@ impl Operator {
         Self { child, log }
     }
 
-    /// Address of /healthz and /metrics, from the operator's startup log line.
-    pub fn http_addr(&self) -> String {
-        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut text = String::new();
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
-            if c == '\x1b' {
-                for c in chars.by_ref() {
-                    if c == 'm' {
-                        break;
-                    }
-                }
-            } else {
-                text.push(c);
+    /// Address of /healthz and /metrics, from the operator's startup log line (waits for it).
+    pub async fn http_addr(&self) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let text = strip_ansi(&raw);
+            if let Some(line) = text.lines().find(|l| l.contains("serving /healthz")) {
+                let at = line.find("addr=").expect("addr field") + "addr=".len();
+                return line[at..].split_whitespace().next().unwrap_or_default().to_owned();
             }
+            assert!(std::time::Instant::now() < deadline, "no startup line in {}", self.log.display());
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        let line = text
-            .lines()
-            .find(|l| l.contains("serving /healthz"))
-            .expect("startup line in operator log");
-        let at = line.find("addr=").expect("addr field") + "addr=".len();
-        line[at..]
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_owned()
     }
 
     pub async fn kill(mut self) {
@@ -85,3 +72,20 @@ impl Operator {
     }
 }
 
+
+fn strip_ansi(raw: &str) -> String {
+    let mut text = String::new();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            text.push(c);
+        }
+    }
+    text
+}
