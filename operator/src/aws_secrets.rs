@@ -111,15 +111,16 @@ pub fn registry_auths(
         id: id.to_string(),
         reason: reason.to_string(),
     };
-    let v: serde_json::Value = serde_json::from_str(text)
-        .map_err(|_| invalid("registry credentials are not JSON"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|_| invalid("registry credentials are not JSON"))?;
     if let Some(auths) = v.get("auths").and_then(|a| a.as_object()) {
         return Ok(auths.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
     }
     let field = |k: &str| v.get(k).and_then(|x| x.as_str()).filter(|s| !s.is_empty());
     match (field("registry"), field("username"), field("password")) {
         (Some(registry), Some(user), Some(password)) => {
-            let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let auth =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             Ok(vec![(
                 registry.to_owned(),
                 serde_json::json!({"username": user, "password": password, "auth": auth}),
@@ -255,12 +256,21 @@ mod tests {
 
     #[test]
     fn registry_credentials_become_docker_auths() {
-        let got = registry_auths("ci/ghcr", r#"{"registry":"ghcr.io","username":"bot","password":"tok"}"#).unwrap();
+        let got = registry_auths(
+            "ci/ghcr",
+            r#"{"registry":"ghcr.io","username":"bot","password":"tok"}"#,
+        )
+        .unwrap();
         assert_eq!(got[0].0, "ghcr.io");
         assert_eq!(got[0].1["auth"], "Ym90OnRvaw==");
-        let got = registry_auths("ci/docker", r#"{"auths":{"docker.io":{"auth":"eDp5"}}}"#).unwrap();
+        let got =
+            registry_auths("ci/docker", r#"{"auths":{"docker.io":{"auth":"eDp5"}}}"#).unwrap();
         assert_eq!(got[0].0, "docker.io");
-        let err = registry_auths("ci/bad", r#"{"registry":"ghcr.io","password":"hidden-value"}"#).unwrap_err();
+        let err = registry_auths(
+            "ci/bad",
+            r#"{"registry":"ghcr.io","password":"hidden-value"}"#,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("ci/bad") && !err.to_string().contains("hidden-value"));
         assert!(registry_auths("ci/x", "hidden-value").is_err());
     }

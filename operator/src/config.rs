@@ -61,17 +61,22 @@ impl Config {
             .parse()
             .map_err(|e| invalid("MAS_OPERATOR_HTTP_ADDR", format!("{e}")))?;
         let secrets_refresh = match non_empty("MAS_SECRETS_REFRESH_SECONDS") {
-            Some(v) => Duration::from_secs(
-                v.parse::<u64>()
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .ok_or_else(|| invalid("MAS_SECRETS_REFRESH_SECONDS", "expected a positive number of seconds"))?,
-            ),
+            Some(v) => {
+                Duration::from_secs(v.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    invalid(
+                        "MAS_SECRETS_REFRESH_SECONDS",
+                        "expected a positive number of seconds",
+                    )
+                })?)
+            }
             None => Duration::from_secs(60),
         };
         let control_key = match non_empty("MAS_OPERATOR_CONTROL_KEY") {
             Some(k) if k.len() < 32 => {
-                return Err(invalid("MAS_OPERATOR_CONTROL_KEY", "must be at least 32 bytes"));
+                return Err(invalid(
+                    "MAS_OPERATOR_CONTROL_KEY",
+                    "must be at least 32 bytes",
+                ));
             }
             Some(k) => Some(k.into_bytes()),
             None => None,
@@ -83,18 +88,26 @@ impl Config {
                     .or_else(|| non_empty("POD_NAMESPACE"))
                     .or_else(|| watch_namespace.clone())
                     .unwrap_or_else(|| "default".to_owned()),
-                name: non_empty("MAS_OPERATOR_LEASE_NAME").unwrap_or_else(|| "mas-operator".to_owned()),
+                name: non_empty("MAS_OPERATOR_LEASE_NAME")
+                    .unwrap_or_else(|| "mas-operator".to_owned()),
                 duration_seconds: match non_empty("MAS_OPERATOR_LEASE_SECONDS") {
                     Some(v) => v
                         .parse::<u64>()
                         .ok()
                         .filter(|s| (2..=300).contains(s))
-                        .ok_or_else(|| invalid("MAS_OPERATOR_LEASE_SECONDS", "expected 2 to 300 seconds"))?,
+                        .ok_or_else(|| {
+                            invalid("MAS_OPERATOR_LEASE_SECONDS", "expected 2 to 300 seconds")
+                        })?,
                     None => 15,
                 },
             }),
             Some("false" | "0" | "off") => None,
-            Some(_) => return Err(invalid("MAS_OPERATOR_LEADER_ELECTION", "expected true or false")),
+            Some(_) => {
+                return Err(invalid(
+                    "MAS_OPERATOR_LEADER_ELECTION",
+                    "expected true or false",
+                ));
+            }
         };
         Ok(Self {
             http_addr,
@@ -112,8 +125,10 @@ mod tests {
     use super::*;
 
     fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: std::collections::HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -127,15 +142,35 @@ mod tests {
         assert_eq!(e.var, "MAS_SECRETS_REFRESH_SECONDS");
         let e = with(&[("MAS_OPERATOR_CONTROL_KEY", "short-secret")]).unwrap_err();
         assert!(!e.to_string().contains("short-secret"));
-        let c = with(&[("MAS_OPERATOR_CONTROL_KEY", &"k".repeat(32)), ("MAS_OPERATOR_NAMESPACE", "mas")]).unwrap();
+        let c = with(&[
+            ("MAS_OPERATOR_CONTROL_KEY", &"k".repeat(32)),
+            ("MAS_OPERATOR_NAMESPACE", "mas"),
+        ])
+        .unwrap();
         assert_eq!(c.control_key.unwrap().len(), 32);
         assert_eq!(c.watch_namespace.as_deref(), Some("mas"));
         let lease = c.leader_election.unwrap();
-        assert_eq!((lease.namespace.as_str(), lease.name.as_str(), lease.duration_seconds), ("mas", "mas-operator", 15));
-        let c = with(&[("POD_NAMESPACE", "mas-system"), ("MAS_OPERATOR_LEASE_SECONDS", "5")]).unwrap();
+        assert_eq!(
+            (
+                lease.namespace.as_str(),
+                lease.name.as_str(),
+                lease.duration_seconds
+            ),
+            ("mas", "mas-operator", 15)
+        );
+        let c = with(&[
+            ("POD_NAMESPACE", "mas-system"),
+            ("MAS_OPERATOR_LEASE_SECONDS", "5"),
+        ])
+        .unwrap();
         assert_eq!(c.leader_election.as_ref().unwrap().namespace, "mas-system");
         assert_eq!(c.leader_election.unwrap().duration_seconds, 5);
-        assert!(with(&[("MAS_OPERATOR_LEADER_ELECTION", "false")]).unwrap().leader_election.is_none());
+        assert!(
+            with(&[("MAS_OPERATOR_LEADER_ELECTION", "false")])
+                .unwrap()
+                .leader_election
+                .is_none()
+        );
         assert!(with(&[("MAS_OPERATOR_LEADER_ELECTION", "maybe")]).is_err());
     }
 }

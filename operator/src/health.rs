@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::desired::REVISION_ANNOTATION;
 use crate::crd::{HealthCheck, MasBackendSpec};
+use crate::desired::REVISION_ANNOTATION;
 use crate::rollout::GateResult;
 
 /// Longest body excerpt put into events and status.

@@ -117,7 +117,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     });
     let result = match config.leader_election {
         Some(lease) => {
-            let identity = config.instance.clone().unwrap_or_else(|| format!("mas-operator-{}", std::process::id()));
+            let identity = config
+                .instance
+                .clone()
+                .unwrap_or_else(|| format!("mas-operator-{}", std::process::id()));
             controller::leader::run(ctx, config.watch_namespace, lease, identity, shutdown).await
         }
         None => controller::run(ctx, config.watch_namespace, shutdown.cancelled_owned()).await,

@@ -14,7 +14,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::crd::{Color, MasBackendSpec, MasBackendStatus, Release, conditions, conditions::ConditionType};
+use crate::crd::{
+    Color, MasBackendSpec, MasBackendStatus, Release, conditions, conditions::ConditionType,
+};
 use crate::rollout::DeploymentFacts;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -115,8 +117,9 @@ impl Metrics {
         let ready = Family::<Object, Gauge>::default();
         let degraded = Family::<Object, Gauge>::default();
         let releases = Family::<ReleaseLabels, Counter>::default();
-        let switch_duration =
-            Family::<TriggerLabels, Histogram>::new_with_constructor(|| Histogram::new(seconds_buckets()));
+        let switch_duration = Family::<TriggerLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(seconds_buckets())
+        });
         let gate_duration =
             Family::<Object, Histogram>::new_with_constructor(|| Histogram::new(seconds_buckets()));
         let gate_failures = Family::<Object, Counter>::default();
@@ -129,21 +132,41 @@ impl Metrics {
             "Duration of one reconcile (observe, step, build, apply, status)",
             reconcile_duration.clone(),
         );
-        registry.register("operator_reconcile_errors", "Failed reconciles by step", reconcile_errors.clone());
+        registry.register(
+            "operator_reconcile_errors",
+            "Failed reconciles by step",
+            reconcile_errors.clone(),
+        );
         registry.register(
             "masbackend_info",
             "One series per MasBackend with its strategy, phase, live color and revision",
             info.clone(),
         );
-        registry.register("masbackend_replicas_desired", "spec.replicas", replicas_desired.clone());
+        registry.register(
+            "masbackend_replicas_desired",
+            "spec.replicas",
+            replicas_desired.clone(),
+        );
         registry.register(
             "masbackend_replicas_available",
             "Ready pods per color",
             replicas_available.clone(),
         );
-        registry.register("masbackend_ready", "1 when the current spec is released (condition Ready)", ready.clone());
-        registry.register("masbackend_degraded", "1 while condition Degraded is True", degraded.clone());
-        registry.register("release", "Release attempts by trigger and outcome", releases.clone());
+        registry.register(
+            "masbackend_ready",
+            "1 when the current spec is released (condition Ready)",
+            ready.clone(),
+        );
+        registry.register(
+            "masbackend_degraded",
+            "1 while condition Degraded is True",
+            degraded.clone(),
+        );
+        registry.register(
+            "release",
+            "Release attempts by trigger and outcome",
+            releases.clone(),
+        );
         registry.register(
             "release_switch_duration_seconds",
             "From a release's start (spec change or request) to the traffic switch",
@@ -154,10 +177,26 @@ impl Metrics {
             "From all standby replicas ready to the health gate passing",
             gate_duration.clone(),
         );
-        registry.register("gate_failures", "Failed health-gate and verification rounds", gate_failures.clone());
-        registry.register("traffic_switches", "Stable Service selector switches", traffic_switches.clone());
-        registry.register("secrets_manager_calls", "AWS Secrets Manager reads by result", secrets_calls.clone());
-        registry.register("operator_leader", "1 while this replica holds the leader Lease", leader.clone());
+        registry.register(
+            "gate_failures",
+            "Failed health-gate and verification rounds",
+            gate_failures.clone(),
+        );
+        registry.register(
+            "traffic_switches",
+            "Stable Service selector switches",
+            traffic_switches.clone(),
+        );
+        registry.register(
+            "secrets_manager_calls",
+            "AWS Secrets Manager reads by result",
+            secrets_calls.clone(),
+        );
+        registry.register(
+            "operator_leader",
+            "1 while this replica holds the leader Lease",
+            leader.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -215,7 +254,9 @@ impl Metrics {
 
     pub fn reconcile_error(&self, step: &str) {
         self.reconcile_errors
-            .get_or_create(&ErrorLabels { error: step.to_owned() })
+            .get_or_create(&ErrorLabels {
+                error: step.to_owned(),
+            })
             .inc();
         self.reconcile_ended();
     }
@@ -242,7 +283,9 @@ impl Metrics {
     pub fn secrets_call(&self, ok: bool) {
         let result = if ok { "success" } else { "error" };
         self.secrets_calls
-            .get_or_create(&ResultLabels { result: result.into() })
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
             .inc();
     }
 
@@ -251,7 +294,9 @@ impl Metrics {
     }
 
     pub fn traffic_switch(&self, ns: &str, name: &str) {
-        self.traffic_switches.get_or_create(&Self::obj(ns, name)).inc();
+        self.traffic_switches
+            .get_or_create(&Self::obj(ns, name))
+            .inc();
     }
 
     pub fn release_recorded(&self, ns: &str, name: &str, r: &Release) {
@@ -274,7 +319,9 @@ impl Metrics {
                 .observe(s);
         }
         if let Some(g) = r.gate_seconds {
-            self.gate_duration.get_or_create(&Self::obj(ns, name)).observe(g);
+            self.gate_duration
+                .get_or_create(&Self::obj(ns, name))
+                .observe(g);
         }
     }
 
@@ -295,7 +342,9 @@ impl Metrics {
             strategy: format!("{:?}", spec.strategy),
             phase: format!("{:?}", status.phase),
             active_color: status.active_color.map_or(String::new(), |c| c.to_string()),
-            revision: status.active_revision.map_or(String::new(), |r| r.to_string()),
+            revision: status
+                .active_revision
+                .map_or(String::new(), |r| r.to_string()),
         };
         if let Ok(mut last) = self.last_info.lock() {
             if let Some(old) = last.insert((ns.to_owned(), name.to_owned()), info.clone())
@@ -305,7 +354,9 @@ impl Metrics {
             }
         }
         self.info.get_or_create(&info).set(1);
-        self.replicas_desired.get_or_create(&o).set(i64::from(spec.replicas));
+        self.replicas_desired
+            .get_or_create(&o)
+            .set(i64::from(spec.replicas));
         for (color, facts) in [(Color::Blue, blue), (Color::Green, green)] {
             self.replicas_available
                 .get_or_create(&ColorLabels {
@@ -317,10 +368,16 @@ impl Metrics {
         }
         self.ready
             .get_or_create(&o)
-            .set(i64::from(conditions::is_true(&status.conditions, ConditionType::Ready)));
+            .set(i64::from(conditions::is_true(
+                &status.conditions,
+                ConditionType::Ready,
+            )));
         self.degraded
             .get_or_create(&o)
-            .set(i64::from(conditions::is_true(&status.conditions, ConditionType::Degraded)));
+            .set(i64::from(conditions::is_true(
+                &status.conditions,
+                ConditionType::Degraded,
+            )));
     }
 
     /// Drops the series of a deleted MasBackend.
@@ -361,18 +418,66 @@ mod tests {
         let m = Metrics::new();
         m.traffic_switch("prod", "api");
         m.reconcile_error("apply");
-        let spec: MasBackendSpec = serde_json::from_value(serde_json::json!({"image": "a:1"})).unwrap();
+        let spec: MasBackendSpec =
+            serde_json::from_value(serde_json::json!({"image": "a:1"})).unwrap();
         let mut status = MasBackendStatus::default();
         m.observe_backend("prod", "api", &spec, &status, None, None);
         status.phase = crate::crd::Phase::Stable;
         m.observe_backend("prod", "api", &spec, &status, None, None);
         let text = m.render();
-        assert!(text.contains("mas_traffic_switches_total{namespace=\"prod\",name=\"api\"} 1"), "{text}");
-        assert!(text.contains("mas_operator_reconcile_errors_total{error=\"apply\"} 1"), "{text}");
+        assert!(
+            text.contains("mas_traffic_switches_total{namespace=\"prod\",name=\"api\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mas_operator_reconcile_errors_total{error=\"apply\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("phase=\"Stable\""), "{text}");
-        assert!(!text.contains("phase=\"Pending\""), "old info series dropped: {text}");
+        assert!(
+            !text.contains("phase=\"Pending\""),
+            "old info series dropped: {text}"
+        );
         m.forget("prod", "api");
         assert!(!m.render().contains("phase=\"Stable\""));
+    }
+
+    /// The Grafana dashboard in the chart plots only metrics this operator exports.
+    #[test]
+    fn the_dashboard_queries_exported_metrics() {
+        let dashboard = include_str!("../../charts/mas-operator/dashboards/mas-operator.json");
+        // Families render only once they have a series: give each one.
+        let m = Metrics::new();
+        let spec: MasBackendSpec =
+            serde_json::from_value(serde_json::json!({"image": "a:1"})).unwrap();
+        m.observe_backend("ns", "api", &spec, &MasBackendStatus::default(), None, None);
+        let release: Release = serde_json::from_value(serde_json::json!({
+            "revision": 1, "image": "a:1", "templateHash": "h", "color": "blue", "trigger": "Initial",
+            "outcome": "Promoted", "startedAt": "2026-01-01T00:00:00Z", "at": "2026-01-01T00:00:05Z",
+            "gateSeconds": 2.0, "switchSeconds": 5.0
+        }))
+        .unwrap();
+        m.release_recorded("ns", "api", &release);
+        m.gate_failure("ns", "api");
+        m.traffic_switch("ns", "api");
+        m.reconcile_error("apply");
+        m.secrets_call(true);
+        let text = m.render();
+        let re = regex_lite::Regex::new(r"mas_[a-z_]+").unwrap();
+        let mut seen = 0;
+        for m in re.find_iter(dashboard) {
+            let name = m.as_str();
+            let base = ["_bucket", "_total", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name);
+            assert!(
+                text.contains(&format!("# TYPE {base} ")),
+                "dashboard uses {name}, not exported:\n{text}"
+            );
+            seen += 1;
+        }
+        assert!(seen >= 8, "the dashboard queries the release metrics");
     }
 
     #[test]

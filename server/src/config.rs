@@ -507,7 +507,12 @@ mod tests {
     #[test]
     fn bootstrap_accounts_are_optional_but_come_in_pairs() {
         let mut v = base();
-        for k in ["ADMIN_EMAIL", "ADMIN_PASSWORD", "SUPERADMIN_EMAIL", "SUPERADMIN_PASSWORD"] {
+        for k in [
+            "ADMIN_EMAIL",
+            "ADMIN_PASSWORD",
+            "SUPERADMIN_EMAIL",
+            "SUPERADMIN_PASSWORD",
+        ] {
             v.remove(k);
         }
         let c = Config::from_map(&v).unwrap();

@@ -81,7 +81,11 @@ pub async fn apply_status(
     Ok(())
 }
 
-async fn delete_ignoring_missing<K>(api: &Api<K>, name: &str, dp: &DeleteParams) -> Result<(), Error>
+async fn delete_ignoring_missing<K>(
+    api: &Api<K>,
+    name: &str,
+    dp: &DeleteParams,
+) -> Result<(), Error>
 where
     K: Clone + DeserializeOwned + std::fmt::Debug,
 {
@@ -93,7 +97,11 @@ where
 }
 
 /// Names in `store` owned by `owner` (same namespace and instance) that `keep` lacks.
-fn orphans<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>, owner: &Owner, keep: &[Option<&str>]) -> Vec<String> {
+fn orphans<K: Resource<DynamicType = ()> + Clone>(
+    store: &Store<K>,
+    owner: &Owner,
+    keep: &[Option<&str>],
+) -> Vec<String> {
     store
         .state()
         .iter()
@@ -139,12 +147,19 @@ pub async fn delete_unwanted(
     for name in &gone.jobs {
         delete_ignoring_missing(&jobs, name, &with_pods).await?;
     }
-    let keep: Vec<Option<&str>> = desired.services.iter().map(|s| s.metadata.name.as_deref()).collect();
+    let keep: Vec<Option<&str>> = desired
+        .services
+        .iter()
+        .map(|s| s.metadata.name.as_deref())
+        .collect();
     let svc_api: Api<Service> = Api::namespaced(client.clone(), ns);
     for name in orphans(services, owner, &keep) {
         delete_ignoring_missing(&svc_api, &name, &plain).await?;
     }
-    let keep = [desired.ingress.as_ref().and_then(|i| i.metadata.name.as_deref())];
+    let keep = [desired
+        .ingress
+        .as_ref()
+        .and_then(|i| i.metadata.name.as_deref())];
     let ing_api: Api<Ingress> = Api::namespaced(client.clone(), ns);
     for name in orphans(ingresses, owner, &keep) {
         delete_ignoring_missing(&ing_api, &name, &plain).await?;

@@ -39,7 +39,11 @@ pub async fn tell(
         .filter_map(|p| {
             let ip = p.status.as_ref()?.pod_ip.clone()?;
             let name = p.metadata.name.clone().unwrap_or_default();
-            let host = if ip.contains(':') { format!("[{ip}]") } else { ip };
+            let host = if ip.contains(':') {
+                format!("[{ip}]")
+            } else {
+                ip
+            };
             let url = format!("http://{host}:{}{path}", spec.internal_port);
             let req = ctx.http.post(url).bearer_auth(token).json(&body);
             Some(async move {

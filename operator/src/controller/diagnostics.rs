@@ -28,7 +28,9 @@ async fn logs_of(ctx: &Context, ns: &str, pods: &[Pod], what: &str) -> String {
     for pod in pods.iter().take(LOG_PODS) {
         let pod_name = pod.name_any();
         match api.logs(&pod_name, &lp).await {
-            Ok(text) if text.trim().is_empty() => parts.push(format!("{pod_name}: (no log output)")),
+            Ok(text) if text.trim().is_empty() => {
+                parts.push(format!("{pod_name}: (no log output)"))
+            }
             Ok(text) => parts.push(format!("{pod_name}:\n{}", text.trim_end())),
             Err(kube::Error::Api(status)) => {
                 parts.push(format!("{pod_name}: logs unavailable ({})", status.message))

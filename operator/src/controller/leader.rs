@@ -57,7 +57,12 @@ pub async fn run(
             }
             stop.cancel();
         });
-        super::run(ctx.clone(), namespace.clone(), lost.clone().cancelled_owned()).await?;
+        super::run(
+            ctx.clone(),
+            namespace.clone(),
+            lost.clone().cancelled_owned(),
+        )
+        .await?;
         stop_on.abort();
         ctx.metrics.set_leader(false);
         if shutdown.is_cancelled() {

@@ -20,9 +20,7 @@ use crate::desired::{
     migration_job_name, parse_revision, snapshot,
 };
 use crate::health;
-use crate::rollout::{
-    self, Candidate, DeploymentFacts, GateResult, JobFacts, Observed, Requests,
-};
+use crate::rollout::{self, Candidate, DeploymentFacts, GateResult, JobFacts, Observed, Requests};
 
 /// The observation of one MasBackend, plus what only the builders need.
 pub struct World {
@@ -68,9 +66,10 @@ pub fn job_facts(job: &Job) -> JobFacts {
     if status.and_then(|s| s.succeeded).unwrap_or(0) > 0 {
         return JobFacts::Succeeded;
     }
-    let failed = status
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Failed" && c.status == "True"));
+    let failed = status.and_then(|s| s.conditions.as_ref()).and_then(|cs| {
+        cs.iter()
+            .find(|c| c.type_ == "Failed" && c.status == "True")
+    });
     match failed {
         Some(c) => JobFacts::Failed {
             reason: format!(
@@ -133,7 +132,12 @@ fn releases(ctx: &Context, owner: &Owner) -> BTreeMap<i64, Snapshot> {
         .collect()
 }
 
-async fn probe(ctx: &Context, owner: &Owner, mb: &MasBackend, target: Option<(Color, i64)>) -> Option<GateResult> {
+async fn probe(
+    ctx: &Context,
+    owner: &Owner,
+    mb: &MasBackend,
+    target: Option<(Color, i64)>,
+) -> Option<GateResult> {
     let (color, revision) = target?;
     let pods = color_pods(ctx, owner, color);
     let result = health::probe_color(&pods, revision, &mb.spec).await;
@@ -143,7 +147,12 @@ async fn probe(ctx: &Context, owner: &Owner, mb: &MasBackend, target: Option<(Co
     Some(result)
 }
 
-pub async fn observe(ctx: &Context, mb: &MasBackend, owner: &Owner, prev: &MasBackendStatus) -> World {
+pub async fn observe(
+    ctx: &Context,
+    mb: &MasBackend,
+    owner: &Owner,
+    prev: &MasBackendStatus,
+) -> World {
     let now = Timestamp::now();
     let ns = owner.namespace.as_str();
     let deployment = |color: Color| {
@@ -153,7 +162,10 @@ pub async fn observe(ctx: &Context, mb: &MasBackend, owner: &Owner, prev: &MasBa
             .map(|d| facts(&d))
     };
     let releases = releases(ctx, owner);
-    let fetched = ctx.secrets.get((ns, &owner.name), &mb.spec, &ctx.metrics).await;
+    let fetched = ctx
+        .secrets
+        .get((ns, &owner.name), &mb.spec, &ctx.metrics)
+        .await;
     let (candidate, snapshot_of_spec, secret_values, pull_config) = match fetched {
         Ok(f) => {
             let hash = f.values.as_ref().map(|(h, _)| h.clone());
@@ -163,12 +175,23 @@ pub async fn observe(ctx: &Context, mb: &MasBackend, owner: &Owner, prev: &MasBa
                 secrets_hash: hash,
                 template_hash: snap.template_hash(),
             };
-            (Ok(candidate), Some(snap), f.values.map(|(_, v)| v), f.pull_config)
+            (
+                Ok(candidate),
+                Some(snap),
+                f.values.map(|(_, v)| v),
+                f.pull_config,
+            )
         }
         Err(e) => (Err(e), None, None, None),
     };
     let gate = probe(ctx, owner, mb, rollout::gate_target(&mb.spec, prev, now)).await;
-    let verification = probe(ctx, owner, mb, rollout::verification_target(&mb.spec, prev, now)).await;
+    let verification = probe(
+        ctx,
+        owner,
+        mb,
+        rollout::verification_target(&mb.spec, prev, now),
+    )
+    .await;
     let migration = rollout::migration_target(prev).map(|rev| {
         ctx.stores
             .jobs

@@ -37,8 +37,10 @@ type Note = (KubeEventType, Reason, String);
 pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let started = Instant::now();
     ctx.metrics.reconcile_started();
-    let (Some(ns), Some(name)) = (cached.metadata.namespace.as_deref(), cached.metadata.name.as_deref())
-    else {
+    let (Some(ns), Some(name)) = (
+        cached.metadata.namespace.as_deref(),
+        cached.metadata.name.as_deref(),
+    ) else {
         return Err(Error::Build(BuildError::MissingMetadata("namespace")));
     };
     // The watch cache can lag behind this operator's own last status write; stepping the state
@@ -62,7 +64,9 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
     // Step.
     let decision = rollout::step(&mb.spec, &prev, &world.observed);
     let mut status = decision.status;
-    status.active_selector = status.active_color.map(|c| pod_selector_string(&owner.name, c));
+    status.active_selector = status
+        .active_color
+        .map(|c| pod_selector_string(&owner.name, c));
     // Build.
     let desired = desired::desired(&mb, &status, world.inputs())?;
     // Keep an existing pull Secret while its source cannot be read.
@@ -88,14 +92,25 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
         notes.push((
             KubeEventType::Warning,
             Reason::ReleaseSnapshotMissing,
-            format!("ControllerRevision {} is gone; its Deployment is left as it is", desired::revision_name(&owner, *missing)),
+            format!(
+                "ControllerRevision {} is gone; its Deployment is left as it is",
+                desired::revision_name(&owner, *missing)
+            ),
         ));
     }
 
     // Apply, then delete what is no longer wanted.
     apply(&ctx.client, ns, &desired).await?;
     let gone = referenced(&owner, &mb, &prev).released_by(&referenced(&owner, &mb, &status));
-    delete_unwanted(&ctx.client, &owner, &gone, &desired, &ctx.stores.services, &ctx.stores.ingresses).await?;
+    delete_unwanted(
+        &ctx.client,
+        &owner,
+        &gone,
+        &desired,
+        &ctx.stores.services,
+        &ctx.stores.ingresses,
+    )
+    .await?;
 
     // Side effects that need the applied state (traffic already switched).
     for action in &decision.actions {
@@ -120,7 +135,11 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
                 tracing::info!(%name, %ns, color = %to, "switched traffic");
             }
             Action::Recorded(release) => ctx.metrics.release_recorded(ns, name, release),
-            Action::Event { type_, reason, note } => {
+            Action::Event {
+                type_,
+                reason,
+                note,
+            } => {
                 let t = match type_ {
                     EventType::Normal => KubeEventType::Normal,
                     EventType::Warning => KubeEventType::Warning,
@@ -137,7 +156,14 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
     if changed(&prev, &status)? {
         apply_status(&ctx.client, ns, name, &status).await?;
     }
-    ctx.metrics.observe_backend(ns, name, &mb.spec, &status, world.observed.blue.as_ref(), world.observed.green.as_ref());
+    ctx.metrics.observe_backend(
+        ns,
+        name,
+        &mb.spec,
+        &status,
+        world.observed.blue.as_ref(),
+        world.observed.green.as_ref(),
+    );
     ctx.metrics.reconciled(started.elapsed());
     let requeue = if mb.spec.secrets.is_empty() && mb.spec.image_pull_secrets_from.is_empty() {
         decision.requeue

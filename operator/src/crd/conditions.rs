@@ -125,16 +125,49 @@ mod tests {
         let t0 = Timestamp::from_second(1_000).unwrap();
         let t1 = Timestamp::from_second(2_000).unwrap();
         let mut c = Vec::new();
-        set_condition(&mut c, ConditionType::Ready, false, Reason::ReleaseInProgress, "a", Some(1), t0);
-        set_condition(&mut c, ConditionType::Ready, false, Reason::ReleaseFailed, "b", Some(2), t1);
+        set_condition(
+            &mut c,
+            ConditionType::Ready,
+            false,
+            Reason::ReleaseInProgress,
+            "a",
+            Some(1),
+            t0,
+        );
+        set_condition(
+            &mut c,
+            ConditionType::Ready,
+            false,
+            Reason::ReleaseFailed,
+            "b",
+            Some(2),
+            t1,
+        );
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].last_transition_time, Time(t0));
-        assert_eq!((c[0].reason.as_str(), c[0].observed_generation), ("ReleaseFailed", Some(2)));
-        set_condition(&mut c, ConditionType::Ready, true, Reason::Released, "", Some(2), t1);
+        assert_eq!(
+            (c[0].reason.as_str(), c[0].observed_generation),
+            ("ReleaseFailed", Some(2))
+        );
+        set_condition(
+            &mut c,
+            ConditionType::Ready,
+            true,
+            Reason::Released,
+            "",
+            Some(2),
+            t1,
+        );
         assert_eq!(c[0].last_transition_time, Time(t1));
         assert!(is_true(&c, ConditionType::Ready));
-        assert_eq!(true_reason(&c, ConditionType::Ready), Some(Reason::Released));
-        assert_eq!(Reason::parse("HealthGateFailed"), Some(Reason::HealthGateFailed));
+        assert_eq!(
+            true_reason(&c, ConditionType::Ready),
+            Some(Reason::Released)
+        );
+        assert_eq!(
+            Reason::parse("HealthGateFailed"),
+            Some(Reason::HealthGateFailed)
+        );
         assert_eq!(Reason::parse("nope"), None);
     }
 }

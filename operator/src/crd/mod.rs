@@ -66,7 +66,9 @@ mod tests {
             .collect();
         assert_eq!(
             cols,
-            ["Active", "Image", "Standby", "Ready", "Status", "Revision", "Reason", "Age"]
+            [
+                "Active", "Image", "Standby", "Ready", "Status", "Revision", "Reason", "Age"
+            ]
         );
     }
 
@@ -136,12 +138,18 @@ mod tests {
     #[test]
     fn pod_template_overlay_schema_is_the_pod_spec_without_required_or_descriptions() {
         let crd = serde_json::to_value(MasBackend::crd()).unwrap();
-        let overlay = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
-            ["spec"]["properties"]["podTemplate"]["properties"]["spec"];
-        assert!(overlay["properties"]["nodeSelector"].is_object(), "{overlay}");
+        let overlay = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"]["podTemplate"]["properties"]["spec"];
+        assert!(
+            overlay["properties"]["nodeSelector"].is_object(),
+            "{overlay}"
+        );
         assert!(overlay["properties"]["tolerations"].is_object());
         assert!(overlay.get("required").is_none());
         let text = overlay["properties"].to_string();
-        assert!(!text.contains("\"description\":\""), "descriptions stripped");
+        assert!(
+            !text.contains("\"description\":\""),
+            "descriptions stripped"
+        );
     }
 }

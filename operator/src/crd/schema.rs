@@ -26,7 +26,10 @@ fn strip_descriptions(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(map) => {
             // A property may itself be called "description"; only drop string annotations.
-            if map.get("description").is_some_and(serde_json::Value::is_string) {
+            if map
+                .get("description")
+                .is_some_and(serde_json::Value::is_string)
+            {
                 map.remove("description");
             }
             map.values_mut().for_each(strip_descriptions);

@@ -322,7 +322,9 @@ pub struct MasBackendStatus {
 
 impl MasBackendStatus {
     pub fn is_rejected(&self, template_hash: &str) -> bool {
-        self.rejected.iter().any(|r| r.template_hash == template_hash)
+        self.rejected
+            .iter()
+            .any(|r| r.template_hash == template_hash)
     }
 
     /// Revisions something still refers to: colors, the rollout in flight, the history.

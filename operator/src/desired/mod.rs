@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use labels::{
     COMPONENT_LABEL, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, REVISION_ANNOTATION,
-    REVISION_LABEL, SECRET_HASH_ANNOTATION, color_selector, instance_labels,
-    owned_selector_string, pod_selector_string,
+    REVISION_LABEL, SECRET_HASH_ANNOTATION, color_selector, instance_labels, owned_selector_string,
+    pod_selector_string,
 };
 pub use network::{AFFINITY_COOKIE, active_service, color_service, ingress, preview_service};
 pub use revision::{parse as parse_revision, revision_name, revision_object};
@@ -52,7 +52,10 @@ pub struct Owner {
 impl Owner {
     pub fn of(mb: &MasBackend) -> Result<Self, BuildError> {
         let meta = mb.meta();
-        let name = meta.name.clone().ok_or(BuildError::MissingMetadata("name"))?;
+        let name = meta
+            .name
+            .clone()
+            .ok_or(BuildError::MissingMetadata("name"))?;
         let namespace = meta
             .namespace
             .clone()
@@ -258,14 +261,21 @@ impl Referenced {
     /// What `self` (the previous status) refers to and `next` no longer does.
     pub fn released_by(&self, next: &Referenced) -> Referenced {
         Referenced {
-            revisions: self.revisions.difference(&next.revisions).cloned().collect(),
+            revisions: self
+                .revisions
+                .difference(&next.revisions)
+                .cloned()
+                .collect(),
             release_secrets: self
                 .release_secrets
                 .difference(&next.release_secrets)
                 .cloned()
                 .collect(),
             jobs: self.jobs.difference(&next.jobs).cloned().collect(),
-            pull_secret: self.pull_secret.clone().filter(|_| next.pull_secret.is_none()),
+            pull_secret: self
+                .pull_secret
+                .clone()
+                .filter(|_| next.pull_secret.is_none()),
         }
     }
 
@@ -378,7 +388,14 @@ mod tests {
     }
 
     fn image(d: &Deployment) -> String {
-        d.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0]
+        d.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
             .image
             .clone()
             .unwrap()
@@ -394,9 +411,17 @@ mod tests {
             .map(|d| d.metadata.name.clone().unwrap())
             .collect();
         assert_eq!(names, ["api-blue", "api-green"]);
-        assert_eq!(image(&d.deployments[0]), "reg/api:1", "blue keeps the live release");
+        assert_eq!(
+            image(&d.deployments[0]),
+            "reg/api:1",
+            "blue keeps the live release"
+        );
         assert_eq!(image(&d.deployments[1]), "reg/api:2");
-        assert_eq!(d.revisions.len(), 1, "only the new release's ControllerRevision");
+        assert_eq!(
+            d.revisions.len(),
+            1,
+            "only the new release's ControllerRevision"
+        );
         assert_eq!(d.revisions[0].metadata.name.as_deref(), Some("api-r2"));
         assert_eq!(d.secrets[0].metadata.name.as_deref(), Some("api-control"));
         let sel = |n| svc(&d, n).spec.as_ref().unwrap().selector.clone().unwrap();

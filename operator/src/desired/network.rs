@@ -40,10 +40,22 @@ fn sticky(spec: &MasBackendSpec) -> Option<Controller> {
 fn service_annotations(spec: &MasBackendSpec) -> Option<BTreeMap<String, String>> {
     (sticky(spec) == Some(Controller::Traefik)).then(|| {
         BTreeMap::from([
-            ("traefik.ingress.kubernetes.io/service.sticky.cookie".into(), "true".into()),
-            ("traefik.ingress.kubernetes.io/service.sticky.cookie.name".into(), AFFINITY_COOKIE.into()),
-            ("traefik.ingress.kubernetes.io/service.sticky.cookie.httponly".into(), "true".into()),
-            ("traefik.ingress.kubernetes.io/service.sticky.cookie.samesite".into(), "lax".into()),
+            (
+                "traefik.ingress.kubernetes.io/service.sticky.cookie".into(),
+                "true".into(),
+            ),
+            (
+                "traefik.ingress.kubernetes.io/service.sticky.cookie.name".into(),
+                AFFINITY_COOKIE.into(),
+            ),
+            (
+                "traefik.ingress.kubernetes.io/service.sticky.cookie.httponly".into(),
+                "true".into(),
+            ),
+            (
+                "traefik.ingress.kubernetes.io/service.sticky.cookie.samesite".into(),
+                "lax".into(),
+            ),
         ])
     })
 }
@@ -55,7 +67,10 @@ fn ingress_annotations(spec: &MasBackendSpec) -> BTreeMap<String, String> {
         for (k, v) in [
             ("nginx.ingress.kubernetes.io/affinity", "cookie"),
             ("nginx.ingress.kubernetes.io/affinity-mode", "balanced"),
-            ("nginx.ingress.kubernetes.io/session-cookie-name", AFFINITY_COOKIE),
+            (
+                "nginx.ingress.kubernetes.io/session-cookie-name",
+                AFFINITY_COOKIE,
+            ),
             ("nginx.ingress.kubernetes.io/session-cookie-samesite", "Lax"),
         ] {
             out.insert(k.to_owned(), v.to_owned());
@@ -190,16 +205,23 @@ mod tests {
         let ing = serde_json::to_value(ingress(&owner, &m.spec).unwrap()).unwrap();
         assert!(ing["metadata"].get("annotations").is_none());
 
-        let m = mb("  traffic: {host: api.example.com, ingressClassName: nginx, annotations: {nginx.ingress.kubernetes.io/affinity-mode: persistent}}\n");
+        let m = mb(
+            "  traffic: {host: api.example.com, ingressClassName: nginx, annotations: {nginx.ingress.kubernetes.io/affinity-mode: persistent}}\n",
+        );
         let owner = Owner::of(&m).unwrap();
         let ing = serde_json::to_value(ingress(&owner, &m.spec).unwrap()).unwrap();
         let a = &ing["metadata"]["annotations"];
         assert_eq!(a["nginx.ingress.kubernetes.io/affinity"], "cookie");
-        assert_eq!(a["nginx.ingress.kubernetes.io/affinity-mode"], "persistent", "user wins");
+        assert_eq!(
+            a["nginx.ingress.kubernetes.io/affinity-mode"], "persistent",
+            "user wins"
+        );
         let svc = serde_json::to_value(active_service(&owner, &m.spec, Color::Blue)).unwrap();
         assert!(svc["metadata"].get("annotations").is_none());
 
-        let m = mb("  traffic: {host: api.example.com, ingressClassName: traefik, sessionAffinity: None}\n");
+        let m = mb(
+            "  traffic: {host: api.example.com, ingressClassName: traefik, sessionAffinity: None}\n",
+        );
         let owner = Owner::of(&m).unwrap();
         let svc = serde_json::to_value(active_service(&owner, &m.spec, Color::Blue)).unwrap();
         assert!(svc["metadata"].get("annotations").is_none());

@@ -118,7 +118,10 @@ mod tests {
             Some(format!("api-secrets-{hash}").as_str())
         );
         assert_eq!(secret.immutable, Some(true));
-        assert_eq!(secret.metadata.labels.as_ref().unwrap()[SECRETS_HASH_LABEL], hash);
+        assert_eq!(
+            secret.metadata.labels.as_ref().unwrap()[SECRETS_HASH_LABEL],
+            hash
+        );
         assert_eq!(
             secret.metadata.owner_references.unwrap()[0].controller,
             Some(true)

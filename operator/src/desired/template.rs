@@ -22,7 +22,9 @@ use sha2::{Digest, Sha256};
 
 use super::Owner;
 use super::labels::{SECRET_HASH_ANNOTATION, instance_labels};
-use super::secret::{CONTROL_TOKEN_KEY, control_secret_name, pull_secret_name, release_secret_name};
+use super::secret::{
+    CONTROL_TOKEN_KEY, control_secret_name, pull_secret_name, release_secret_name,
+};
 use crate::crd::MasBackendSpec;
 
 pub const CONTAINER: &str = "app";
@@ -148,7 +150,11 @@ fn merged_env(owner: &Owner, spec: &MasBackendSpec) -> Vec<EnvVar> {
     env
 }
 
-fn release_env_from(owner: &Owner, spec: &MasBackendSpec, secrets_hash: Option<&str>) -> Vec<EnvFromSource> {
+fn release_env_from(
+    owner: &Owner,
+    spec: &MasBackendSpec,
+    secrets_hash: Option<&str>,
+) -> Vec<EnvFromSource> {
     let mut from = spec.env_from.clone();
     if let Some(hash) = secrets_hash {
         from.push(EnvFromSource {
@@ -162,7 +168,11 @@ fn release_env_from(owner: &Owner, spec: &MasBackendSpec, secrets_hash: Option<&
     from
 }
 
-fn base_template(owner: &Owner, spec: &MasBackendSpec, secrets_hash: Option<&str>) -> PodTemplateSpec {
+fn base_template(
+    owner: &Owner,
+    spec: &MasBackendSpec,
+    secrets_hash: Option<&str>,
+) -> PodTemplateSpec {
     let health = &spec.health;
     let env = merged_env(owner, spec);
     let env_from = release_env_from(owner, spec, secrets_hash);
@@ -187,7 +197,13 @@ fn base_template(owner: &Owner, spec: &MasBackendSpec, secrets_hash: Option<&str
         env_from: (!env_from.is_empty()).then_some(env_from),
         resources: spec.resources.clone(),
         // Kubernetes probes only check the status code; the operator's gate also checks the body.
-        startup_probe: Some(http_probe(&health.path, "http", 2, health.timeout_seconds, 60)),
+        startup_probe: Some(http_probe(
+            &health.path,
+            "http",
+            2,
+            health.timeout_seconds,
+            60,
+        )),
         readiness_probe: Some(http_probe(
             &health.path,
             "http",
@@ -195,7 +211,13 @@ fn base_template(owner: &Owner, spec: &MasBackendSpec, secrets_hash: Option<&str
             health.timeout_seconds,
             3,
         )),
-        liveness_probe: Some(http_probe(&health.liveness_path, "http", 10, health.timeout_seconds, 3)),
+        liveness_probe: Some(http_probe(
+            &health.liveness_path,
+            "http",
+            10,
+            health.timeout_seconds,
+            3,
+        )),
         // A crashing server's last log lines end up in the pod status (kubectl describe,
         // the operator's failure Events) even where logs are not kept.
         termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
@@ -254,7 +276,12 @@ fn base_template(owner: &Owner, spec: &MasBackendSpec, secrets_hash: Option<&str
 }
 
 /// Lists merged by `name` instead of replaced.
-const NAMED_LISTS: [&str; 4] = ["containers", "initContainers", "volumes", "imagePullSecrets"];
+const NAMED_LISTS: [&str; 4] = [
+    "containers",
+    "initContainers",
+    "volumes",
+    "imagePullSecrets",
+];
 
 /// Deep merge of JSON objects: `over` wins; objects merge key by key; lists replace, except
 /// the named lists (entries merge by `name`, new ones are appended).
@@ -273,7 +300,10 @@ fn merge(base: &mut Value, over: &Value, key: Option<&str>) {
         (Value::Array(b), Value::Array(o)) if key.is_some_and(|k| NAMED_LISTS.contains(&k)) => {
             for item in o {
                 let name = item.get("name");
-                match b.iter_mut().find(|x| name.is_some() && x.get("name") == name) {
+                match b
+                    .iter_mut()
+                    .find(|x| name.is_some() && x.get("name") == name)
+                {
                     Some(slot) => merge(slot, item, None),
                     None => b.push(item.clone()),
                 }
@@ -305,7 +335,9 @@ fn apply_overlay(
     if let Some(pod) = &overlay.spec {
         let mut o = serde_json::to_value(pod).unwrap_or(Value::Null);
         // An overlay without containers serializes as `containers: []`: nothing to merge.
-        if o.get("containers").is_some_and(|c| c.as_array().is_some_and(Vec::is_empty)) {
+        if o.get("containers")
+            .is_some_and(|c| c.as_array().is_some_and(Vec::is_empty))
+        {
             if let Some(obj) = o.as_object_mut() {
                 obj.remove("containers");
             }
@@ -330,7 +362,10 @@ fn apply_overlay(
         if let Some(hash) = secrets_hash {
             let name = release_secret_name(owner, hash);
             let from = app.env_from.get_or_insert_with(Vec::new);
-            if !from.iter().any(|f| f.secret_ref.as_ref().is_some_and(|s| s.name == name)) {
+            if !from
+                .iter()
+                .any(|f| f.secret_ref.as_ref().is_some_and(|s| s.name == name))
+            {
                 from.push(EnvFromSource {
                     secret_ref: Some(SecretEnvSource {
                         name,
@@ -363,16 +398,34 @@ mod tests {
         assert_eq!(c["startupProbe"]["httpGet"]["path"], "/api/health");
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/api/health");
         assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/api/health/live");
-        assert_eq!(c["lifecycle"]["preStop"]["sleep"]["seconds"], PRE_STOP_SECONDS);
-        assert_eq!(t["spec"]["terminationGracePeriodSeconds"], TERMINATION_GRACE_SECONDS);
+        assert_eq!(
+            c["lifecycle"]["preStop"]["sleep"]["seconds"],
+            PRE_STOP_SECONDS
+        );
+        assert_eq!(
+            t["spec"]["terminationGracePeriodSeconds"],
+            TERMINATION_GRACE_SECONDS
+        );
         assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
         assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
         assert_eq!(t["spec"]["securityContext"]["runAsNonRoot"], true);
-        assert_eq!(t["spec"]["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+        assert_eq!(
+            t["spec"]["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
         assert_eq!(c["ports"][1]["name"], "internal");
-        let names: Vec<_> = c["env"].as_array().unwrap().iter().map(|e| e["name"].clone()).collect();
+        let names: Vec<_> = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].clone())
+            .collect();
         assert!(names.contains(&"CONTROL_TOKEN".into()) && names.contains(&"INTERNAL_PORT".into()));
-        assert!(t["metadata"]["labels"].get("platform.myanalyticsschool.com/color").is_none());
+        assert!(
+            t["metadata"]["labels"]
+                .get("platform.myanalyticsschool.com/color")
+                .is_none()
+        );
     }
 
     #[test]
@@ -380,7 +433,10 @@ mod tests {
         let t = render("", Some("abc123"));
         let c = &t["spec"]["containers"][0];
         assert_eq!(c["envFrom"][0]["secretRef"]["name"], "api-secrets-abc123");
-        assert_eq!(t["metadata"]["annotations"][SECRET_HASH_ANNOTATION], "abc123");
+        assert_eq!(
+            t["metadata"]["annotations"][SECRET_HASH_ANNOTATION],
+            "abc123"
+        );
     }
 
     #[test]
@@ -427,9 +483,15 @@ mod tests {
         assert_eq!(app["readinessProbe"]["periodSeconds"], 7);
         assert_eq!(app["livenessProbe"]["httpGet"]["path"], "/api/health/live");
         let env = app["env"].as_array().unwrap();
-        let internal: Vec<_> = env.iter().filter(|e| e["name"] == "INTERNAL_PORT").collect();
+        let internal: Vec<_> = env
+            .iter()
+            .filter(|e| e["name"] == "INTERNAL_PORT")
+            .collect();
         assert_eq!(internal.len(), 1);
-        assert_eq!(internal[0]["value"], "9090", "operator env wins over spec.env");
+        assert_eq!(
+            internal[0]["value"], "9090",
+            "operator env wins over spec.env"
+        );
         assert!(env.iter().any(|e| e["name"] == "APP_ENV"));
         assert_eq!(app["envFrom"][0]["secretRef"]["name"], "api-secrets-h1");
         assert_eq!(spec["containers"][1]["name"], "sidecar");
@@ -439,7 +501,9 @@ mod tests {
     fn the_hash_covers_everything_the_pods_run() {
         let m = mb("");
         let owner = Owner::of(&m).unwrap();
-        let h = |spec: &MasBackendSpec, secrets: Option<&str>| snapshot(&owner, spec, secrets).template_hash();
+        let h = |spec: &MasBackendSpec, secrets: Option<&str>| {
+            snapshot(&owner, spec, secrets).template_hash()
+        };
         let base = h(&m.spec, None);
         assert_eq!(base, h(&m.spec, None), "stable");
         assert_ne!(base, h(&m.spec, Some("s")));
@@ -447,7 +511,11 @@ mod tests {
         s.image = "reg/api:3".into();
         assert_ne!(base, h(&s, None));
         let mut s = m.spec.clone();
-        s.env.push(EnvVar { name: "X".into(), value: Some("1".into()), ..Default::default() });
+        s.env.push(EnvVar {
+            name: "X".into(),
+            value: Some("1".into()),
+            ..Default::default()
+        });
         assert_ne!(base, h(&s, None));
         // Not part of the pods: replicas, gate thresholds, traffic.
         let mut s = m.spec.clone();

@@ -5,7 +5,9 @@ use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::Owner;
-use super::labels::{COMPONENT_LABEL, REVISION_ANNOTATION, REVISION_LABEL, color_labels, color_selector};
+use super::labels::{
+    COMPONENT_LABEL, REVISION_ANNOTATION, REVISION_LABEL, color_labels, color_selector,
+};
 use super::template::{CONTAINER, Snapshot};
 use crate::crd::{Color, MasBackendSpec, Migration, Strategy};
 
@@ -59,7 +61,12 @@ pub fn migration_job_name(owner: &Owner, revision: i64) -> String {
 
 /// The migration of release `revision`: its pod template (env, secrets, service account, pull
 /// secrets, security context) with the server container running `migration.command` once.
-pub fn migration_job(owner: &Owner, migration: &Migration, revision: i64, snapshot: &Snapshot) -> Job {
+pub fn migration_job(
+    owner: &Owner,
+    migration: &Migration,
+    revision: i64,
+    snapshot: &Snapshot,
+) -> Job {
     let mut template = snapshot.template.clone();
     let meta = template.metadata.get_or_insert_with(Default::default);
     let labels = meta.labels.get_or_insert_with(Default::default);
@@ -124,7 +131,10 @@ mod tests {
         );
         let pod_meta = &v["spec"]["template"]["metadata"];
         assert_eq!(pod_meta["labels"]["app.kubernetes.io/instance"], "api");
-        assert_eq!(pod_meta["labels"]["platform.myanalyticsschool.com/color"], "green");
+        assert_eq!(
+            pod_meta["labels"]["platform.myanalyticsschool.com/color"],
+            "green"
+        );
         assert_eq!(pod_meta["annotations"][REVISION_ANNOTATION], "4");
         let c = &v["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["image"], "reg/api:2");
@@ -156,9 +166,18 @@ mod tests {
         assert_eq!(c["image"], "reg/api:2");
         assert_eq!(c["envFrom"][0]["secretRef"]["name"], "api-secrets-h9");
         assert!(c.get("readinessProbe").is_none() && c.get("lifecycle").is_none());
-        assert!(!c["env"].as_array().unwrap().iter().any(|e| e["name"] == "MIGRATE_ON_START"));
+        assert!(
+            !c["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == "MIGRATE_ON_START")
+        );
         let labels = &v["spec"]["template"]["metadata"]["labels"];
-        assert!(labels.get("platform.myanalyticsschool.com/color").is_none(), "no Service selects it");
+        assert!(
+            labels.get("platform.myanalyticsschool.com/color").is_none(),
+            "no Service selects it"
+        );
         assert_eq!(labels[COMPONENT_LABEL], "migration");
     }
 }

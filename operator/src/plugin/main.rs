@@ -16,11 +16,16 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use mas_operator::crd::{
-    ABORT_ANNOTATION, ConditionType, MasBackend, PROMOTE_ANNOTATION, RETRY_ANNOTATION, ROLLBACK_ANNOTATION, conditions,
+    ABORT_ANNOTATION, ConditionType, MasBackend, PROMOTE_ANNOTATION, RETRY_ANNOTATION,
+    ROLLBACK_ANNOTATION, conditions,
 };
 
 #[derive(Parser)]
-#[command(name = "kubectl-mas", version, about = "Release, watch and roll back MasBackends (kubectl mas ...)")]
+#[command(
+    name = "kubectl-mas",
+    version,
+    about = "Release, watch and roll back MasBackends (kubectl mas ...)"
+)]
 struct Cli {
     /// Namespace (default: the kubeconfig context's).
     #[arg(short, long, global = true)]
@@ -79,8 +84,14 @@ enum SetWhat {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
-    let n: u64 = num.parse().map_err(|_| format!("{s:?}: expected e.g. 90s, 15m, 1h"))?;
+    let (num, unit) = s.trim().split_at(
+        s.trim()
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(s.trim().len()),
+    );
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected e.g. 90s, 15m, 1h"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -97,10 +108,17 @@ async fn client(cli: &Cli) -> anyhow::Result<(Client, String)> {
         ..Default::default()
     };
     let config = match &cli.kubeconfig {
-        Some(path) => kube::Config::from_custom_kubeconfig(Kubeconfig::read_from(path)?, &options).await?,
-        None => kube::Config::from_kubeconfig(&options).await.or_else(|_| kube::Config::incluster())?,
+        Some(path) => {
+            kube::Config::from_custom_kubeconfig(Kubeconfig::read_from(path)?, &options).await?
+        }
+        None => kube::Config::from_kubeconfig(&options)
+            .await
+            .or_else(|_| kube::Config::incluster())?,
     };
-    let ns = cli.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
+    let ns = cli
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
     Ok((Client::try_from(config)?, ns))
 }
 
@@ -118,13 +136,16 @@ pub fn verdict(mb: &MasBackend) -> Verdict {
     };
     // Only conditions observed at the current generation speak about the current spec.
     let current = |t: ConditionType| {
-        conditions::condition(&status.conditions, t).filter(|c| c.observed_generation == mb.metadata.generation)
+        conditions::condition(&status.conditions, t)
+            .filter(|c| c.observed_generation == mb.metadata.generation)
     };
     let ready = current(ConditionType::Ready);
     if ready.is_some_and(|c| c.status == "True") {
         return Verdict::Released;
     }
-    if let Some(c) = ready.filter(|c| c.reason == "ReleaseFailed" || c.reason == "SecretsUnavailable") {
+    if let Some(c) =
+        ready.filter(|c| c.reason == "ReleaseFailed" || c.reason == "SecretsUnavailable")
+    {
         return Verdict::Failed(format!("{}: {}", c.reason, c.message));
     }
     match ready {
@@ -135,9 +156,16 @@ pub fn verdict(mb: &MasBackend) -> Verdict {
 
 async fn recent_events(client: &Client, ns: &str, name: &str) -> Vec<String> {
     let api: Api<CoreEvent> = Api::namespaced(client.clone(), ns);
-    let lp = ListParams::default().fields(&format!("involvedObject.name={name},involvedObject.kind=MasBackend"));
+    let lp = ListParams::default().fields(&format!(
+        "involvedObject.name={name},involvedObject.kind=MasBackend"
+    ));
     let mut events = api.list(&lp).await.map(|l| l.items).unwrap_or_default();
-    events.sort_by_key(|e| e.last_timestamp.clone().or(e.first_timestamp.clone()).map(|t| t.0));
+    events.sort_by_key(|e| {
+        e.last_timestamp
+            .clone()
+            .or(e.first_timestamp.clone())
+            .map(|t| t.0)
+    });
     events
         .iter()
         .rev()
@@ -154,7 +182,14 @@ async fn recent_events(client: &Client, ns: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
-async fn status(api: &Api<MasBackend>, client: &Client, ns: &str, name: &str, watch: bool, timeout: Duration) -> anyhow::Result<ExitCode> {
+async fn status(
+    api: &Api<MasBackend>,
+    client: &Client,
+    ns: &str,
+    name: &str,
+    watch: bool,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut last = String::new();
     loop {
@@ -184,16 +219,25 @@ async fn status(api: &Api<MasBackend>, client: &Client, ns: &str, name: &str, wa
             }
         }
         if started.elapsed() >= timeout {
-            eprintln!("timed out after {}s waiting for the release", timeout.as_secs());
+            eprintln!(
+                "timed out after {}s waiting for the release",
+                timeout.as_secs()
+            );
             return Ok(ExitCode::from(3));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-async fn annotate(api: &Api<MasBackend>, name: &str, key: &str, value: String) -> anyhow::Result<()> {
+async fn annotate(
+    api: &Api<MasBackend>,
+    name: &str,
+    key: &str,
+    value: String,
+) -> anyhow::Result<()> {
     let p = serde_json::json!({"metadata": {"annotations": {key: value}}});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&p)).await?;
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&p))
+        .await?;
     Ok(())
 }
 
@@ -212,7 +256,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     };
     match &cli.command {
-        Command::Status { name, watch, timeout } => status(&api, &client, &ns, name, *watch, *timeout).await,
+        Command::Status {
+            name,
+            watch,
+            timeout,
+        } => status(&api, &client, &ns, name, *watch, *timeout).await,
         Command::Get { name } => {
             println!("{}", render::tree(&api.get(name).await?));
             Ok(ExitCode::SUCCESS)
@@ -239,19 +287,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => now_token(),
             };
             annotate(&api, name, ROLLBACK_ANNOTATION, value).await?;
-            let target = to.map_or("the previous good release".to_owned(), |r| format!("revision {r}"));
+            let target = to.map_or("the previous good release".to_owned(), |r| {
+                format!("revision {r}")
+            });
             done(format!("masbackend/{name} rollback to {target} requested"))
         }
-        Command::Set { what: SetWhat::Image { name, image } } => {
+        Command::Set {
+            what: SetWhat::Image { name, image },
+        } => {
             let p = serde_json::json!({"spec": {"image": image}});
-            api.patch(name, &PatchParams::default(), &Patch::Merge(&p)).await?;
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&p))
+                .await?;
             done(format!("masbackend/{name} image set to {image}"))
         }
         Command::Pause { name } | Command::Resume { name } => {
             let paused = matches!(cli.command, Command::Pause { .. });
             let p = serde_json::json!({"spec": {"paused": paused}});
-            api.patch(name, &PatchParams::default(), &Patch::Merge(&p)).await?;
-            done(format!("masbackend/{name} {}", if paused { "paused" } else { "resumed" }))
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&p))
+                .await?;
+            done(format!(
+                "masbackend/{name} {}",
+                if paused { "paused" } else { "resumed" }
+            ))
         }
     }
 }
@@ -299,7 +356,10 @@ mod tests {
                 "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}
         }))
         .unwrap();
-        assert!(matches!(verdict(&mb), Verdict::InFlight(_)), "stale Ready=True from generation 1");
+        assert!(
+            matches!(verdict(&mb), Verdict::InFlight(_)),
+            "stale Ready=True from generation 1"
+        );
         mb.status.as_mut().unwrap().conditions[0].observed_generation = Some(2);
         assert_eq!(verdict(&mb), Verdict::Released);
         let c = &mut mb.status.as_mut().unwrap().conditions[0];

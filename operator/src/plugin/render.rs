@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 use mas_operator::crd::{Color, MasBackend, MasBackendStatus};
 
 fn age(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> String {
-    let secs = k8s_openapi::jiff::Timestamp::now().duration_since(t.0).as_secs().max(0);
+    let secs = k8s_openapi::jiff::Timestamp::now()
+        .duration_since(t.0)
+        .as_secs()
+        .max(0);
     match secs {
         s if s < 120 => format!("{s}s"),
         s if s < 7200 => format!("{}m", s / 60),
@@ -19,7 +22,10 @@ pub fn summary(mb: &MasBackend) -> String {
     let name = mb.metadata.name.as_deref().unwrap_or("?");
     let s = mb.status.clone().unwrap_or_default();
     match (&s.active_release, s.active_color) {
-        (Some(r), Some(c)) => format!("masbackend/{name}: r{} ({}) released on {c}", r.revision, r.image),
+        (Some(r), Some(c)) => format!(
+            "masbackend/{name}: r{} ({}) released on {c}",
+            r.revision, r.image
+        ),
         _ => format!("masbackend/{name}: nothing released yet"),
     }
 }
@@ -51,9 +57,22 @@ pub fn tree(mb: &MasBackend) -> String {
     let _ = writeln!(out, "Name:        {name}");
     let _ = writeln!(out, "Namespace:   {ns}");
     let _ = writeln!(out, "Spec image:  {}", mb.spec.image);
-    let _ = writeln!(out, "Strategy:    {:?}, promotion {:?}", mb.spec.strategy, mb.spec.promotion);
-    let _ = writeln!(out, "Phase:       {:?}  {}", s.phase, s.message.clone().unwrap_or_default());
-    let _ = writeln!(out, "Replicas:    {} desired, {} ready live", mb.spec.replicas, s.active_replicas);
+    let _ = writeln!(
+        out,
+        "Strategy:    {:?}, promotion {:?}",
+        mb.spec.strategy, mb.spec.promotion
+    );
+    let _ = writeln!(
+        out,
+        "Phase:       {:?}  {}",
+        s.phase,
+        s.message.clone().unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
+        "Replicas:    {} desired, {} ready live",
+        mb.spec.replicas, s.active_replicas
+    );
     let _ = writeln!(out, "\nmasbackend/{name}");
     for c in Color::ALL {
         color_line(&mut out, &s, c);
@@ -74,11 +93,19 @@ pub fn tree(mb: &MasBackend) -> String {
         );
     }
     if let Some(v) = &s.verifying {
-        let _ = writeln!(out, "└── verifying r{} on {} ({} failures)", v.revision, v.color, v.failures);
+        let _ = writeln!(
+            out,
+            "└── verifying r{} on {} ({} failures)",
+            v.revision, v.color, v.failures
+        );
     }
     let _ = writeln!(out, "\nConditions:");
     for c in &s.conditions {
-        let _ = writeln!(out, "  {:<13} {:<5} {:<22} {}", c.type_, c.status, c.reason, c.message);
+        let _ = writeln!(
+            out,
+            "  {:<13} {:<5} {:<22} {}",
+            c.type_, c.status, c.reason, c.message
+        );
     }
     let _ = writeln!(out, "\n{}", history(mb));
     out
@@ -86,9 +113,15 @@ pub fn tree(mb: &MasBackend) -> String {
 
 pub fn history(mb: &MasBackend) -> String {
     let s = mb.status.clone().unwrap_or_default();
-    let mut out = String::from("REVISION  IMAGE                                     COLOR  TRIGGER          OUTCOME     SWITCH  AGE\n");
+    let mut out = String::from(
+        "REVISION  IMAGE                                     COLOR  TRIGGER          OUTCOME     SWITCH  AGE\n",
+    );
     for h in &s.history {
-        let rejected = if s.is_rejected(&h.release.template_hash) { " (rejected)" } else { "" };
+        let rejected = if s.is_rejected(&h.release.template_hash) {
+            " (rejected)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
             "{:<9} {:<41} {:<6} {:<16} {:<11} {:<7} {}{rejected}",
@@ -97,7 +130,8 @@ pub fn history(mb: &MasBackend) -> String {
             h.color.to_string(),
             format!("{:?}", h.trigger),
             format!("{:?}", h.outcome),
-            h.switch_seconds.map_or("-".to_owned(), |s| format!("{s:.1}s")),
+            h.switch_seconds
+                .map_or("-".to_owned(), |s| format!("{s:.1}s")),
             age(&h.at)
         );
     }

@@ -17,26 +17,39 @@ impl Machine<'_> {
     fn ready_condition(&self, paused: bool) -> (bool, Reason, String) {
         let s = &self.s;
         let Some(live) = &s.active_release else {
-            return (false, Reason::NoLiveRelease, "nothing has passed the health gate yet".into());
+            return (
+                false,
+                Reason::NoLiveRelease,
+                "nothing has passed the health gate yet".into(),
+            );
         };
-        let active_ready = s.active_color.and_then(|c| self.obs.facts(c)).is_some_and(|f| {
-            f.ready_replicas >= self.spec.replicas && f.revision == Some(live.revision)
+        let active_ready = s
+            .active_color
+            .and_then(|c| self.obs.facts(c))
+            .is_some_and(|f| {
+                f.ready_replicas >= self.spec.replicas && f.revision == Some(live.revision)
+            });
+        let rejected = self.obs.candidate.as_ref().ok().and_then(|c| {
+            s.rejected
+                .iter()
+                .find(|r| r.template_hash == c.template_hash)
         });
-        let rejected = self
-            .obs
-            .candidate
-            .as_ref()
-            .ok()
-            .and_then(|c| s.rejected.iter().find(|r| r.template_hash == c.template_hash));
         if let Err(e) = &self.obs.candidate {
             return (false, Reason::SecretsUnavailable, e.clone());
         }
         if let Some(r) = &s.rollout {
-            let what = format!("r{} ({}) on {}: {:?}", r.release.revision, r.release.image, r.color, r.stage);
+            let what = format!(
+                "r{} ({}) on {}: {:?}",
+                r.release.revision, r.release.image, r.color, r.stage
+            );
             return (false, Reason::ReleaseInProgress, what);
         }
         if let Some(v) = &s.verifying {
-            return (false, Reason::Verifying, format!("r{} live on {}, verifying", v.revision, v.color));
+            return (
+                false,
+                Reason::Verifying,
+                format!("r{} live on {}, verifying", v.revision, v.color),
+            );
         }
         if let Some(rej) = rejected {
             let why = conditions::condition(&s.conditions, ConditionType::Degraded)
@@ -45,12 +58,23 @@ impl Machine<'_> {
             return (
                 false,
                 Reason::ReleaseFailed,
-                format!("r{} ({}) was rejected{why}; r{} ({}) stays live", rej.revision, rej.image, live.revision, live.image),
+                format!(
+                    "r{} ({}) was rejected{why}; r{} ({}) stays live",
+                    rej.revision, rej.image, live.revision, live.image
+                ),
             );
         }
         if !self.spec_released() {
-            let reason = if paused { Reason::Paused } else { Reason::ReleaseInProgress };
-            return (false, reason, "the spec's release has not started yet".into());
+            let reason = if paused {
+                Reason::Paused
+            } else {
+                Reason::ReleaseInProgress
+            };
+            return (
+                false,
+                reason,
+                "the spec's release has not started yet".into(),
+            );
         }
         if let Some(at) = &s.last_switch_time
             && self.obs.now < super::plus_secs(at.0, self.spec.propagation_seconds)
@@ -58,13 +82,27 @@ impl Machine<'_> {
             return (
                 false,
                 Reason::Propagating,
-                format!("r{} ({}) switched; waiting {}s for the ingress to follow", live.revision, live.image, self.spec.propagation_seconds),
+                format!(
+                    "r{} ({}) switched; waiting {}s for the ingress to follow",
+                    live.revision, live.image, self.spec.propagation_seconds
+                ),
             );
         }
         if !active_ready {
-            return (false, Reason::ActiveNotReady, format!("r{} ({}) live but not all replicas ready", live.revision, live.image));
+            return (
+                false,
+                Reason::ActiveNotReady,
+                format!(
+                    "r{} ({}) live but not all replicas ready",
+                    live.revision, live.image
+                ),
+            );
         }
-        (true, Reason::Released, format!("r{} ({}) live", live.revision, live.image))
+        (
+            true,
+            Reason::Released,
+            format!("r{} ({}) live", live.revision, live.image),
+        )
     }
 
     pub(super) fn derive(&mut self, paused: bool) {
@@ -84,16 +122,50 @@ impl Machine<'_> {
             },
             _ => (None, None),
         };
-        conditions::set_condition(&mut s.conditions, ConditionType::Ready, ready, ready_reason, &ready_msg, gen_, now);
+        conditions::set_condition(
+            &mut s.conditions,
+            ConditionType::Ready,
+            ready,
+            ready_reason,
+            &ready_msg,
+            gen_,
+            now,
+        );
 
         let (progressing, reason, msg) = match (&s.rollout, &s.verifying, paused) {
-            (Some(r), _, true) => (false, Reason::Paused, format!("r{} on {} paused at {:?}", r.release.revision, r.color, r.stage)),
+            (Some(r), _, true) => (
+                false,
+                Reason::Paused,
+                format!(
+                    "r{} on {} paused at {:?}",
+                    r.release.revision, r.color, r.stage
+                ),
+            ),
             (None, _, true) => (false, Reason::Paused, "paused".to_owned()),
-            (Some(r), _, false) => (true, stage_reason(r.stage), format!("r{} ({}) on {}", r.release.revision, r.release.image, r.color)),
-            (None, Some(v), false) => (true, Reason::Verifying, format!("r{} on {}", v.revision, v.color)),
+            (Some(r), _, false) => (
+                true,
+                stage_reason(r.stage),
+                format!(
+                    "r{} ({}) on {}",
+                    r.release.revision, r.release.image, r.color
+                ),
+            ),
+            (None, Some(v), false) => (
+                true,
+                Reason::Verifying,
+                format!("r{} on {}", v.revision, v.color),
+            ),
             (None, None, false) => (false, Reason::Idle, "no rollout in progress".to_owned()),
         };
-        conditions::set_condition(&mut s.conditions, ConditionType::Progressing, progressing, reason, &msg, gen_, now);
+        conditions::set_condition(
+            &mut s.conditions,
+            ConditionType::Progressing,
+            progressing,
+            reason,
+            &msg,
+            gen_,
+            now,
+        );
 
         let (standby_ready, reason) = match &s.rollout {
             Some(r) if r.stage == Stage::AwaitingPromotion => (true, Reason::GatePassed),
@@ -111,13 +183,41 @@ impl Machine<'_> {
                 None => (false, Reason::NoStandby),
             },
         };
-        conditions::set_condition(&mut s.conditions, ConditionType::StandbyReady, standby_ready, reason, "", gen_, now);
+        conditions::set_condition(
+            &mut s.conditions,
+            ConditionType::StandbyReady,
+            standby_ready,
+            reason,
+            "",
+            gen_,
+            now,
+        );
         match conditions::condition(&s.conditions, ConditionType::Degraded) {
-            None => conditions::set_condition(&mut s.conditions, ConditionType::Degraded, false, Reason::AsExpected, "", gen_, now),
+            None => conditions::set_condition(
+                &mut s.conditions,
+                ConditionType::Degraded,
+                false,
+                Reason::AsExpected,
+                "",
+                gen_,
+                now,
+            ),
             // Same status and reason, the generation it was observed at moves on.
             Some(c) => {
-                let (st, reason, message) = (c.status == "True", Reason::parse(&c.reason).unwrap_or(Reason::AsExpected), c.message.clone());
-                conditions::set_condition(&mut s.conditions, ConditionType::Degraded, st, reason, &message, gen_, now);
+                let (st, reason, message) = (
+                    c.status == "True",
+                    Reason::parse(&c.reason).unwrap_or(Reason::AsExpected),
+                    c.message.clone(),
+                );
+                conditions::set_condition(
+                    &mut s.conditions,
+                    ConditionType::Degraded,
+                    st,
+                    reason,
+                    &message,
+                    gen_,
+                    now,
+                );
             }
         }
         let degraded = conditions::condition(&s.conditions, ConditionType::Degraded)
@@ -149,7 +249,10 @@ impl Machine<'_> {
             Phase::Pending
         };
         s.message = Some(match (&s.rollout, &degraded) {
-            (Some(r), _) => format!("{:?}: r{} ({}) on {}", r.stage, r.release.revision, r.release.image, r.color),
+            (Some(r), _) => format!(
+                "{:?}: r{} ({}) on {}",
+                r.stage, r.release.revision, r.release.image, r.color
+            ),
             (None, Some(d)) => d.message.clone(),
             (None, None) => match (&s.active_release, s.active_color) {
                 (Some(r), Some(c)) => format!("r{} ({}) live on {c}", r.revision, r.image),

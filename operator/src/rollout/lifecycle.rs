@@ -39,8 +39,14 @@ impl Machine<'_> {
             outcome,
             started_at: r.started_at.clone(),
             at: self.now(),
-            gate_seconds: r.gating_since.as_ref().filter(|_| outcome.went_live()).map(|t| seconds_between(t, now)),
-            switch_seconds: outcome.went_live().then(|| seconds_between(&r.started_at, now)),
+            gate_seconds: r
+                .gating_since
+                .as_ref()
+                .filter(|_| outcome.went_live())
+                .map(|t| seconds_between(t, now)),
+            switch_seconds: outcome
+                .went_live()
+                .then(|| seconds_between(&r.started_at, now)),
             message,
         };
         self.actions.push(Action::Recorded(entry.clone()));
@@ -113,7 +119,15 @@ impl Machine<'_> {
                 "r{} ({}) starts after the verification of r{} ends",
                 release.revision, release.image, v.revision
             );
-            if !self.actions.iter().any(|a| matches!(a, Action::Event { reason: Reason::ReleaseWaiting, .. })) {
+            if !self.actions.iter().any(|a| {
+                matches!(
+                    a,
+                    Action::Event {
+                        reason: Reason::ReleaseWaiting,
+                        ..
+                    }
+                )
+            }) {
                 self.event(EventType::Normal, Reason::ReleaseWaiting, note);
             }
             return;
@@ -149,7 +163,12 @@ impl Machine<'_> {
         reason: Reason,
         note: String,
     ) {
-        if self.s.scale_down.as_ref().is_some_and(|sd| sd.color == color) {
+        if self
+            .s
+            .scale_down
+            .as_ref()
+            .is_some_and(|sd| sd.color == color)
+        {
             self.s.scale_down = None;
         }
         if self.s.drain.as_ref().is_some_and(|d| d.color == color) {
@@ -172,7 +191,12 @@ impl Machine<'_> {
     }
 
     pub(super) fn start_rollout(&mut self, color: Color, release: ReleaseRef, trigger: Trigger) {
-        if self.s.scale_down.as_ref().is_some_and(|sd| sd.color == color) {
+        if self
+            .s
+            .scale_down
+            .as_ref()
+            .is_some_and(|sd| sd.color == color)
+        {
             self.s.scale_down = None;
         }
         if self.s.drain.as_ref().is_some_and(|d| d.color == color) {
@@ -226,7 +250,13 @@ impl Machine<'_> {
     /// Ends the in-flight rollout without going live. Blue/green scales the target down (or
     /// leaves it untouched if the migration never let it start); recreate redeploys the live
     /// release.
-    pub(super) fn end_rollout(&mut self, outcome: Outcome, reason: Reason, detail: String, reject: bool) {
+    pub(super) fn end_rollout(
+        &mut self,
+        outcome: Outcome,
+        reason: Reason,
+        detail: String,
+        reject: bool,
+    ) {
         let Some(r) = self.s.rollout.take() else {
             return;
         };
@@ -264,8 +294,15 @@ impl Machine<'_> {
                 ),
             }
         }
-        let type_ = if reject { EventType::Warning } else { EventType::Normal };
-        let what = format!("r{} ({}) on {}", r.release.revision, r.release.image, r.color);
+        let type_ = if reject {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        let what = format!(
+            "r{} ({}) on {}",
+            r.release.revision, r.release.image, r.color
+        );
         self.event(type_, reason, format!("{what}: {detail}"));
         if reject {
             self.set_degraded(reason, &format!("{what} rejected: {detail}"));
@@ -290,7 +327,8 @@ impl Machine<'_> {
         self.record(&r, outcome, None);
         if let Some(prev) = previous {
             self.actions.push(Action::SwitchTraffic { to: r.color });
-            self.actions.push(Action::ResumeConnections { color: r.color });
+            self.actions
+                .push(Action::ResumeConnections { color: r.color });
             self.schedule_drain(prev);
         }
         if r.trigger != Trigger::Rollback {
@@ -299,7 +337,10 @@ impl Machine<'_> {
         self.event(
             EventType::Normal,
             Reason::TrafficSwitched,
-            format!("r{} ({}) live on {}", r.release.revision, r.release.image, r.color),
+            format!(
+                "r{} ({}) live on {}",
+                r.release.revision, r.release.image, r.color
+            ),
         );
         let duration = self.spec.verification.duration_seconds;
         match previous {
@@ -332,12 +373,20 @@ impl Machine<'_> {
         let Some((prev, prev_state)) = back else {
             // Nothing warm to go back to (cannot happen: the old color is kept warm through
             // verification); the release stays live and Degraded says why.
-            self.set_degraded(reason, &format!("verification failed and no previous color is warm: {detail}"));
+            self.set_degraded(
+                reason,
+                &format!("verification failed and no previous color is warm: {detail}"),
+            );
             return;
         };
         if let Some(f) = &failed {
             self.reject(f);
-            if let Some(h) = self.s.history.iter_mut().find(|h| h.release.revision == f.revision && h.outcome.went_live()) {
+            if let Some(h) = self
+                .s
+                .history
+                .iter_mut()
+                .find(|h| h.release.revision == f.revision && h.outcome.went_live())
+            {
                 h.outcome = Outcome::Reverted;
                 h.message = Some(detail.clone());
                 let entry = h.clone();
@@ -370,10 +419,7 @@ impl Machine<'_> {
         }
         self.s.drain = Some(PendingDrain {
             color,
-            at: Time(plus_secs(
-                self.obs.now,
-                self.spec.propagation_seconds,
-            )),
+            at: Time(plus_secs(self.obs.now, self.spec.propagation_seconds)),
         });
     }
 
@@ -390,7 +436,12 @@ impl Machine<'_> {
     }
 
     pub(super) fn scale_down_now(&mut self, color: Color) {
-        if self.s.scale_down.as_ref().is_some_and(|sd| sd.color == color) {
+        if self
+            .s
+            .scale_down
+            .as_ref()
+            .is_some_and(|sd| sd.color == color)
+        {
             self.s.scale_down = None;
         }
         if let Some(state) = self.s.colors.get(color).cloned().filter(|s| !s.scaled_down) {
@@ -401,7 +452,11 @@ impl Machine<'_> {
                     ..state
                 }),
             );
-            self.event(EventType::Normal, Reason::ScaledDown, format!("{color} scaled to zero"));
+            self.event(
+                EventType::Normal,
+                Reason::ScaledDown,
+                format!("{color} scaled to zero"),
+            );
         }
     }
 

@@ -149,7 +149,11 @@ pub struct Decision {
 
 /// Whether a round of probes is due: at most once per `health.periodSeconds`, however often
 /// reconciles are triggered.
-fn probe_due(last: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime>, period: i32, now: Timestamp) -> bool {
+fn probe_due(
+    last: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime>,
+    period: i32,
+    now: Timestamp,
+) -> bool {
     last.is_none_or(|t| now >= plus_secs(t.0, period))
 }
 
@@ -287,7 +291,11 @@ impl Machine<'_> {
     fn requeue(&self, scale_down_in: Option<Duration>, drain_in: Option<Duration>) -> Duration {
         let spec = self.spec;
         let now = self.obs.now;
-        let period = Duration::from_secs(u64::try_from(spec.health.period_seconds).unwrap_or(5).max(1));
+        let period = Duration::from_secs(
+            u64::try_from(spec.health.period_seconds)
+                .unwrap_or(5)
+                .max(1),
+        );
         let mut requeue = match self.s.rollout.as_ref() {
             Some(r) => match r.stage {
                 Stage::Gating => match r.last_probe.as_ref() {
@@ -300,16 +308,19 @@ impl Machine<'_> {
             },
             None => Duration::from_secs(300),
         };
-        if let Some(r) = self.s.rollout.as_ref().filter(|r| r.stage != Stage::AwaitingPromotion)
+        if let Some(r) = self
+            .s
+            .rollout
+            .as_ref()
+            .filter(|r| r.stage != Stage::AwaitingPromotion)
             && let Some(at) = &r.deployed_at
         {
             requeue = requeue.min(until(now, plus_secs(at.0, spec.progress_deadline_seconds)));
         }
         if let Some(v) = &self.s.verifying {
-            let next_probe = v
-                .last_probe
-                .as_ref()
-                .map_or(Duration::from_secs(1), |t| until(now, plus_secs(t.0, spec.health.period_seconds)));
+            let next_probe = v.last_probe.as_ref().map_or(Duration::from_secs(1), |t| {
+                until(now, plus_secs(t.0, spec.health.period_seconds))
+            });
             requeue = requeue.min(next_probe).min(until(now, v.until.0));
         }
         // Ready turns True once the switch has propagated.

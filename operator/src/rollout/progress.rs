@@ -17,14 +17,23 @@ impl Machine<'_> {
         if self.superseded(&r) {
             return;
         }
-        if let Some(at) = r.deployed_at.as_ref().filter(|_| r.stage != Stage::AwaitingPromotion) {
+        if let Some(at) = r
+            .deployed_at
+            .as_ref()
+            .filter(|_| r.stage != Stage::AwaitingPromotion)
+        {
             let deadline = plus_secs(at.0, self.spec.progress_deadline_seconds);
             if self.obs.now >= deadline {
                 let detail = format!(
                     "not healthy within progressDeadlineSeconds={} (stage {:?})",
                     self.spec.progress_deadline_seconds, r.stage
                 );
-                self.end_rollout(Outcome::Failed, Reason::ProgressDeadlineExceeded, detail, true);
+                self.end_rollout(
+                    Outcome::Failed,
+                    Reason::ProgressDeadlineExceeded,
+                    detail,
+                    true,
+                );
                 return;
             }
         }
@@ -38,7 +47,10 @@ impl Machine<'_> {
                 self.event(
                     EventType::Normal,
                     Reason::GateStarted,
-                    format!("r{} ready on {}; probing health", r.release.revision, r.color),
+                    format!(
+                        "r{} ready on {}; probing health",
+                        r.release.revision, r.color
+                    ),
                 );
                 let now = self.now();
                 if let Some(x) = self.s.rollout.as_mut() {
@@ -86,16 +98,29 @@ impl Machine<'_> {
         self.event(
             EventType::Normal,
             Reason::RolloutSuperseded,
-            format!("r{} ({}) superseded by {}", r.release.revision, r.release.image, c.image),
+            format!(
+                "r{} ({}) superseded by {}",
+                r.release.revision, r.release.image, c.image
+            ),
         );
-        self.record(r, Outcome::Superseded, Some(format!("superseded by {}", c.image)));
+        self.record(
+            r,
+            Outcome::Superseded,
+            Some(format!("superseded by {}", c.image)),
+        );
         self.s.rollout = None;
         // The superseded release never went live: its color goes back to what it ran (or to
         // zero), and the new release starts on the same color.
         if r.stage != Stage::Migrating
             && let Some(state) = self.s.colors.get(r.color).cloned()
         {
-            self.s.colors.set(r.color, Some(ColorState { scaled_down: true, ..state }));
+            self.s.colors.set(
+                r.color,
+                Some(ColorState {
+                    scaled_down: true,
+                    ..state
+                }),
+            );
         }
         self.maybe_start(false);
         true
@@ -107,7 +132,10 @@ impl Machine<'_> {
                 self.event(
                     EventType::Normal,
                     Reason::MigrationSucceeded,
-                    format!("migration for r{} succeeded; starting its pods", r.release.revision),
+                    format!(
+                        "migration for r{} succeeded; starting its pods",
+                        r.release.revision
+                    ),
                 );
                 self.s.colors.set(
                     r.color,
@@ -140,7 +168,10 @@ impl Machine<'_> {
 
     fn gate(&mut self, r: &Rollout) {
         let health = &self.spec.health;
-        if matches!(self.obs.gate, Some(GateResult::Pass | GateResult::Fail { .. })) {
+        if matches!(
+            self.obs.gate,
+            Some(GateResult::Pass | GateResult::Fail { .. })
+        ) {
             let now = self.now();
             if let Some(x) = self.s.rollout.as_mut() {
                 x.last_probe = Some(MicroTime(now.0));
@@ -156,7 +187,10 @@ impl Machine<'_> {
                 self.event(
                     EventType::Normal,
                     Reason::HealthGatePassed,
-                    format!("r{} on {}: {passes} consecutive passing rounds", r.release.revision, r.color),
+                    format!(
+                        "r{} on {}: {passes} consecutive passing rounds",
+                        r.release.revision, r.color
+                    ),
                 );
                 // Manual promotion guards replacing a live release: the first release (nothing
                 // serving yet) and explicit rollbacks go live as soon as they pass the gate.
@@ -167,7 +201,9 @@ impl Machine<'_> {
                 if manual {
                     self.set_rollout(Stage::AwaitingPromotion, passes, 0);
                     // A promote request made earlier is consumed right away.
-                    if let Some(v) = fresh(&self.obs.requests.promote, &self.s.acknowledged.promote).cloned() {
+                    if let Some(v) =
+                        fresh(&self.obs.requests.promote, &self.s.acknowledged.promote).cloned()
+                    {
                         self.s.acknowledged.promote = Some(v);
                         self.promote();
                     }
@@ -209,7 +245,10 @@ impl Machine<'_> {
                 self.event(
                     EventType::Warning,
                     Reason::VerificationCheckFailed,
-                    format!("round {failures}/{}: {detail}", self.spec.verification.failure_threshold),
+                    format!(
+                        "round {failures}/{}: {detail}",
+                        self.spec.verification.failure_threshold
+                    ),
                 );
                 if let Some(x) = self.s.verifying.as_mut() {
                     x.failures = failures;
@@ -256,7 +295,8 @@ impl Machine<'_> {
         }
         if self.obs.now >= d.at.0 {
             self.s.drain = None;
-            self.actions.push(Action::DrainConnections { color: d.color });
+            self.actions
+                .push(Action::DrainConnections { color: d.color });
             None
         } else {
             Some(until(self.obs.now, d.at.0))

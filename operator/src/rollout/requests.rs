@@ -31,7 +31,11 @@ impl Machine<'_> {
             match self.s.rollout.as_ref().map(|r| r.stage) {
                 Some(Stage::AwaitingPromotion) => {
                     self.s.acknowledged.promote = Some(v);
-                    self.event(EventType::Normal, Reason::PromotionRequested, "promoted by request");
+                    self.event(
+                        EventType::Normal,
+                        Reason::PromotionRequested,
+                        "promoted by request",
+                    );
                     self.promote();
                 }
                 // Kept pending: consumed once the gate has passed.
@@ -51,9 +55,17 @@ impl Machine<'_> {
     fn handle_abort(&mut self, value: String) {
         self.s.acknowledged.abort = Some(value);
         if self.s.rollout.is_some() {
-            self.end_rollout(Outcome::Aborted, Reason::RolloutAborted, "aborted by request".into(), true);
+            self.end_rollout(
+                Outcome::Aborted,
+                Reason::RolloutAborted,
+                "aborted by request".into(),
+                true,
+            );
         } else if self.s.verifying.is_some() {
-            self.revert(Reason::RolloutAborted, "aborted by request during verification".into());
+            self.revert(
+                Reason::RolloutAborted,
+                "aborted by request during verification".into(),
+            );
         } else {
             self.event(
                 EventType::Normal,
@@ -81,8 +93,14 @@ impl Machine<'_> {
             );
             return;
         }
-        self.s.rejected.retain(|r| r.template_hash != c.template_hash);
-        self.event(EventType::Normal, Reason::RetryRequested, format!("releasing {} again", c.image));
+        self.s
+            .rejected
+            .retain(|r| r.template_hash != c.template_hash);
+        self.event(
+            EventType::Normal,
+            Reason::RetryRequested,
+            format!("releasing {} again", c.image),
+        );
         self.maybe_start(true);
     }
 
@@ -95,37 +113,63 @@ impl Machine<'_> {
             .filter(|n| (1..REVISION_MAX).contains(n));
         if let Some(r) = &self.s.rollout {
             if r.trigger == Trigger::Rollback {
-                self.event(EventType::Normal, Reason::RollbackInProgress, "a rollback is already rolling out");
+                self.event(
+                    EventType::Normal,
+                    Reason::RollbackInProgress,
+                    "a rollback is already rolling out",
+                );
                 return;
             }
             // Traffic never left the live release: rolling back means dropping the new one.
-            self.end_rollout(Outcome::Aborted, Reason::RolloutAborted, "rolled back before going live".into(), true);
+            self.end_rollout(
+                Outcome::Aborted,
+                Reason::RolloutAborted,
+                "rolled back before going live".into(),
+                true,
+            );
             if named.is_none() || named == self.s.active_release.as_ref().map(|r| r.revision) {
                 return;
             }
         }
         if self.s.verifying.is_some() && named.is_none() {
-            self.revert(Reason::RolledBack, "rolled back by request during verification".into());
+            self.revert(
+                Reason::RolledBack,
+                "rolled back by request during verification".into(),
+            );
             return;
         }
         self.s.verifying = None;
         let Some(active) = self.s.active_color else {
-            self.event(EventType::Warning, Reason::RollbackUnavailable, "nothing is live yet");
+            self.event(
+                EventType::Warning,
+                Reason::RollbackUnavailable,
+                "nothing is live yet",
+            );
             return;
         };
         let Some(live) = self.s.active_release.clone() else {
-            self.event(EventType::Warning, Reason::RollbackUnavailable, "nothing is live yet");
+            self.event(
+                EventType::Warning,
+                Reason::RollbackUnavailable,
+                "nothing is live yet",
+            );
             return;
         };
         let target = match named {
             Some(rev) => match self.release_by_revision(rev) {
                 Some(t) if self.obs.releases.contains(&rev) && rev != live.revision => {
                     // Asked for by name: a rejected release is allowed back.
-                    self.s.rejected.retain(|r| r.template_hash != t.template_hash);
+                    self.s
+                        .rejected
+                        .retain(|r| r.template_hash != t.template_hash);
                     t
                 }
                 Some(_) if rev == live.revision => {
-                    self.event(EventType::Normal, Reason::RollbackUnavailable, format!("r{rev} is already live"));
+                    self.event(
+                        EventType::Normal,
+                        Reason::RollbackUnavailable,
+                        format!("r{rev} is already live"),
+                    );
                     return;
                 }
                 _ => {
@@ -154,7 +198,10 @@ impl Machine<'_> {
             "rolled back from r{} ({}) to r{} ({})",
             live.revision, live.image, target.revision, target.image
         );
-        self.set_degraded(Reason::RolledBack, &format!("r{} rejected: {reason}", live.revision));
+        self.set_degraded(
+            Reason::RolledBack,
+            &format!("r{} rejected: {reason}", live.revision),
+        );
         let standby = active.other();
         let warm = self.spec.strategy == Strategy::BlueGreen
             && self
@@ -164,7 +211,13 @@ impl Machine<'_> {
                 .is_some_and(|c| c.release.revision == target.revision && !c.scaled_down)
             && self.color_ready(standby, target.revision);
         if warm {
-            self.instant_switch(standby, target, Trigger::Rollback, Reason::RolledBack, format!("{reason} (warm {standby}, instant switch)"));
+            self.instant_switch(
+                standby,
+                target,
+                Trigger::Rollback,
+                Reason::RolledBack,
+                format!("{reason} (warm {standby}, instant switch)"),
+            );
         } else {
             let color = self.rollout_color();
             self.event(

@@ -9,9 +9,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::*;
-use crate::crd::{
-    Color, ConditionType, MasBackend, Outcome, Phase, Reason, Stage, Trigger,
-};
+use crate::crd::{Color, ConditionType, MasBackend, Outcome, Phase, Reason, Stage, Trigger};
 use crate::desired::{Owner, snapshot};
 
 fn mb(extra: &str) -> MasBackend {
@@ -70,7 +68,11 @@ impl World {
 
     fn facts(&self, c: Color) -> Option<DeploymentFacts> {
         let st = self.status.colors.get(c)?;
-        let replicas = if st.scaled_down { 0 } else { self.mb.spec.replicas };
+        let replicas = if st.scaled_down {
+            0
+        } else {
+            self.mb.spec.replicas
+        };
         let ready = if self.converge || self.status.active_color == Some(c) {
             replicas
         } else {
@@ -114,7 +116,10 @@ impl World {
     }
 
     fn wait(&mut self, secs: i64) {
-        self.now = self.now.checked_add(SignedDuration::from_secs(secs)).unwrap();
+        self.now = self
+            .now
+            .checked_add(SignedDuration::from_secs(secs))
+            .unwrap();
     }
 
     /// Steps until no rollout and no verification is in flight and the last switch has
@@ -155,7 +160,10 @@ impl World {
     }
 
     fn live_image(&self) -> Option<&str> {
-        self.status.active_release.as_ref().map(|r| r.image.as_str())
+        self.status
+            .active_release
+            .as_ref()
+            .map(|r| r.image.as_str())
     }
 }
 
@@ -183,7 +191,10 @@ fn first_release_rolls_out_blue_and_goes_live_after_gate() {
     assert_eq!(stage(&w), Some(Stage::Progressing));
     assert_eq!(w.status.phase, Phase::Progressing);
     let r = w.status.rollout.clone().unwrap();
-    assert_eq!((r.trigger, r.release.revision, r.color), (Trigger::Initial, 1, Color::Blue));
+    assert_eq!(
+        (r.trigger, r.release.revision, r.color),
+        (Trigger::Initial, 1, Color::Blue)
+    );
     assert_eq!(w.status.colors.blue.as_ref().unwrap().release.revision, 1);
     assert_eq!(w.status.active_color, None);
     assert_eq!(w.cond(ConditionType::Ready), t("False NoLiveRelease"));
@@ -191,7 +202,11 @@ fn first_release_rolls_out_blue_and_goes_live_after_gate() {
     let d = w.step();
     assert!(has_event(&d.actions, Reason::GateStarted));
     assert_eq!(stage(&w), Some(Stage::Gating));
-    assert_eq!(d.requeue, Duration::from_secs(1), "first probe round right away");
+    assert_eq!(
+        d.requeue,
+        Duration::from_secs(1),
+        "first probe round right away"
+    );
 
     w.gate = Some(GateResult::Pass);
     w.step();
@@ -199,7 +214,9 @@ fn first_release_rolls_out_blue_and_goes_live_after_gate() {
     let d = w.step();
     assert!(has_event(&d.actions, Reason::HealthGatePassed));
     assert!(
-        !d.actions.iter().any(|a| matches!(a, Action::SwitchTraffic { .. })),
+        !d.actions
+            .iter()
+            .any(|a| matches!(a, Action::SwitchTraffic { .. })),
         "nothing to switch from on the first release"
     );
     assert_eq!(w.status.active_color, Some(Color::Blue));
@@ -208,8 +225,16 @@ fn first_release_rolls_out_blue_and_goes_live_after_gate() {
     assert_eq!(w.status.phase, Phase::Stable);
     assert_eq!(w.status.history[0].outcome, Outcome::Promoted);
     assert!(w.status.history[0].gate_seconds.is_some());
-    assert!(d.actions.iter().any(|a| matches!(a, Action::Recorded(r) if r.outcome == Outcome::Promoted)));
-    assert_eq!(w.cond(ConditionType::Ready), t("False Propagating"), "the ingress follows first");
+    assert!(
+        d.actions
+            .iter()
+            .any(|a| matches!(a, Action::Recorded(r) if r.outcome == Outcome::Promoted))
+    );
+    assert_eq!(
+        w.cond(ConditionType::Ready),
+        t("False Propagating"),
+        "the ingress follows first"
+    );
     assert!(d.requeue <= Duration::from_secs(5));
     for _ in 0..5 {
         w.step();
@@ -229,7 +254,9 @@ fn progressing_waits_for_all_replicas_ready_and_pending_rounds_do_not_count() {
     }
     assert_eq!(stage(&w), Some(Stage::Progressing));
     w.converge = true;
-    w.gate = Some(GateResult::Pending { reason: "no pod IPs".into() });
+    w.gate = Some(GateResult::Pending {
+        reason: "no pod IPs".into(),
+    });
     for _ in 0..3 {
         w.step();
     }
@@ -243,19 +270,35 @@ fn new_image_rolls_standby_switches_and_scales_old_color_down_after_delay() {
     let mut probe = World::live("  scaleDownDelaySeconds: 600\n");
     probe.spec().image = "api:2".into();
     probe.settle();
-    assert_eq!(probe.status.standby_color, Some(Color::Blue), "blue kept warm");
+    assert_eq!(
+        probe.status.standby_color,
+        Some(Color::Blue),
+        "blue kept warm"
+    );
     assert_eq!(probe.status.phase, Phase::ScaleDownPending);
     w.spec().image = "api:2".into();
     let d = w.step();
     let r = w.status.rollout.clone().unwrap();
-    assert_eq!((r.color, r.release.revision, r.trigger), (Color::Green, 2, Trigger::NewImage));
+    assert_eq!(
+        (r.color, r.release.revision, r.trigger),
+        (Color::Green, 2, Trigger::NewImage)
+    );
     assert!(has_event(&d.actions, Reason::RolloutStarted));
     assert_eq!(w.status.active_color, Some(Color::Blue), "traffic stays");
-    assert_eq!(w.cond(ConditionType::Ready), t("False ReleaseInProgress"), "CI waits");
-    assert_eq!(w.cond(ConditionType::Progressing), t("True StandbyRollingOut"));
+    assert_eq!(
+        w.cond(ConditionType::Ready),
+        t("False ReleaseInProgress"),
+        "CI waits"
+    );
+    assert_eq!(
+        w.cond(ConditionType::Progressing),
+        t("True StandbyRollingOut")
+    );
     let all = w.settle();
     assert!(all.contains(&Action::SwitchTraffic { to: Color::Green }));
-    assert!(all.contains(&Action::ResumeConnections { color: Color::Green }));
+    assert!(all.contains(&Action::ResumeConnections {
+        color: Color::Green
+    }));
     assert_eq!(w.status.active_color, Some(Color::Green));
     assert_eq!(w.status.history[0].release.revision, 2);
     assert!(w.status.history[0].switch_seconds.unwrap() > 0.0);
@@ -278,11 +321,17 @@ fn connections_of_the_old_color_are_drained_after_the_delay() {
         actions.extend(w.step().actions);
     }
     assert_eq!(w.status.drain.as_ref().unwrap().color, Color::Blue);
-    assert!(!actions.contains(&Action::DrainConnections { color: Color::Blue }), "not before the switch propagated");
+    assert!(
+        !actions.contains(&Action::DrainConnections { color: Color::Blue }),
+        "not before the switch propagated"
+    );
     actions.extend(w.settle());
     assert!(actions.contains(&Action::DrainConnections { color: Color::Blue }));
     assert!(w.status.drain.is_none());
-    assert!(!w.status.colors.blue.as_ref().unwrap().scaled_down, "still warm for rollback");
+    assert!(
+        !w.status.colors.blue.as_ref().unwrap().scaled_down,
+        "still warm for rollback"
+    );
 }
 
 #[test]
@@ -306,18 +355,27 @@ fn zero_scale_down_delay_scales_down_at_switch() {
 fn failing_gate_keeps_traffic_marks_degraded_and_rejects_the_release() {
     let mut w = World::live("");
     w.spec().image = "api:bad".into();
-    w.gate = Some(GateResult::Fail { detail: "pod x: HTTP 503".into() });
+    w.gate = Some(GateResult::Fail {
+        detail: "pod x: HTTP 503".into(),
+    });
     let all = w.settle();
     assert!(has_event(&all, Reason::HealthCheckFailed));
-    assert!(all.contains(&Action::CaptureLogs { color: Color::Green }));
+    assert!(all.contains(&Action::CaptureLogs {
+        color: Color::Green
+    }));
     assert_eq!(w.status.active_color, Some(Color::Blue));
     assert_eq!(w.live_image(), Some("api:1"));
     assert_eq!(w.status.rejected[0].image, "api:bad");
     assert_eq!(w.status.history[0].outcome, Outcome::Failed);
     assert!(w.status.colors.green.as_ref().unwrap().scaled_down);
     assert_eq!(w.cond(ConditionType::Degraded), t("True HealthGateFailed"));
-    assert_eq!(w.cond(ConditionType::Ready), t("False ReleaseFailed"), "CI sees the failure");
-    let ready = crate::crd::conditions::condition(&w.status.conditions, ConditionType::Ready).unwrap();
+    assert_eq!(
+        w.cond(ConditionType::Ready),
+        t("False ReleaseFailed"),
+        "CI sees the failure"
+    );
+    let ready =
+        crate::crd::conditions::condition(&w.status.conditions, ConditionType::Ready).unwrap();
     assert!(ready.message.contains("HTTP 503"), "{}", ready.message);
     assert_eq!(w.status.phase, Phase::Degraded);
     // Latched: nothing restarts while the spec stays the same.
@@ -337,7 +395,9 @@ fn failing_gate_keeps_traffic_marks_degraded_and_rejects_the_release() {
 fn retry_releases_a_rejected_spec_once() {
     let mut w = World::live("");
     w.spec().image = "api:2".into();
-    w.gate = Some(GateResult::Fail { detail: "flaky".into() });
+    w.gate = Some(GateResult::Fail {
+        detail: "flaky".into(),
+    });
     w.settle();
     assert_eq!(w.status.rejected.len(), 1);
     w.gate = Some(GateResult::Pass);
@@ -361,7 +421,9 @@ fn gate_counts_consecutive_rounds() {
     w.step();
     w.step(); // gating
     w.step(); // pass 1
-    w.gate = Some(GateResult::Fail { detail: "blip".into() });
+    w.gate = Some(GateResult::Fail {
+        detail: "blip".into(),
+    });
     w.step(); // failure 1, passes reset
     assert_eq!(w.status.rollout.as_ref().unwrap().gate_passes, 0);
     assert_eq!(w.status.rollout.as_ref().unwrap().gate_failures, 1);
@@ -380,7 +442,10 @@ fn progress_deadline_fails_a_stuck_rollout() {
     w.converge = false;
     let all = w.settle();
     assert!(has_event(&all, Reason::ProgressDeadlineExceeded));
-    assert_eq!(w.cond(ConditionType::Degraded), t("True ProgressDeadlineExceeded"));
+    assert_eq!(
+        w.cond(ConditionType::Degraded),
+        t("True ProgressDeadlineExceeded")
+    );
     assert_eq!(w.status.active_color, Some(Color::Blue));
 }
 
@@ -409,13 +474,20 @@ fn manual_promotion_waits_for_annotation_and_acknowledges_it_once() {
     assert_eq!(w.status.active_color, Some(Color::Blue));
     w.requests.promote = Some("go".into());
     let d = w.step();
-    assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Green }));
+    assert!(
+        d.actions
+            .contains(&Action::SwitchTraffic { to: Color::Green })
+    );
     assert_eq!(w.status.acknowledged.promote.as_deref(), Some("go"));
     w.spec().image = "api:3".into();
     for _ in 0..6 {
         w.step();
     }
-    assert_eq!(stage(&w), Some(Stage::AwaitingPromotion), "old value does not promote again");
+    assert_eq!(
+        stage(&w),
+        Some(Stage::AwaitingPromotion),
+        "old value does not promote again"
+    );
 }
 
 #[test]
@@ -465,7 +537,11 @@ fn rollback_to_warm_color_is_one_switch_and_rejects_the_release_left() {
     let mut w = World::two_releases("  scaleDownDelaySeconds: 600\n");
     w.requests.rollback = Some("1764612345".into());
     let d = w.step();
-    let switches: Vec<_> = d.actions.iter().filter(|a| matches!(a, Action::SwitchTraffic { .. })).collect();
+    let switches: Vec<_> = d
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::SwitchTraffic { .. }))
+        .collect();
     assert_eq!(switches, [&Action::SwitchTraffic { to: Color::Blue }]);
     assert!(has_event(&d.actions, Reason::RolledBack));
     assert_eq!(w.status.active_color, Some(Color::Blue));
@@ -473,12 +549,20 @@ fn rollback_to_warm_color_is_one_switch_and_rejects_the_release_left() {
     assert_eq!(w.status.rejected[0].image, "api:2");
     assert_eq!(w.status.phase, Phase::RolledBack);
     assert_eq!(w.status.history[0].outcome, Outcome::RolledBack);
-    assert_eq!(w.cond(ConditionType::Ready), t("False ReleaseFailed"), "spec.image is rejected");
+    assert_eq!(
+        w.cond(ConditionType::Ready),
+        t("False ReleaseFailed"),
+        "spec.image is rejected"
+    );
     assert_eq!(w.status.drain.as_ref().unwrap().color, Color::Green);
     // Re-applying the same value changes nothing; the rejected spec is not released again.
     for _ in 0..3 {
         let d = w.step();
-        assert!(!d.actions.iter().any(|a| matches!(a, Action::SwitchTraffic { .. })));
+        assert!(
+            !d.actions
+                .iter()
+                .any(|a| matches!(a, Action::SwitchTraffic { .. }))
+        );
     }
     assert!(w.status.rollout.is_none());
 }
@@ -494,9 +578,16 @@ fn rollback_to_cold_color_redeploys_the_previous_release_through_the_gate() {
     let d = w.step();
     assert!(has_event(&d.actions, Reason::RollbackStarted));
     let r = w.status.rollout.clone().unwrap();
-    assert_eq!((r.color, r.release.revision, r.trigger), (Color::Blue, 1, Trigger::Rollback));
+    assert_eq!(
+        (r.color, r.release.revision, r.trigger),
+        (Color::Blue, 1, Trigger::Rollback)
+    );
     assert_eq!(r.stage, Stage::Progressing);
-    assert_eq!(w.status.active_color, Some(Color::Green), "traffic waits for the gate");
+    assert_eq!(
+        w.status.active_color,
+        Some(Color::Green),
+        "traffic waits for the gate"
+    );
     w.settle();
     assert_eq!(w.status.active_color, Some(Color::Blue));
     assert_eq!(w.live_image(), Some("api:1"));
@@ -511,15 +602,26 @@ fn a_second_rollback_goes_further_back_never_to_the_rejected_release() {
     assert_eq!(w.status.active_revision, Some(3));
     w.requests.rollback = Some("a".into());
     w.settle();
-    assert_eq!(w.status.active_revision, Some(2), "warm green... r2 on blue");
+    assert_eq!(
+        w.status.active_revision,
+        Some(2),
+        "warm green... r2 on blue"
+    );
     w.requests.rollback = Some("b".into());
     w.settle();
-    assert_eq!(w.status.active_revision, Some(1), "not back to the rejected r3");
+    assert_eq!(
+        w.status.active_revision,
+        Some(1),
+        "not back to the rejected r3"
+    );
     let rejected: Vec<_> = w.status.rejected.iter().map(|r| r.revision).collect();
     assert_eq!(rejected, [2, 3]);
     w.requests.rollback = Some("c".into());
     let d = w.step();
-    assert!(has_event(&d.actions, Reason::RollbackUnavailable), "nothing good left");
+    assert!(
+        has_event(&d.actions, Reason::RollbackUnavailable),
+        "nothing good left"
+    );
     assert_eq!(w.status.active_revision, Some(1));
 }
 
@@ -530,14 +632,20 @@ fn rollback_to_a_named_revision() {
     w.settle();
     w.requests.rollback = Some("1".into());
     let d = w.step();
-    assert!(has_event(&d.actions, Reason::RollbackStarted), "r1 is not warm");
+    assert!(
+        has_event(&d.actions, Reason::RollbackStarted),
+        "r1 is not warm"
+    );
     w.settle();
     assert_eq!(w.status.active_revision, Some(1));
     assert_eq!(w.live_image(), Some("api:1"));
     w.requests.rollback = Some("42".into());
     assert!(has_event(&w.step().actions, Reason::RollbackUnavailable));
     w.requests.rollback = Some("1 ".into());
-    assert!(has_event(&w.step().actions, Reason::RollbackUnavailable), "already live");
+    assert!(
+        has_event(&w.step().actions, Reason::RollbackUnavailable),
+        "already live"
+    );
 }
 
 #[test]
@@ -587,7 +695,10 @@ fn any_pod_template_change_is_a_gated_release_and_replicas_are_not() {
     });
     w.step();
     let r = w.status.rollout.clone().unwrap();
-    assert_eq!((r.trigger, r.color, r.release.image.as_str()), (Trigger::TemplateChanged, Color::Green, "api:1"));
+    assert_eq!(
+        (r.trigger, r.color, r.release.image.as_str()),
+        (Trigger::TemplateChanged, Color::Green, "api:1")
+    );
     w.settle();
     assert_eq!(w.status.active_color, Some(Color::Green));
 }
@@ -597,8 +708,15 @@ fn reverting_the_spec_to_a_warm_release_switches_instantly() {
     let mut w = World::two_releases("  scaleDownDelaySeconds: 600\n");
     w.spec().image = "api:1".into();
     let d = w.step();
-    assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Blue }));
-    assert_eq!(w.status.active_revision, Some(1), "same snapshot, same revision");
+    assert!(
+        d.actions
+            .contains(&Action::SwitchTraffic { to: Color::Blue })
+    );
+    assert_eq!(
+        w.status.active_revision,
+        Some(1),
+        "same snapshot, same revision"
+    );
     assert!(w.status.rollout.is_none());
 }
 
@@ -612,10 +730,15 @@ fn recreate_updates_one_deployment_in_place_and_restores_on_failure() {
     assert_eq!(w.live_image(), Some("api:2"));
     assert!(w.status.colors.green.is_none());
     w.spec().image = "api:bad".into();
-    w.gate = Some(GateResult::Fail { detail: "503".into() });
+    w.gate = Some(GateResult::Fail {
+        detail: "503".into(),
+    });
     w.settle();
     let blue = w.status.colors.blue.clone().unwrap();
-    assert_eq!((blue.release.image.as_str(), blue.scaled_down), ("api:2", false));
+    assert_eq!(
+        (blue.release.image.as_str(), blue.scaled_down),
+        ("api:2", false)
+    );
     assert_eq!(w.status.rejected[0].image, "api:bad");
 }
 
@@ -657,7 +780,11 @@ fn history_and_rejections_are_bounded() {
     let mut w = World::live("  scaleDownDelaySeconds: 0\n");
     for i in 2..30 {
         w.spec().image = format!("api:{i}");
-        w.gate = if i % 2 == 0 { Some(GateResult::Pass) } else { Some(GateResult::Fail { detail: "x".into() }) };
+        w.gate = if i % 2 == 0 {
+            Some(GateResult::Pass)
+        } else {
+            Some(GateResult::Fail { detail: "x".into() })
+        };
         w.settle();
     }
     assert_eq!(w.status.history.len(), crate::crd::HISTORY_LIMIT);
@@ -691,7 +818,12 @@ fn probe_spacing_survives_the_status_round_trip_below_one_second() {
     w.step(); // pass 1
     w.now = w.now.checked_sub(SignedDuration::from_millis(100)).unwrap();
     let d = w.step(); // 0.9 s after the last round: not due
-    assert_eq!(w.status.rollout.as_ref().unwrap().gate_passes, 1, "{:?}", d.requeue);
+    assert_eq!(
+        w.status.rollout.as_ref().unwrap().gate_passes,
+        1,
+        "{:?}",
+        d.requeue
+    );
 }
 
 #[test]
@@ -703,7 +835,10 @@ fn migration_runs_before_the_pods_and_a_failure_rejects_without_touching_traffic
     assert!(has_event(&d.actions, Reason::MigrationStarted));
     assert_eq!(stage(&w), Some(Stage::Migrating));
     assert_eq!(w.status.phase, Phase::Migrating);
-    assert!(w.status.colors.green.is_none(), "green starts after the migration");
+    assert!(
+        w.status.colors.green.is_none(),
+        "green starts after the migration"
+    );
     assert_eq!(w.cond(ConditionType::Progressing), t("True Migrating"));
     w.step();
     assert_eq!(stage(&w), Some(Stage::Migrating));
@@ -716,7 +851,9 @@ fn migration_runs_before_the_pods_and_a_failure_rejects_without_touching_traffic
     assert_eq!(w.live_image(), Some("api:2"));
 
     w.spec().image = "api:3".into();
-    w.migration = Some(JobFacts::Failed { reason: "BackoffLimitExceeded: relation exists".into() });
+    w.migration = Some(JobFacts::Failed {
+        reason: "BackoffLimitExceeded: relation exists".into(),
+    });
     w.step();
     let d = w.step();
     assert!(d.actions.contains(&Action::CaptureJobLogs { revision: 3 }));
@@ -724,7 +861,10 @@ fn migration_runs_before_the_pods_and_a_failure_rejects_without_touching_traffic
     assert_eq!(w.status.active_color, Some(Color::Green));
     assert_eq!(w.status.rejected[0].image, "api:3");
     let blue = w.status.colors.blue.clone().unwrap();
-    assert_eq!(blue.release.revision, 1, "the warm standby was left as it was");
+    assert_eq!(
+        blue.release.revision, 1,
+        "the warm standby was left as it was"
+    );
 }
 
 #[test]
@@ -750,21 +890,39 @@ fn verification_failure_switches_back_to_the_warm_color() {
     }
     assert_eq!(w.status.active_color, Some(Color::Green));
     assert_eq!(w.status.phase, Phase::Verifying);
-    assert_eq!(w.cond(ConditionType::Ready), t("False Verifying"), "CI waits for verification");
-    assert!(w.status.scale_down.is_none(), "blue stays warm through verification");
-    w.verify = Some(GateResult::Fail { detail: "pod g: HTTP 503 redis down".into() });
+    assert_eq!(
+        w.cond(ConditionType::Ready),
+        t("False Verifying"),
+        "CI waits for verification"
+    );
+    assert!(
+        w.status.scale_down.is_none(),
+        "blue stays warm through verification"
+    );
+    w.verify = Some(GateResult::Fail {
+        detail: "pod g: HTTP 503 redis down".into(),
+    });
     let mut actions = w.step().actions;
-    assert_eq!(w.status.active_color, Some(Color::Green), "one failure is not enough");
+    assert_eq!(
+        w.status.active_color,
+        Some(Color::Green),
+        "one failure is not enough"
+    );
     actions.extend(w.step().actions);
     assert!(actions.contains(&Action::SwitchTraffic { to: Color::Blue }));
-    assert!(actions.contains(&Action::CaptureLogs { color: Color::Green }));
+    assert!(actions.contains(&Action::CaptureLogs {
+        color: Color::Green
+    }));
     assert!(has_event(&actions, Reason::VerificationFailed));
     assert_eq!(w.status.active_color, Some(Color::Blue));
     assert_eq!(w.status.active_revision, Some(1));
     assert_eq!(w.status.rejected[0].image, "api:2");
     assert_eq!(w.status.history[0].outcome, Outcome::Reverted);
     assert!(w.status.colors.green.as_ref().unwrap().scaled_down);
-    assert_eq!(w.cond(ConditionType::Degraded), t("True VerificationFailed"));
+    assert_eq!(
+        w.cond(ConditionType::Degraded),
+        t("True VerificationFailed")
+    );
     assert_eq!(w.cond(ConditionType::Ready), t("False ReleaseFailed"));
 }
 
@@ -796,7 +954,10 @@ fn abort_during_verification_reverts() {
     }
     w.requests.abort = Some("no".into());
     let d = w.step();
-    assert!(d.actions.contains(&Action::SwitchTraffic { to: Color::Blue }));
+    assert!(
+        d.actions
+            .contains(&Action::SwitchTraffic { to: Color::Blue })
+    );
     assert_eq!(w.cond(ConditionType::Degraded), t("True RolloutAborted"));
 }
 
@@ -804,7 +965,15 @@ fn live_with_secrets() -> World {
     let mut w = World::new("  secrets: [prod/app]\n");
     w.secrets = Ok(Some("h1".into()));
     w.settle();
-    assert_eq!(w.status.active_release.as_ref().unwrap().secrets_hash.as_deref(), Some("h1"));
+    assert_eq!(
+        w.status
+            .active_release
+            .as_ref()
+            .unwrap()
+            .secrets_hash
+            .as_deref(),
+        Some("h1")
+    );
     w
 }
 
@@ -814,14 +983,32 @@ fn rotated_secret_rolls_out_to_standby_and_leaves_live_untouched() {
     w.secrets = Ok(Some("h2".into()));
     w.step();
     let r = w.status.rollout.clone().unwrap();
-    assert_eq!((r.trigger, r.color), (Trigger::SecretsRotated, Color::Green));
+    assert_eq!(
+        (r.trigger, r.color),
+        (Trigger::SecretsRotated, Color::Green)
+    );
     assert_eq!(r.release.secrets_hash.as_deref(), Some("h2"));
     let blue = w.status.colors.blue.clone().unwrap();
-    assert_eq!(blue.release.secrets_hash.as_deref(), Some("h1"), "live color keeps its Secret");
+    assert_eq!(
+        blue.release.secrets_hash.as_deref(),
+        Some("h1"),
+        "live color keeps its Secret"
+    );
     w.settle();
-    assert_eq!(w.status.active_release.as_ref().unwrap().secrets_hash.as_deref(), Some("h2"));
+    assert_eq!(
+        w.status
+            .active_release
+            .as_ref()
+            .unwrap()
+            .secrets_hash
+            .as_deref(),
+        Some("h2")
+    );
     let kept = w.status.referenced_secrets();
-    assert!(kept.contains("h1") && kept.contains("h2"), "h1 kept for a rollback: {kept:?}");
+    assert!(
+        kept.contains("h1") && kept.contains("h2"),
+        "h1 kept for a rollback: {kept:?}"
+    );
 }
 
 #[test]
@@ -836,7 +1023,10 @@ fn rollback_restores_the_old_secrets_too() {
     w.requests.rollback = Some("now".into());
     w.settle();
     let live = w.status.active_release.clone().unwrap();
-    assert_eq!((live.revision, live.secrets_hash.as_deref()), (1, Some("h1")));
+    assert_eq!(
+        (live.revision, live.secrets_hash.as_deref()),
+        (1, Some("h1"))
+    );
 }
 
 #[test]
@@ -847,12 +1037,18 @@ fn unreadable_secrets_degrade_block_new_releases_and_back_off() {
     let d = w.step();
     assert!(has_event(&d.actions, Reason::SecretsUnavailable));
     assert!(w.status.rollout.is_none());
-    assert_eq!(w.cond(ConditionType::Degraded), t("True SecretsUnavailable"));
+    assert_eq!(
+        w.cond(ConditionType::Degraded),
+        t("True SecretsUnavailable")
+    );
     assert_eq!(w.cond(ConditionType::Ready), t("False SecretsUnavailable"));
     assert_eq!(d.requeue, Duration::from_secs(5));
     w.wait(30);
     let d = w.step();
-    assert!(!has_event(&d.actions, Reason::SecretsUnavailable), "one event per outage");
+    assert!(
+        !has_event(&d.actions, Reason::SecretsUnavailable),
+        "one event per outage"
+    );
     assert!(d.requeue > Duration::from_secs(5) && d.requeue <= Duration::from_secs(60));
     w.secrets = Ok(Some("h1".into()));
     w.settle();
@@ -868,7 +1064,16 @@ fn rotation_during_a_rollout_restarts_it_with_the_new_values() {
     w.secrets = Ok(Some("h3".into()));
     let d = w.step();
     assert!(has_event(&d.actions, Reason::RolloutSuperseded));
-    assert_eq!(w.status.rollout.as_ref().unwrap().release.secrets_hash.as_deref(), Some("h3"));
+    assert_eq!(
+        w.status
+            .rollout
+            .as_ref()
+            .unwrap()
+            .release
+            .secrets_hash
+            .as_deref(),
+        Some("h3")
+    );
 }
 
 #[test]

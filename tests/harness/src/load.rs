@@ -60,7 +60,8 @@ impl Load {
             .unwrap();
         let tasks = (0..workers)
             .map(|_| {
-                let (client, url, stats, stopped) = (client.clone(), url.clone(), stats.clone(), stopped.clone());
+                let (client, url, stats, stopped) =
+                    (client.clone(), url.clone(), stats.clone(), stopped.clone());
                 tokio::spawn(async move {
                     loop {
                         if *stopped.borrow() || started.elapsed() > max_time {

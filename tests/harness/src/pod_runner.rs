@@ -50,7 +50,12 @@ pub fn mas_server_bin() -> PathBuf {
     [dir.join("mas-server"), dir.join("../mas-server")]
         .into_iter()
         .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("mas-server not found near {}: cargo build --workspace, or set MAS_SERVER_BIN", exe.display()))
+        .unwrap_or_else(|| {
+            panic!(
+                "mas-server not found near {}: cargo build --workspace, or set MAS_SERVER_BIN",
+                exe.display()
+            )
+        })
 }
 
 /// `mas-server:<tag>` runs the server; `mas-server-crash:<tag>` is an image whose process exits
@@ -174,8 +179,14 @@ async fn supervise(ctx: Arc<RunCtx>) {
         }
         if let Ok(list) = pods.list(&lp).await {
             for pod in list.items {
-                let Some(uid) = pod.metadata.uid.clone() else { continue };
-                let has_ip = pod.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some();
+                let Some(uid) = pod.metadata.uid.clone() else {
+                    continue;
+                };
+                let has_ip = pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.pod_ip.as_ref())
+                    .is_some();
                 if running.contains(&uid) || !has_ip {
                     continue;
                 }
@@ -205,13 +216,22 @@ fn probe_url(ip: &str, c: &Container, probe: &Probe) -> Option<String> {
     let http = probe.http_get.as_ref()?;
     let port = match &http.port {
         k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n) => *n,
-        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => container_port(c, s)?,
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => {
+            container_port(c, s)?
+        }
     };
-    Some(format!("http://{ip}:{port}{}", http.path.as_deref().unwrap_or("/")))
+    Some(format!(
+        "http://{ip}:{port}{}",
+        http.path.as_deref().unwrap_or("/")
+    ))
 }
 
 /// Env of the container as the kubelet would resolve it.
-async fn resolve_env(ctx: &RunCtx, pod: &Pod, c: &Container) -> Result<BTreeMap<String, String>, String> {
+async fn resolve_env(
+    ctx: &RunCtx,
+    pod: &Pod,
+    c: &Container,
+) -> Result<BTreeMap<String, String>, String> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.ns);
     let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.ns);
     let mut env = BTreeMap::new();
@@ -254,7 +274,10 @@ async fn resolve_env(ctx: &RunCtx, pod: &Pod, c: &Container) -> Result<BTreeMap<
             env.insert(e.name.clone(), v.unwrap_or_default());
         } else if let Some(k) = &from.secret_key_ref {
             let secret = secrets.get_opt(&k.name).await.map_err(|e| e.to_string())?;
-            match secret.and_then(|s| s.data).and_then(|d| d.get(&k.key).cloned()) {
+            match secret
+                .and_then(|s| s.data)
+                .and_then(|d| d.get(&k.key).cloned())
+            {
                 Some(v) => {
                     env.insert(e.name.clone(), String::from_utf8_lossy(&v.0).into_owned());
                 }
@@ -302,7 +325,13 @@ fn program_for(ctx: &RunCtx, c: &Container) -> Result<(Program, Vec<String>, Str
     Ok((program, args, tag))
 }
 
-async fn spawn(ctx: &RunCtx, pod_name: &str, ip: &str, c: &Container, env: &BTreeMap<String, String>) -> Result<Child, String> {
+async fn spawn(
+    ctx: &RunCtx,
+    pod_name: &str,
+    ip: &str,
+    c: &Container,
+    env: &BTreeMap<String, String>,
+) -> Result<Child, String> {
     let (program, args, tag) = program_for(ctx, c)?;
     let log_path = ctx.log_dir.join(format!("{pod_name}.log"));
     let log = std::fs::OpenOptions::new()
@@ -324,13 +353,18 @@ async fn spawn(ctx: &RunCtx, pod_name: &str, ip: &str, c: &Container, env: &BTre
         .kill_on_drop(true);
     // The server's assets, relative to the repository like in the image.
     cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    cmd.spawn().map_err(|e| format!("starting {}: {e}", program.path.display()))
+    cmd.spawn()
+        .map_err(|e| format!("starting {}: {e}", program.path.display()))
 }
 
 async fn patch_status(ctx: &RunCtx, pod: &str, status: serde_json::Value) {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.ns);
     let _ = pods
-        .patch_status(pod, &PatchParams::default(), &Patch::Strategic(json!({"status": status})))
+        .patch_status(
+            pod,
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"status": status})),
+        )
         .await;
 }
 
@@ -351,7 +385,11 @@ fn ready_status(c: &Container, ready: bool, restarts: u32, started: bool) -> ser
 }
 
 async fn http_ok(client: &reqwest::Client, url: &str) -> bool {
-    client.get(url).send().await.is_ok_and(|r| r.status().is_success())
+    client
+        .get(url)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
 }
 
 fn record(ctx: &RunCtx, pod: &str, f: impl FnOnce(&mut PodRecord)) {
@@ -362,7 +400,11 @@ fn record(ctx: &RunCtx, pod: &str, f: impl FnOnce(&mut PodRecord)) {
 /// SIGTERM (preStop done), then SIGKILL after `grace`.
 async fn terminate(child: &mut Child, grace: Duration) {
     if let Some(pid) = child.id() {
-        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .await;
         if tokio::time::timeout(grace, child.wait()).await.is_ok() {
             return;
         }
@@ -372,9 +414,15 @@ async fn terminate(child: &mut Child, grace: Duration) {
 
 async fn run_pod(ctx: Arc<RunCtx>, pod: Pod) {
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
+    let ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .unwrap_or_default();
     let spec = pod.spec.clone().unwrap_or_default();
-    let Some(c) = spec.containers.first().cloned() else { return };
+    let Some(c) = spec.containers.first().cloned() else {
+        return;
+    };
     let is_job = pod
         .metadata
         .owner_references
@@ -417,12 +465,17 @@ async fn run_pod(ctx: Arc<RunCtx>, pod: Pod) {
         let now = k8s_openapi::jiff::Timestamp::now().to_string();
         let phase = if code == 0 { "Succeeded" } else { "Failed" };
         // terminationMessagePolicy FallbackToLogsOnError: the log tail of a failed container.
-        let message = if code != 0 && c.termination_message_policy.as_deref() == Some("FallbackToLogsOnError") {
-            let log = std::fs::read_to_string(ctx.log_dir.join(format!("{name}.log"))).unwrap_or_default();
+        let message = if code != 0
+            && c.termination_message_policy.as_deref() == Some("FallbackToLogsOnError")
+        {
+            let log = std::fs::read_to_string(ctx.log_dir.join(format!("{name}.log")))
+                .unwrap_or_default();
             let lines: Vec<&str> = log.lines().collect();
             let tail = lines[lines.len().saturating_sub(80)..].join("\n");
             let start = tail.len().saturating_sub(2048);
-            let start = (start..tail.len()).find(|i| tail.is_char_boundary(*i)).unwrap_or(tail.len());
+            let start = (start..tail.len())
+                .find(|i| tail.is_char_boundary(*i))
+                .unwrap_or(tail.len());
             tail[start..].to_owned()
         } else {
             String::new()
@@ -452,8 +505,15 @@ async fn run_pod(ctx: Arc<RunCtx>, pod: Pod) {
         .and_then(|h| h.sleep.as_ref())
         .map_or(0, |s| s.seconds);
     let grace = spec.termination_grace_period_seconds.unwrap_or(30);
-    let period = |p: &Option<Probe>, d: i32| Duration::from_secs(u64::try_from(p.as_ref().and_then(|p| p.period_seconds).unwrap_or(d)).unwrap_or(1).max(1));
-    let threshold = |p: &Option<Probe>, d: i32| p.as_ref().and_then(|p| p.failure_threshold).unwrap_or(d);
+    let period = |p: &Option<Probe>, d: i32| {
+        Duration::from_secs(
+            u64::try_from(p.as_ref().and_then(|p| p.period_seconds).unwrap_or(d))
+                .unwrap_or(1)
+                .max(1),
+        )
+    };
+    let threshold =
+        |p: &Option<Probe>, d: i32| p.as_ref().and_then(|p| p.failure_threshold).unwrap_or(d);
     let mut restarts = 0u32;
     'lifecycle: loop {
         let mut child = match spawn(&ctx, &name, &ip, &c, &env).await {
@@ -481,8 +541,10 @@ async fn run_pod(ctx: Arc<RunCtx>, pod: Pod) {
             if deleting || *stopped.borrow() {
                 let hurry = *stopped.borrow() || current.is_none();
                 if !hurry {
-                    tokio::time::sleep(Duration::from_secs(u64::try_from(pre_stop).unwrap_or(0))).await;
-                    let left = Duration::from_secs(u64::try_from((grace - pre_stop).max(1)).unwrap_or(1));
+                    tokio::time::sleep(Duration::from_secs(u64::try_from(pre_stop).unwrap_or(0)))
+                        .await;
+                    let left =
+                        Duration::from_secs(u64::try_from((grace - pre_stop).max(1)).unwrap_or(1));
                     terminate(&mut child, left).await;
                 } else {
                     let _ = child.kill().await;
@@ -494,7 +556,9 @@ async fn run_pod(ctx: Arc<RunCtx>, pod: Pod) {
                 // What a kubelet does once the containers are gone (also on teardown, so the
                 // namespace can go: without a kubelet, a pod on a node is never removed).
                 if current.is_some() {
-                    let _ = pods.delete(&name, &DeleteParams::default().grace_period(0)).await;
+                    let _ = pods
+                        .delete(&name, &DeleteParams::default().grace_period(0))
+                        .await;
                 }
                 break 'lifecycle;
             }
@@ -566,8 +630,17 @@ mod tests {
 
     #[test]
     fn images_split_into_repository_and_tag() {
-        assert_eq!(split_image("mas-server:v2"), ("mas-server".into(), "v2".into()));
-        assert_eq!(split_image("ghcr.io/o/mas-server:main-1a2"), ("mas-server".into(), "main-1a2".into()));
-        assert_eq!(split_image("localhost:5000/mas-server"), ("mas-server".into(), "latest".into()));
+        assert_eq!(
+            split_image("mas-server:v2"),
+            ("mas-server".into(), "v2".into())
+        );
+        assert_eq!(
+            split_image("ghcr.io/o/mas-server:main-1a2"),
+            ("mas-server".into(), "main-1a2".into())
+        );
+        assert_eq!(
+            split_image("localhost:5000/mas-server"),
+            ("mas-server".into(), "latest".into())
+        );
     }
 }

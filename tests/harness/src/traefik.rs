@@ -66,7 +66,11 @@ impl Traefik {
             {
                 break;
             }
-            assert!(Instant::now() < deadline, "traefik did not answer /ping; log: {}", log.display());
+            assert!(
+                Instant::now() < deadline,
+                "traefik did not answer /ping; log: {}",
+                log.display()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Self { child, port, log }

@@ -35,7 +35,11 @@ async fn wait_leader(op: &Operator, within: Duration) -> Duration {
         if metric(op, "mas_operator_leader").await == Some(1.0) {
             return t.elapsed();
         }
-        assert!(t.elapsed() < within, "no leadership within {within:?}; log {}", op.log.display());
+        assert!(
+            t.elapsed() < within,
+            "no leadership within {within:?}; log {}",
+            op.log.display()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -54,19 +58,42 @@ async fn killing_the_leader_mid_release_hands_the_release_over() {
     let mut spec = base_spec("api:1", port);
     spec["health"]["successThreshold"] = serde_json::json!(6);
     env.apply(spec).await;
-    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1")).await;
-    assert_eq!(metric(&b, "mas_operator_leader").await, Some(0.0), "the standby does not lead");
-    assert_eq!(metric(&b, "mas_operator_reconciles_total").await, Some(0.0), "only the leader writes");
+    env.wait("blue live", 90, |mb| live(mb, Color::Blue, "api:1"))
+        .await;
+    assert_eq!(
+        metric(&b, "mas_operator_leader").await,
+        Some(0.0),
+        "the standby does not lead"
+    );
+    assert_eq!(
+        metric(&b, "mas_operator_reconciles_total").await,
+        Some(0.0),
+        "only the leader writes"
+    );
 
     env.set_image("api:2").await;
     env.wait("green gating", 60, |mb| {
-        mb.status.as_ref().and_then(|s| s.rollout.as_ref()).is_some_and(|r| r.stage == Stage::Gating && r.gate_passes >= 1)
+        mb.status
+            .as_ref()
+            .and_then(|s| s.rollout.as_ref())
+            .is_some_and(|r| r.stage == Stage::Gating && r.gate_passes >= 1)
     })
     .await;
     a.kill().await;
     let failover = wait_leader(&b, Duration::from_secs(20)).await;
-    env.wait("green live after the failover", 60, |mb| live(mb, Color::Green, "api:2")).await;
-    assert!(metric(&b, "mas_operator_reconciles_total").await.unwrap_or(0.0) > 0.0);
-    eprintln!("FIGURE leader killed -> standby leading: {:.2}s (lease 4 s)", failover.as_secs_f64());
+    env.wait("green live after the failover", 60, |mb| {
+        live(mb, Color::Green, "api:2")
+    })
+    .await;
+    assert!(
+        metric(&b, "mas_operator_reconciles_total")
+            .await
+            .unwrap_or(0.0)
+            > 0.0
+    );
+    eprintln!(
+        "FIGURE leader killed -> standby leading: {:.2}s (lease 4 s)",
+        failover.as_secs_f64()
+    );
     env.operator = Some(b);
 }

@@ -36,4 +36,3 @@ async fn deleting_the_masbackend_garbage_collects_its_children() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
-

@@ -23,7 +23,14 @@ async fn operator_works_with_only_its_rbac() {
         op.kill().await;
     }
     let kc = operator_sa_kubeconfig(&env.client, &env.ns).await;
-    env.operator = Some(Operator::start_with_env(&env.ns, &kc, &[("MAS_OPERATOR_LEASE_NAMESPACE", "mas-system"), ("MAS_OPERATOR_LEASE_NAME", &format!("lease-{}", env.ns))]));
+    env.operator = Some(Operator::start_with_env(
+        &env.ns,
+        &kc,
+        &[
+            ("MAS_OPERATOR_LEASE_NAMESPACE", "mas-system"),
+            ("MAS_OPERATOR_LEASE_NAME", &format!("lease-{}", env.ns)),
+        ],
+    ));
     let sm = secrets_manager().await;
     let id = format!("e2e/{}/rbac", uuid::Uuid::new_v4().simple());
     sm.create_secret()
@@ -55,7 +62,10 @@ async fn operator_works_with_only_its_rbac() {
     .await;
     let mb = env.mbs.get("api").await.unwrap();
     let hash = live_secrets_hash(&mb).expect("secrets hash");
-    assert_eq!(secret_data(&env, &format!("api-secrets-{hash}")).await["JWT_SECRET"], "rbac");
+    assert_eq!(
+        secret_data(&env, &format!("api-secrets-{hash}")).await["JWT_SECRET"],
+        "rbac"
+    );
     // Dropping spec.secrets is a release without them; the old Secret stays for a rollback.
     let p = json!({"spec": {"secrets": []}});
     env.mbs
@@ -69,21 +79,43 @@ async fn operator_works_with_only_its_rbac() {
     })
     .await;
     let blue = pod_template(&env, "api-blue").await;
-    assert!(blue["spec"]["containers"][0].get("envFrom").is_none(), "{blue}");
+    assert!(
+        blue["spec"]["containers"][0].get("envFrom").is_none(),
+        "{blue}"
+    );
     let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
-    assert!(secrets.get_opt(&format!("api-secrets-{hash}")).await.unwrap().is_some());
+    assert!(
+        secrets
+            .get_opt(&format!("api-secrets-{hash}"))
+            .await
+            .unwrap()
+            .is_some()
+    );
     // The migration Job runs under the same RBAC (kwok completes its pod).
-    let p = json!({"spec": {"image": "api:3", "migration": {"command": ["mas-server", "migrate"]}}});
+    let p =
+        json!({"spec": {"image": "api:3", "migration": {"command": ["mas-server", "migrate"]}}});
     env.mbs
         .patch("api", &PatchParams::default(), &Patch::Merge(&p))
         .await
         .expect("add migration");
-    env.wait("api:3 live after its migration", 90, |mb| live(mb, Color::Green, "api:3")).await;
+    env.wait("api:3 live after its migration", 90, |mb| {
+        live(mb, Color::Green, "api:3")
+    })
+    .await;
     env.event("MigrationSucceeded").await;
     let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(env.client.clone(), &env.ns);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !jobs.list(&Default::default()).await.unwrap().items.is_empty() {
-        assert!(Instant::now() < deadline, "migration Job not deleted after the release");
+    while !jobs
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "migration Job not deleted after the release"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let log = std::fs::read_to_string(&env.operator.as_ref().unwrap().log).unwrap_or_default();
@@ -92,4 +124,3 @@ async fn operator_works_with_only_its_rbac() {
         "operator hit RBAC denials:\n{log}"
     );
 }
-

@@ -108,7 +108,9 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
 
     let mb = env
         .wait("traffic switched to green", 90, |mb| {
-            mb.status.as_ref().is_some_and(|s| s.active_color == Some(Color::Green) && s.rollout.is_none())
+            mb.status
+                .as_ref()
+                .is_some_and(|s| s.active_color == Some(Color::Green) && s.rollout.is_none())
         })
         .await;
     let switch_secs = started.elapsed().as_secs_f64();
@@ -181,11 +183,16 @@ async fn blue_green_release_gates_switches_and_scales_old_color_down() {
     for line in [
         format!("mas_traffic_switches_total{{namespace=\"{ns}\",name=\"api\"}} 1"),
         format!("mas_masbackend_ready{{namespace=\"{ns}\",name=\"api\"}} 1"),
-        format!("mas_release_total{{namespace=\"{ns}\",name=\"api\",trigger=\"NewImage\",outcome=\"Promoted\"}} 1"),
+        format!(
+            "mas_release_total{{namespace=\"{ns}\",name=\"api\",trigger=\"NewImage\",outcome=\"Promoted\"}} 1"
+        ),
     ] {
         assert!(metrics.contains(&line), "{line} missing from:\n{metrics}");
     }
-    assert!(metrics.contains("mas_release_switch_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("mas_release_switch_duration_seconds_bucket"),
+        "{metrics}"
+    );
     assert!(metrics.contains(&format!("mas_masbackend_info{{namespace=\"{ns}\",name=\"api\",strategy=\"BlueGreen\",phase=\"Stable\",active_color=\"green\",revision=\"2\"}} 1")), "{metrics}");
 }
 
@@ -206,7 +213,14 @@ async fn failing_standby_keeps_traffic_degrades_and_rejects_image() {
     let status = mb.status.unwrap();
     assert_eq!(status.active_color, Some(Color::Blue));
     assert_eq!(status.active_image.as_deref(), Some("api:1"));
-    assert_eq!(status.rejected.iter().map(|r| r.image.as_str()).collect::<Vec<_>>(), ["api:bad"]);
+    assert_eq!(
+        status
+            .rejected
+            .iter()
+            .map(|r| r.image.as_str())
+            .collect::<Vec<_>>(),
+        ["api:bad"]
+    );
     let degraded = status
         .conditions
         .iter()
@@ -342,7 +356,15 @@ async fn recreate_strategy_gates_in_place_and_restores_previous_image_on_failure
                 .is_some_and(|s| s.phase == Phase::Degraded)
         })
         .await;
-    assert_eq!(mb.status.unwrap().rejected.iter().map(|r| r.image.as_str()).collect::<Vec<_>>(), ["api:bad"]);
+    assert_eq!(
+        mb.status
+            .unwrap()
+            .rejected
+            .iter()
+            .map(|r| r.image.as_str())
+            .collect::<Vec<_>>(),
+        ["api:bad"]
+    );
     let d = deployments.get("api-blue").await.unwrap();
     let image = d.spec.unwrap().template.spec.unwrap().containers[0]
         .image
@@ -377,9 +399,14 @@ async fn abort_annotation_stops_a_rollout() {
         .await;
     let s = mb.status.unwrap();
     assert_eq!(s.acknowledged.abort.as_deref(), Some("stop"));
-    assert_eq!(s.rejected.iter().map(|r| r.image.as_str()).collect::<Vec<_>>(), ["api:2"]);
+    assert_eq!(
+        s.rejected
+            .iter()
+            .map(|r| r.image.as_str())
+            .collect::<Vec<_>>(),
+        ["api:2"]
+    );
     assert_eq!(s.active_color, Some(Color::Blue));
     assert_eq!(env.replicas("api-green").await, Some(0));
     assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"));
 }
-

@@ -63,7 +63,14 @@ async fn rollback_annotation_flips_the_active_service_in_one_write() {
     let rollback_secs = started.elapsed().as_secs_f64();
     let status = mb.status.unwrap();
     assert_eq!(status.active_image.as_deref(), Some("api:1"));
-    assert_eq!(status.rejected.iter().map(|r| r.image.as_str()).collect::<Vec<_>>(), ["api:2"]);
+    assert_eq!(
+        status
+            .rejected
+            .iter()
+            .map(|r| r.image.as_str())
+            .collect::<Vec<_>>(),
+        ["api:2"]
+    );
     assert_eq!(status.acknowledged.rollback.as_deref(), Some("1"));
     tokio::time::sleep(Duration::from_secs(2)).await;
     watch.abort();
@@ -129,8 +136,13 @@ async fn rollback_after_scale_down_redeploys_previous_image_through_the_gate() {
         .await;
     let s = mb.status.unwrap();
     assert_eq!(s.phase, Phase::RolledBack);
-    assert_eq!(s.rejected.iter().map(|r| r.image.as_str()).collect::<Vec<_>>(), ["api:2"]);
+    assert_eq!(
+        s.rejected
+            .iter()
+            .map(|r| r.image.as_str())
+            .collect::<Vec<_>>(),
+        ["api:2"]
+    );
     assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"));
     env.event("HealthGatePassed").await;
 }
-

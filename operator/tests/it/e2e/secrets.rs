@@ -35,7 +35,10 @@ pub fn env_from_secret(template: &serde_json::Value) -> String {
 
 pub async fn secret_data(env: &Env, name: &str) -> BTreeMap<String, String> {
     let api: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
-    let s = api.get(name).await.unwrap_or_else(|e| panic!("Secret {name}: {e}"));
+    let s = api
+        .get(name)
+        .await
+        .unwrap_or_else(|e| panic!("Secret {name}: {e}"));
     s.data
         .unwrap_or_default()
         .into_iter()
@@ -69,14 +72,19 @@ async fn aws_secrets_reach_pods_and_a_rotation_is_a_gated_release() {
     spec["scaleDownDelaySeconds"] = json!(600);
     env.apply(spec).await;
     let mb = env
-        .wait("blue live with api:1", 90, |mb| live(mb, Color::Blue, "api:1"))
+        .wait("blue live with api:1", 90, |mb| {
+            live(mb, Color::Blue, "api:1")
+        })
         .await;
     let hash1 = live_secrets_hash(&mb).expect("live secrets hash in status");
     let secret1 = format!("api-secrets-{hash1}");
 
     // The release's Secret holds the flattened keys, immutable, owned by the MasBackend.
     let data = secret_data(&env, &secret1).await;
-    assert_eq!(data.keys().collect::<Vec<_>>(), ["DATABASE_URL", "JWT_SECRET"]);
+    assert_eq!(
+        data.keys().collect::<Vec<_>>(),
+        ["DATABASE_URL", "JWT_SECRET"]
+    );
     assert_eq!(data["DATABASE_URL"], "postgres://db/one");
     let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
     let v = serde_json::to_value(secrets.get(&secret1).await.unwrap()).unwrap();
@@ -85,7 +93,10 @@ async fn aws_secrets_reach_pods_and_a_rotation_is_a_gated_release() {
     assert_eq!(v["metadata"]["managedFields"][0]["manager"], "mas-operator");
     let blue = pod_template(&env, "api-blue").await;
     assert_eq!(env_from_secret(&blue), secret1);
-    assert_eq!(blue["metadata"]["annotations"][HASH_ANNOTATION], hash1.as_str());
+    assert_eq!(
+        blue["metadata"]["annotations"][HASH_ANNOTATION],
+        hash1.as_str()
+    );
     // Immutable means immutable, for anyone.
     let p = json!({"data": {"DATABASE_URL": "eA=="}});
     let err = secrets
@@ -109,25 +120,40 @@ async fn aws_secrets_reach_pods_and_a_rotation_is_a_gated_release() {
             .is_some_and(|r| r.color == Color::Green && r.trigger == Trigger::SecretsRotated)
     })
     .await;
-    assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"), "traffic waits for the gate");
-    assert_eq!(pod_template(&env, "api-blue").await, blue, "live color's pod template unchanged");
+    assert_eq!(
+        env.selector_color("api").await.as_deref(),
+        Some("blue"),
+        "traffic waits for the gate"
+    );
+    assert_eq!(
+        pod_template(&env, "api-blue").await,
+        blue,
+        "live color's pod template unchanged"
+    );
     let mb = env
         .wait("green live with the rotated secrets", 90, |mb| {
-            live(mb, Color::Green, "api:1") && live_secrets_hash(mb).as_deref() != Some(hash1.as_str())
+            live(mb, Color::Green, "api:1")
+                && live_secrets_hash(mb).as_deref() != Some(hash1.as_str())
         })
         .await;
     let rotate_secs = started.elapsed().as_secs_f64();
     let hash2 = live_secrets_hash(&mb).expect("rotated hash");
     let secret2 = format!("api-secrets-{hash2}");
     assert_eq!(env.selector_color("api").await.as_deref(), Some("green"));
-    assert_eq!(secret_data(&env, &secret2).await["DATABASE_URL"], "postgres://db/two");
+    assert_eq!(
+        secret_data(&env, &secret2).await["DATABASE_URL"],
+        "postgres://db/two"
+    );
     assert_eq!(
         secret_data(&env, &secret1).await["DATABASE_URL"],
         "postgres://db/one",
         "the old release's values are kept for a rollback"
     );
     let green = pod_template(&env, "api-green").await;
-    assert_eq!(green["metadata"]["annotations"][HASH_ANNOTATION], hash2.as_str());
+    assert_eq!(
+        green["metadata"]["annotations"][HASH_ANNOTATION],
+        hash2.as_str()
+    );
     assert_eq!(env_from_secret(&green), secret2);
     for r in ["HealthGatePassed", "TrafficSwitched"] {
         env.event(r).await;
@@ -137,14 +163,20 @@ async fn aws_secrets_reach_pods_and_a_rotation_is_a_gated_release() {
     );
 
     // A rollback restores the old values too: blue (warm) still reads secret1.
-    env.annotate("platform.myanalyticsschool.com/rollback", "previous-1").await;
+    env.annotate("platform.myanalyticsschool.com/rollback", "previous-1")
+        .await;
     let mb = env
         .wait("blue live again", 30, |mb| {
-            mb.status.as_ref().is_some_and(|s| s.active_color == Some(Color::Blue))
+            mb.status
+                .as_ref()
+                .is_some_and(|s| s.active_color == Some(Color::Blue))
         })
         .await;
     assert_eq!(live_secrets_hash(&mb).as_deref(), Some(hash1.as_str()));
-    assert_eq!(env_from_secret(&pod_template(&env, "api-blue").await), secret1);
+    assert_eq!(
+        env_from_secret(&pod_template(&env, "api-blue").await),
+        secret1
+    );
 
     // A missing id: Degraded naming it, no value leaked, nothing else changes.
     let missing = format!("{id}-missing");
@@ -168,25 +200,54 @@ async fn aws_secrets_reach_pods_and_a_rotation_is_a_gated_release() {
     let mb = env
         .wait("Degraded: secrets unavailable", 30, |mb| {
             mb.status.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == "SecretsUnavailable")
+                s.conditions.iter().any(|c| {
+                    c.type_ == "Degraded" && c.status == "True" && c.reason == "SecretsUnavailable"
+                })
             })
         })
         .await;
     let status = mb.status.unwrap();
-    let degraded = status.conditions.iter().find(|c| c.type_ == "Degraded").unwrap();
-    assert!(degraded.message.contains(&missing), "names the id: {}", degraded.message);
-    assert!(!degraded.message.contains("postgres://"), "no values in messages");
-    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
-    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "SecretsUnavailable"));
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert!(
+        degraded.message.contains(&missing),
+        "names the id: {}",
+        degraded.message
+    );
+    assert!(
+        !degraded.message.contains("postgres://"),
+        "no values in messages"
+    );
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "SecretsUnavailable")
+    );
     assert_eq!(status.phase, Phase::Degraded);
-    assert!(status.rollout.is_none(), "no release starts without its secrets");
+    assert!(
+        status.rollout.is_none(),
+        "no release starts without its secrets"
+    );
     let note = env.event("SecretsUnavailable").await;
     assert!(note.contains(&missing), "{note}");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(env.selector_color("api").await.as_deref(), Some("blue"), "traffic unchanged");
-    assert_eq!(before, generations().await, "no Deployment changed while secrets are unavailable");
+    assert_eq!(
+        env.selector_color("api").await.as_deref(),
+        Some("blue"),
+        "traffic unchanged"
+    );
+    assert_eq!(
+        before,
+        generations().await,
+        "no Deployment changed while secrets are unavailable"
+    );
 
     // Fixed: Degraded clears and the new image is released.
     let p = json!({"spec": {"secrets": [id]}});
@@ -194,5 +255,6 @@ async fn aws_secrets_reach_pods_and_a_rotation_is_a_gated_release() {
         .patch("api", &PatchParams::default(), &Patch::Merge(&p))
         .await
         .expect("drop missing id");
-    env.wait("api:2 live", 90, |mb| live(mb, Color::Green, "api:2")).await;
+    env.wait("api:2 live", 90, |mb| live(mb, Color::Green, "api:2"))
+        .await;
 }

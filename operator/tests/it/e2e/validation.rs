@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::harness::cluster::client;
 use crate::harness::cluster::kubectl_with_stdin;
 use crate::harness::crd::install_crd;
-use crate::harness::cluster::client;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_manifests_are_rejected_by_kubectl_with_the_crd_messages() {
@@ -66,4 +66,3 @@ async fn invalid_manifests_are_rejected_by_kubectl_with_the_crd_messages() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
-

@@ -41,16 +41,28 @@ async fn setup(test: &str, replicas: i32) -> Scenario {
     let dp = DataPath::new(test).await;
     dp.env.apply(spec(&dp, "v1", replicas)).await;
     dp.env
-        .wait("blue live with v1", 120, |mb| live(mb, Color::Blue, "mas-server:v1"))
+        .wait("blue live with v1", 120, |mb| {
+            live(mb, Color::Blue, "mas-server:v1")
+        })
         .await;
     dp.wait_serving("v1", 30).await;
     let (meeting, mentor, student) = dp.meeting().await;
     let base = dp.base();
     let mut members = Vec::new();
-    for (token, transport) in [(&student, "websocket"), (&mentor, "polling"), (&student, "polling"), (&mentor, "websocket")] {
+    for (token, transport) in [
+        (&student, "websocket"),
+        (&mentor, "polling"),
+        (&student, "polling"),
+        (&mentor, "websocket"),
+    ] {
         members.push(Member::join(&base, token, &meeting, transport).await);
     }
-    let load = Load::start(format!("{base}/api/colleges"), 4, 500_000, Duration::from_secs(300));
+    let load = Load::start(
+        format!("{base}/api/colleges"),
+        4,
+        500_000,
+        Duration::from_secs(300),
+    );
     Scenario {
         dp,
         load,
@@ -67,7 +79,10 @@ async fn stored_messages(dp: &DataPath, meeting: &str, token: &str) -> Vec<Value
         let path = format!("/api/meetings/{meeting}/messages?limit=100{after}");
         let (status, body) = dp.call(Method::GET, &path, Some(token), None).await;
         assert_eq!(status, 200, "{body}");
-        let items = body["data"]["items"].as_array().cloned().unwrap_or_default();
+        let items = body["data"]["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         out.extend(items);
         match body["data"]["nextCursor"].as_str() {
             Some(c) => after = format!("&after={c}"),
@@ -84,26 +99,50 @@ async fn finish(s: Scenario, label: &str) -> Stats {
     for m in s.members {
         let transport = m.transport.clone();
         let summary = m.stop().await;
-        assert_eq!(summary["unacked"], json!([]), "{transport} member lost messages: {summary}");
-        assert_eq!(summary["stillDisconnected"], false, "{transport} member not back: {summary}");
+        assert_eq!(
+            summary["unacked"],
+            json!([]),
+            "{transport} member lost messages: {summary}"
+        );
+        assert_eq!(
+            summary["stillDisconnected"], false,
+            "{transport} member not back: {summary}"
+        );
         for r in summary["reconnects"].as_array().unwrap() {
             let ms = r.as_u64().unwrap();
-            assert!(ms <= RECONNECT_BOUND_MS, "{transport} member took {ms} ms to rejoin");
+            assert!(
+                ms <= RECONNECT_BOUND_MS,
+                "{transport} member took {ms} ms to rejoin"
+            );
             reconnects.push(ms);
         }
         acked.extend(summary["acked"].as_array().unwrap().iter().cloned());
     }
     let stored = stored_messages(&s.dp, &s.meeting, &s.mentor).await;
-    let stored_ids: HashSet<String> = stored.iter().filter_map(|m| m["id"].as_str().map(str::to_owned)).collect();
+    let stored_ids: HashSet<String> = stored
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect();
     for a in &acked {
         let id = a["id"].as_str().unwrap_or_default();
         assert!(stored_ids.contains(id), "acked message {a} not stored");
     }
-    let client_ids: Vec<&str> = stored.iter().filter_map(|m| m["clientMessageId"].as_str()).collect();
+    let client_ids: Vec<&str> = stored
+        .iter()
+        .filter_map(|m| m["clientMessageId"].as_str())
+        .collect();
     let unique: HashSet<&&str> = client_ids.iter().collect();
-    assert_eq!(unique.len(), client_ids.len(), "a re-sent message was stored twice");
+    assert_eq!(
+        unique.len(),
+        client_ids.len(),
+        "a re-sent message was stored twice"
+    );
     reconnects.sort_unstable();
-    let pct = |q: f64| reconnects.get(((reconnects.len() as f64 - 1.0) * q).round() as usize).copied();
+    let pct = |q: f64| {
+        reconnects
+            .get(((reconnects.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+    };
     eprintln!(
         "FIGURE {label}: {} requests, {} failed, {} chat messages acked (all stored), reconnects {} (p50 {:?} ms, p99 {:?} ms)",
         stats.requests,
@@ -128,7 +167,14 @@ async fn kubectl_wait_ready(ns: &str, timeout: &str) -> Instant {
     let out = tokio::process::Command::new(kubectl())
         .arg("--kubeconfig")
         .arg(kubeconfig_path())
-        .args(["-n", ns, "wait", "mb/api", "--for=condition=Ready", &format!("--timeout={timeout}")])
+        .args([
+            "-n",
+            ns,
+            "wait",
+            "mb/api",
+            "--for=condition=Ready",
+            &format!("--timeout={timeout}"),
+        ])
         .output()
         .await
         .expect("run the cluster's kubectl");
@@ -150,7 +196,10 @@ async fn release_rollback_and_scale_down_never_reach_clients() {
     s.dp.env.set_image("mas-server:v2").await;
     let waited = kubectl_wait_ready(&ns, "180s").await;
     let waited_at = waited - s.load.started;
-    let first_v2 = s.load.first_seen("v2").expect("v2 served through the ingress");
+    let first_v2 = s
+        .load
+        .first_seen("v2")
+        .expect("v2 served through the ingress");
     assert!(
         waited_at >= first_v2,
         "kubectl wait returned {:?} before the first v2 response",
@@ -168,12 +217,21 @@ async fn release_rollback_and_scale_down_never_reach_clients() {
 
     // (b) rollback annotation → one selector write back to the warm blue.
     let t = Instant::now();
-    s.dp.env.annotate("platform.myanalyticsschool.com/rollback", "now-1").await;
     s.dp.env
-        .wait("blue live again", 30, |mb| mb.status.as_ref().is_some_and(|st| st.active_color == Some(Color::Blue)))
+        .annotate("platform.myanalyticsschool.com/rollback", "now-1")
+        .await;
+    s.dp.env
+        .wait("blue live again", 30, |mb| {
+            mb.status
+                .as_ref()
+                .is_some_and(|st| st.active_color == Some(Color::Blue))
+        })
         .await;
     s.dp.wait_serving("v1", 15).await;
-    eprintln!("FIGURE rollback annotation -> v1 served through the ingress: {:.2}s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "FIGURE rollback annotation -> v1 served through the ingress: {:.2}s",
+        t.elapsed().as_secs_f64()
+    );
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert_eq!(s.load.snapshot().last_version.as_deref(), Some("v1"));
 
@@ -185,11 +243,27 @@ async fn release_rollback_and_scale_down_never_reach_clients() {
         .await
         .unwrap();
     s.dp.env
-        .wait("green scaled down", 60, |mb| mb.status.as_ref().is_some_and(|st| st.phase == Phase::RolledBack && st.standby_color.is_none()))
+        .wait("green scaled down", 60, |mb| {
+            mb.status
+                .as_ref()
+                .is_some_and(|st| st.phase == Phase::RolledBack && st.standby_color.is_none())
+        })
         .await;
     let deadline = Instant::now() + Duration::from_secs(90);
-    while s.dp.runner.pods().values().filter(|p| p.terminated_at.is_none()).count() > 3 {
-        assert!(Instant::now() < deadline, "green pods never terminated: {:?}", s.dp.runner.pods());
+    while s
+        .dp
+        .runner
+        .pods()
+        .values()
+        .filter(|p| p.terminated_at.is_none())
+        .count()
+        > 3
+    {
+        assert!(
+            Instant::now() < deadline,
+            "green pods never terminated: {:?}",
+            s.dp.runner.pods()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -208,18 +282,24 @@ async fn failed_releases_never_reach_clients() {
         .await
         .unwrap();
     s.dp.env
-        .wait("Degraded after the crashing standby", 90, |mb| mb.status.as_ref().is_some_and(|st| st.phase == Phase::Degraded))
+        .wait("Degraded after the crashing standby", 90, |mb| {
+            mb.status
+                .as_ref()
+                .is_some_and(|st| st.phase == Phase::Degraded)
+        })
         .await;
-    assert_eq!(s.dp.env.selector_color("api").await.as_deref(), Some("blue"));
+    assert_eq!(
+        s.dp.env.selector_color("api").await.as_deref(),
+        Some("blue")
+    );
 
     // (d) a release that passes the gate and then loses its Redis in the verification window.
-    let redis: std::net::SocketAddr = s
-        .dp
-        .redis_url
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .parse()
-        .expect("REDIS_URL host:port");
+    let redis: std::net::SocketAddr =
+        s.dp.redis_url
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .parse()
+            .expect("REDIS_URL host:port");
     let proxy = crate::harness::tcp_proxy::Proxy::start(redis).await;
     let mut spec = spec(&s.dp, "v4", 2);
     for e in spec["env"].as_array_mut().unwrap() {
@@ -231,23 +311,41 @@ async fn failed_releases_never_reach_clients() {
     s.dp.env.apply(spec).await;
     s.dp.wait_serving("v4", 120).await;
     proxy.cut();
-    let mb = s
-        .dp
-        .env
-        .wait("traffic back on blue after the failed verification", 60, |mb| {
-            mb.status.as_ref().is_some_and(|st| {
-                st.active_color == Some(Color::Blue)
-                    && st.conditions.iter().any(|c| c.type_ == "Degraded" && c.reason == "VerificationFailed")
-            })
-        })
-        .await;
+    let mb =
+        s.dp.env
+            .wait(
+                "traffic back on blue after the failed verification",
+                60,
+                |mb| {
+                    mb.status.as_ref().is_some_and(|st| {
+                        st.active_color == Some(Color::Blue)
+                            && st
+                                .conditions
+                                .iter()
+                                .any(|c| c.type_ == "Degraded" && c.reason == "VerificationFailed")
+                    })
+                },
+            )
+            .await;
     let event = s.dp.env.event("VerificationFailed").await;
-    assert!(event.contains("redis") || event.contains("503"), "the failing response is in the Event: {event}");
-    assert!(mb.status.unwrap().rejected.iter().any(|r| r.image == "mas-server:v4"));
+    assert!(
+        event.contains("redis") || event.contains("503"),
+        "the failing response is in the Event: {event}"
+    );
+    assert!(
+        mb.status
+            .unwrap()
+            .rejected
+            .iter()
+            .any(|r| r.image == "mas-server:v4")
+    );
     s.dp.wait_serving("v1", 20).await;
     tokio::time::sleep(Duration::from_secs(8)).await;
     let stats = finish(s, "crashing standby and a post-switch failure").await;
-    assert!(!stats.first_seen.contains_key("v3"), "the crashing image never served");
+    assert!(
+        !stats.first_seen.contains_key("v3"),
+        "the crashing image never served"
+    );
     assert_eq!(stats.last_version.as_deref(), Some("v1"));
 }
 
@@ -267,7 +365,11 @@ async fn operator_killed_during_a_switch_changes_nothing_for_clients() {
     s.dp.env.restart_operator().await;
     s.dp.wait_serving("v2", 120).await;
     s.dp.env.restart_operator().await;
-    s.dp.env.wait("green live", 60, |mb| live(mb, Color::Green, "mas-server:v2")).await;
+    s.dp.env
+        .wait("green live", 60, |mb| {
+            live(mb, Color::Green, "mas-server:v2")
+        })
+        .await;
     tokio::time::sleep(Duration::from_secs(8)).await;
     let stats = finish(s, "operator killed during a switch").await;
     assert_eq!(stats.last_version.as_deref(), Some("v2"));

@@ -15,4 +15,3 @@ pub async fn secrets_manager() -> aws_sdk_secretsmanager::Client {
     }
     mas_operator::aws_secrets::client().await
 }
-

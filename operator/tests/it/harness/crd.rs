@@ -29,5 +29,3 @@ pub async fn install_crd(client: &Client) {
     .expect("CRD established in time")
     .expect("CRD watch");
 }
-
-

@@ -20,14 +20,17 @@ pub const ADMIN_PASSWORD: &str = "e2e-admin-password";
 pub const JWT_SECRET: &str = "e2e-jwt-secret-e2e-jwt-secret-e2e-jwt";
 
 fn required(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run scripts/test (local services)"))
+    std::env::var(var)
+        .unwrap_or_else(|_| panic!("{var} is not set: run scripts/test (local services)"))
 }
 
 /// A database of its own for one test (both colors share it, as in production).
 async fn create_database(test_ns: &str) -> String {
     let base = required("DATABASE_URL");
     let name = test_ns.replace('-', "_");
-    let admin = sqlx::PgPool::connect(&base).await.expect("connect to PostgreSQL");
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .expect("connect to PostgreSQL");
     // The name is derived from the namespace ([a-z0-9_] only).
     sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
         .execute(&admin)
@@ -47,9 +50,13 @@ async fn ensure_ingress_class(client: &kube::Client) {
         "metadata": {"name": INGRESS_CLASS},
         "spec": {"controller": "traefik.io/ingress-controller"},
     });
-    api.patch(INGRESS_CLASS, &PatchParams::apply("mas-e2e").force(), &Patch::Apply(&class))
-        .await
-        .expect("IngressClass traefik");
+    api.patch(
+        INGRESS_CLASS,
+        &PatchParams::apply("mas-e2e").force(),
+        &Patch::Apply(&class),
+    )
+    .await
+    .expect("IngressClass traefik");
 }
 
 pub struct DataPath {
@@ -130,7 +137,10 @@ impl DataPath {
         loop {
             if let Ok(r) = self.http.get(&url).send().await
                 && r.status().is_success()
-                && r.headers().get("x-app-version").and_then(|v| v.to_str().ok()) == Some(version)
+                && r.headers()
+                    .get("x-app-version")
+                    .and_then(|v| v.to_str().ok())
+                    == Some(version)
             {
                 return Instant::now();
             }
@@ -144,7 +154,13 @@ impl DataPath {
     }
 
     /// POST/GET JSON through the ingress with an optional bearer token.
-    pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base()));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -160,10 +176,18 @@ impl DataPath {
 
     pub async fn login(&self, email: &str, password: &str) -> String {
         let (status, body) = self
-            .call(reqwest::Method::POST, "/api/auth/login", None, Some(json!({"email": email, "password": password})))
+            .call(
+                reqwest::Method::POST,
+                "/api/auth/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
             .await;
         assert_eq!(status, 200, "login {email}: {body}");
-        body["data"]["accessToken"].as_str().expect("accessToken").to_owned()
+        body["data"]["accessToken"]
+            .as_str()
+            .expect("accessToken")
+            .to_owned()
     }
 
     /// A mentor and a student with a booked meeting: (meeting id, mentor token, student token).
@@ -186,7 +210,9 @@ impl DataPath {
         let starts = k8s_openapi::jiff::Timestamp::now()
             .checked_add(k8s_openapi::jiff::SignedDuration::from_hours(2))
             .unwrap();
-        let ends = starts.checked_add(k8s_openapi::jiff::SignedDuration::from_mins(30)).unwrap();
+        let ends = starts
+            .checked_add(k8s_openapi::jiff::SignedDuration::from_mins(30))
+            .unwrap();
         let (status, slot) = self
             .call(
                 reqwest::Method::POST,
@@ -198,10 +224,18 @@ impl DataPath {
         assert_eq!(status, 201, "create slot: {slot}");
         let slot_id = slot["data"]["id"].as_str().expect("slot id").to_owned();
         let (status, booked) = self
-            .call(reqwest::Method::POST, &format!("/api/slots/{slot_id}/book"), Some(&tokens[1]), None)
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/slots/{slot_id}/book"),
+                Some(&tokens[1]),
+                None,
+            )
             .await;
         assert_eq!(status, 201, "book: {booked}");
-        let meeting = booked["data"]["meeting"]["id"].as_str().expect("meeting id").to_owned();
+        let meeting = booked["data"]["meeting"]["id"]
+            .as_str()
+            .expect("meeting id")
+            .to_owned();
         (meeting, tokens[0].clone(), tokens[1].clone())
     }
 }

@@ -93,7 +93,12 @@ impl Env {
             .expect("annotate");
     }
 
-    pub async fn wait<F: Fn(&MasBackend) -> bool>(&self, what: &str, secs: u64, pred: F) -> MasBackend {
+    pub async fn wait<F: Fn(&MasBackend) -> bool>(
+        &self,
+        what: &str,
+        secs: u64,
+        pred: F,
+    ) -> MasBackend {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let mb = self.mbs.get("api").await.expect("get MasBackend");

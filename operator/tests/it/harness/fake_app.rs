@@ -27,7 +27,6 @@ pub fn app_port() -> u16 {
     next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-
 /// Behaviour of the fake app by image: images containing "bad" answer 503 like a broken backend.
 fn respond(image: Option<&str>) -> (StatusCode, String) {
     match image {
@@ -106,4 +105,3 @@ impl Drop for PodServers {
         self.task.abort();
     }
 }
-

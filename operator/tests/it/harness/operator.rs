@@ -23,7 +23,10 @@ impl Operator {
     /// identity is per namespace (a restarted operator is the same replica), unless `env` says
     /// otherwise (`POD_NAME` for a second replica, `MAS_OPERATOR_LEASE_NAMESPACE`).
     pub fn start_with_env(ns: &str, kubeconfig: &std::path::Path, env: &[(&str, &str)]) -> Self {
-        let id = env.iter().find(|(k, _)| *k == "POD_NAME").map_or(ns, |(_, v)| *v);
+        let id = env
+            .iter()
+            .find(|(k, _)| *k == "POD_NAME")
+            .map_or(ns, |(_, v)| *v);
         let log = std::env::temp_dir().join(format!("mas-e2e-operator-{id}.log"));
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -38,7 +41,10 @@ impl Operator {
             // AWS_ENDPOINT_URL/AWS_REGION/credentials (moto) are inherited from the test env.
             .env("MAS_SECRETS_REFRESH_SECONDS", "1")
             // Turns the connection drain after a switch on.
-            .env("MAS_OPERATOR_CONTROL_KEY", "e2e-control-key-e2e-control-key-0123")
+            .env(
+                "MAS_OPERATOR_CONTROL_KEY",
+                "e2e-control-key-e2e-control-key-0123",
+            )
             .env("RUST_LOG", "info,mas_operator=debug")
             .env("NO_COLOR", "1")
             .env("POD_NAME", format!("e2e-{ns}"))
@@ -60,9 +66,17 @@ impl Operator {
             let text = strip_ansi(&raw);
             if let Some(line) = text.lines().find(|l| l.contains("serving /healthz")) {
                 let at = line.find("addr=").expect("addr field") + "addr=".len();
-                return line[at..].split_whitespace().next().unwrap_or_default().to_owned();
+                return line[at..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
             }
-            assert!(std::time::Instant::now() < deadline, "no startup line in {}", self.log.display());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no startup line in {}",
+                self.log.display()
+            );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
@@ -71,7 +85,6 @@ impl Operator {
         self.child.kill().await.unwrap();
     }
 }
-
 
 fn strip_ansi(raw: &str) -> String {
     let mut text = String::new();

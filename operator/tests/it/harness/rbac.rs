@@ -1,4 +1,5 @@
-//! The operator's RBAC from deploy/operator.yaml, and a kubeconfig acting as its ServiceAccount.
+//! The operator installed from deploy/operator.yaml (the chart rendered with
+//! operator/deploy/values.yaml), and a kubeconfig acting as its ServiceAccount.
 
 use std::path::PathBuf;
 
@@ -8,13 +9,22 @@ use serde_json::json;
 
 use super::cluster::{kubeconfig_path, kubectl_with_stdin};
 
-/// Applies deploy/operator.yaml's RBAC (not its Deployment) and returns a kubeconfig that
-/// authenticates as the operator's ServiceAccount.
+/// Applies everything in deploy/operator.yaml but its Deployment (the test runs the binary)
+/// and returns a kubeconfig that authenticates as the operator's ServiceAccount.
 pub async fn operator_sa_kubeconfig(client: &Client, test_ns: &str) -> PathBuf {
+    let out = kubectl_with_stdin(
+        &["apply", "-f", "-"],
+        "{apiVersion: v1, kind: Namespace, metadata: {name: mas-system}}",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let manifest = include_str!("../../../deploy/operator.yaml");
     for doc in manifest.split("\n---\n") {
         let v: serde_json::Value = serde_yaml::from_str(doc).expect("deploy/operator.yaml parses");
-        if v["kind"] == "Deployment" {
+        if v.get("kind").is_none() || v["kind"] == "Deployment" {
             continue;
         }
         let out = kubectl_with_stdin(&["apply", "--server-side", "-f", "-"], doc);

@@ -4,7 +4,10 @@
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "mas-pod-runner", about = "Run labelled pods of the local test cluster as real processes")]
+#[command(
+    name = "mas-pod-runner",
+    about = "Run labelled pods of the local test cluster as real processes"
+)]
 struct Cli {
     /// Namespace whose pods to run.
     #[arg(long)]
