@@ -6,6 +6,7 @@
 
 mod ha;
 mod lifecycle;
+mod plugin;
 mod rbac;
 mod release;
 mod rollback;
