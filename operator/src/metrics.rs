@@ -346,12 +346,11 @@ impl Metrics {
                 .active_revision
                 .map_or(String::new(), |r| r.to_string()),
         };
-        if let Ok(mut last) = self.last_info.lock() {
-            if let Some(old) = last.insert((ns.to_owned(), name.to_owned()), info.clone())
-                && old != info
-            {
-                self.info.remove(&old);
-            }
+        if let Ok(mut last) = self.last_info.lock()
+            && let Some(old) = last.insert((ns.to_owned(), name.to_owned()), info.clone())
+            && old != info
+        {
+            self.info.remove(&old);
         }
         self.info.get_or_create(&info).set(1);
         self.replicas_desired

@@ -337,10 +337,9 @@ fn apply_overlay(
         // An overlay without containers serializes as `containers: []`: nothing to merge.
         if o.get("containers")
             .is_some_and(|c| c.as_array().is_some_and(Vec::is_empty))
+            && let Some(obj) = o.as_object_mut()
         {
-            if let Some(obj) = o.as_object_mut() {
-                obj.remove("containers");
-            }
+            obj.remove("containers");
         }
         merge(&mut v["spec"], &o, None);
     }

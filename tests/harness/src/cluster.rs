@@ -35,9 +35,7 @@ pub fn kubectl() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("kubectl"))
 }
 
-/// A distinct app port per test, randomised per run: pod IPs (127.66.x.y) may be shared with
-/// other clusters on this machine, the port keeps our fake app servers apart.
-
+/// An admin client of the test cluster.
 pub async fn client() -> Client {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let kc = Kubeconfig::read_from(kubeconfig_path()).expect("reading MAS_TEST_KUBECONFIG");

@@ -19,12 +19,30 @@ use crate::harness::members::Member;
 /// A member must be back in its meeting this long after it was disconnected.
 const RECONNECT_BOUND_MS: u64 = 15_000;
 
+/// Load of the scenarios: scripts/bench-zero-downtime raises it (MAS_ZD_WORKERS HTTP workers,
+/// MAS_ZD_MEMBER_PAIRS pairs of websocket + polling members); the defaults are the tests'.
+fn load_setting(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 struct Scenario {
     dp: DataPath,
     load: Load,
     members: Vec<Member>,
     meeting: String,
     mentor: String,
+    /// Offsets (from the load's start) of the switches, for the latency figures.
+    switches: Vec<Duration>,
+}
+
+impl Scenario {
+    /// Marks "a switch happens around now" for the switch-window latency figure.
+    fn switching(&mut self) {
+        self.switches.push(self.load.started.elapsed());
+    }
 }
 
 /// The spec every scenario starts from: fast gate, drain shortly after a switch (Traefik's
@@ -49,19 +67,17 @@ async fn setup(test: &str, replicas: i32) -> Scenario {
     let (meeting, mentor, student) = dp.meeting().await;
     let base = dp.base();
     let mut members = Vec::new();
-    for (token, transport) in [
-        (&student, "websocket"),
-        (&mentor, "polling"),
-        (&student, "polling"),
-        (&mentor, "websocket"),
-    ] {
-        members.push(Member::join(&base, token, &meeting, transport).await);
+    for _ in 0..load_setting("MAS_ZD_MEMBER_PAIRS", 2) {
+        for (token, transport) in [(&student, "websocket"), (&mentor, "polling")] {
+            members.push(Member::join(&base, token, &meeting, transport).await);
+        }
     }
+    let workers = load_setting("MAS_ZD_WORKERS", 4);
     let load = Load::start(
         format!("{base}/api/colleges"),
-        4,
-        500_000,
-        Duration::from_secs(300),
+        workers,
+        2_000_000,
+        Duration::from_secs(400),
     );
     Scenario {
         dp,
@@ -69,6 +85,7 @@ async fn setup(test: &str, replicas: i32) -> Scenario {
         members,
         meeting,
         mentor,
+        switches: Vec::new(),
     }
 }
 
@@ -93,6 +110,7 @@ async fn stored_messages(dp: &DataPath, meeting: &str, token: &str) -> Vec<Value
 
 /// Stops the load and the members and checks the promise; returns the load figures.
 async fn finish(s: Scenario, label: &str) -> Stats {
+    let switches = s.switches.clone();
     let stats = s.load.stop().await;
     let mut acked = Vec::new();
     let mut reconnects: Vec<u64> = Vec::new();
@@ -143,10 +161,36 @@ async fn finish(s: Scenario, label: &str) -> Stats {
             .get(((reconnects.len() as f64 - 1.0) * q).round() as usize)
             .copied()
     };
+    // Switch windows: from 2 s before each switch to 10 s after; steady state: before the first.
+    let first = switches.first().copied().unwrap_or(Duration::MAX);
+    let steady = Duration::ZERO..first.saturating_sub(Duration::from_secs(2));
+    let in_window = |at: Duration| {
+        switches
+            .iter()
+            .any(|s| at + Duration::from_secs(2) >= *s && at <= *s + Duration::from_secs(10))
+    };
+    let window = Stats {
+        latencies: stats
+            .latencies
+            .iter()
+            .filter(|(at, _)| in_window(*at))
+            .copied()
+            .collect(),
+        ..Default::default()
+    };
+    let ms = |d: Option<Duration>| {
+        d.map_or("-".to_owned(), |d| {
+            format!("{:.1}", d.as_secs_f64() * 1000.0)
+        })
+    };
     eprintln!(
-        "FIGURE {label}: {} requests, {} failed, {} chat messages acked (all stored), reconnects {} (p50 {:?} ms, p99 {:?} ms)",
+        "FIGURE {label}: {} requests, {} failed; latency p50/p99 steady {}/{} ms, switch windows {}/{} ms; {} chat messages acked (all stored); {} reconnects, p50 {:?} ms, p99 {:?} ms",
         stats.requests,
         stats.failures.len(),
+        ms(stats.quantile(0.5, steady.clone())),
+        ms(stats.quantile(0.99, steady)),
+        ms(window.quantile(0.5, Duration::ZERO..Duration::MAX)),
+        ms(window.quantile(0.99, Duration::ZERO..Duration::MAX)),
         acked.len(),
         reconnects.len(),
         pct(0.5),
@@ -189,7 +233,7 @@ async fn kubectl_wait_ready(ns: &str, timeout: &str) -> Instant {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn release_rollback_and_scale_down_never_reach_clients() {
-    let s = setup("zd-release", 3).await;
+    let mut s = setup("zd-release", 3).await;
     let ns = s.dp.env.ns.clone();
 
     // (a) image bump → gated switch; CI's `kubectl wait` returns only once v2 serves.
@@ -200,6 +244,7 @@ async fn release_rollback_and_scale_down_never_reach_clients() {
         .load
         .first_seen("v2")
         .expect("v2 served through the ingress");
+    s.switches.push(first_v2);
     assert!(
         waited_at >= first_v2,
         "kubectl wait returned {:?} before the first v2 response",
@@ -217,6 +262,7 @@ async fn release_rollback_and_scale_down_never_reach_clients() {
 
     // (b) rollback annotation → one selector write back to the warm blue.
     let t = Instant::now();
+    s.switching();
     s.dp.env
         .annotate("platform.myanalyticsschool.com/rollback", "now-1")
         .await;
@@ -236,6 +282,7 @@ async fn release_rollback_and_scale_down_never_reach_clients() {
     assert_eq!(s.load.snapshot().last_version.as_deref(), Some("v1"));
 
     // (e) the old color's scale-down (its pods get preStop, SIGTERM, SIGKILL) under load.
+    s.switching();
     let p = json!({"spec": {"scaleDownDelaySeconds": 2}});
     s.dp.env
         .mbs
@@ -272,7 +319,7 @@ async fn release_rollback_and_scale_down_never_reach_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failed_releases_never_reach_clients() {
-    let s = setup("zd-failed", 2).await;
+    let mut s = setup("zd-failed", 2).await;
 
     // (c) a standby whose process exits: traffic never moves.
     let p = json!({"spec": {"image": "mas-server-crash:v3", "progressDeadlineSeconds": 20}});
@@ -310,6 +357,7 @@ async fn failed_releases_never_reach_clients() {
     spec["verification"] = json!({"durationSeconds": 60, "failureThreshold": 2});
     s.dp.env.apply(spec).await;
     s.dp.wait_serving("v4", 120).await;
+    s.switching();
     proxy.cut();
     let mb =
         s.dp.env
@@ -364,6 +412,7 @@ async fn operator_killed_during_a_switch_changes_nothing_for_clients() {
     // (f) kill it mid-release, and again right after the switch.
     s.dp.env.restart_operator().await;
     s.dp.wait_serving("v2", 120).await;
+    s.switching();
     s.dp.env.restart_operator().await;
     s.dp.env
         .wait("green live", 60, |mb| {
