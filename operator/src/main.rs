@@ -76,8 +76,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     {
         tracing::debug!("rustls crypto provider already installed");
     }
-    let client = kube::Client::try_default().await?;
     let metrics = Arc::new(Metrics::new());
+    let client = controller::counted_client(kube::Config::infer().await?, metrics.clone())?;
     let ready = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(config.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");

@@ -67,6 +67,12 @@ struct ResultLabels {
     result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    verb: String,
+    resource: String,
+}
+
 fn seconds_buckets() -> impl Iterator<Item = f64> {
     // 0.1 s … ~27 min
     exponential_buckets(0.1, 2.0, 15)
@@ -89,6 +95,7 @@ pub struct Metrics {
     traffic_switches: Family<Object, Counter>,
     secrets_calls: Family<ResultLabels, Counter>,
     leader: Gauge,
+    api_requests: Family<RequestLabels, Counter>,
     /// Last info labels per object, to drop a label set when its phase or color changes.
     last_info: Mutex<HashMap<(String, String), Info>>,
     started: Instant,
@@ -126,6 +133,12 @@ impl Metrics {
         let traffic_switches = Family::<Object, Counter>::default();
         let secrets_calls = Family::<ResultLabels, Counter>::default();
         let leader = Gauge::default();
+        let api_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "operator_api_requests",
+            "Requests this operator sent to the Kubernetes API, by verb and resource",
+            api_requests.clone(),
+        );
         registry.register("operator_reconciles", "Reconcile runs", reconciles.clone());
         registry.register(
             "operator_reconcile_duration_seconds",
@@ -214,6 +227,7 @@ impl Metrics {
             traffic_switches,
             secrets_calls,
             leader,
+            api_requests,
             last_info: Mutex::default(),
             started: Instant::now(),
             last_reconcile_ms: AtomicI64::new(0),
@@ -274,6 +288,26 @@ impl Metrics {
         let since = self.in_flight_since_ms.load(Ordering::Relaxed);
         let running = Duration::from_millis(u64::try_from(self.ms() - since).unwrap_or(0));
         (running > stuck).then_some(running)
+    }
+
+    /// One request to the Kubernetes API (`/apis/apps/v1/namespaces/x/deployments/y` →
+    /// `PATCH deployments`; watches are `WATCH`).
+    pub fn api_request(&self, method: &str, path: &str, query: Option<&str>) {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        // The resource is the segment after the namespace, or after the group/version.
+        let resource = match parts.iter().position(|p| *p == "namespaces") {
+            Some(i) if parts.len() > i + 2 => parts[i + 2],
+            Some(_) => "namespaces",
+            None if parts.first() == Some(&"api") => parts.get(2).copied().unwrap_or(""),
+            None => parts.get(3).copied().unwrap_or(""),
+        };
+        let verb = if query.is_some_and(|q| q.contains("watch=true")) { "WATCH" } else { method };
+        self.api_requests
+            .get_or_create(&RequestLabels {
+                verb: verb.to_owned(),
+                resource: resource.to_owned(),
+            })
+            .inc();
     }
 
     pub fn set_leader(&self, leader: bool) {
@@ -477,6 +511,23 @@ mod tests {
             seen += 1;
         }
         assert!(seen >= 8, "the dashboard queries the release metrics");
+    }
+
+    #[test]
+    fn api_requests_are_counted_by_verb_and_resource() {
+        let m = Metrics::new();
+        m.api_request("PATCH", "/apis/apps/v1/namespaces/prod/deployments/api-blue", Some("fieldManager=x"));
+        m.api_request("GET", "/apis/platform.myanalyticsschool.com/v1alpha1/namespaces/prod/masbackends/api", None);
+        m.api_request("GET", "/api/v1/namespaces/prod/pods", Some("watch=true&labelSelector=a"));
+        m.api_request("GET", "/api/v1/pods", Some("watch=true"));
+        let text = m.render();
+        for line in [
+            "mas_operator_api_requests_total{verb=\"PATCH\",resource=\"deployments\"} 1",
+            "mas_operator_api_requests_total{verb=\"GET\",resource=\"masbackends\"} 1",
+            "mas_operator_api_requests_total{verb=\"WATCH\",resource=\"pods\"} 2",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! The one write layer: server-side apply of the builders' output and of the status, all as
 //! `mas-operator`, and the deletion of what the desired state no longer holds.
+//!
+//! An object identical to what this process last applied, and unchanged since (same
+//! generation, or resourceVersion where there is none, in the watch cache), is not sent again:
+//! an idle MasBackend costs no writes. Someone else's edit changes the object, so it is applied
+//! (healed) again; Secrets, which the operator cannot read, are re-applied every 10 minutes.
 
-use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment};
+use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -11,7 +16,14 @@ use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Error, FIELD_MANAGER};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kube::runtime::reflector::ObjectRef;
+
+use super::{Error, FIELD_MANAGER, Stores};
 use crate::crd::{MasBackend, MasBackendStatus};
 use crate::desired::{Desired, INSTANCE_LABEL, Owner, Referenced};
 
@@ -20,7 +32,35 @@ fn params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
-async fn apply_one<K>(client: &Client, ns: &str, obj: &K) -> Result<(), Error>
+/// Secrets cannot be observed: re-applied this often to heal edits.
+const SECRET_REFRESH: Duration = Duration::from_secs(600);
+
+/// What this process last applied, per object: body hash, the object's version right after.
+#[derive(Default)]
+pub struct Applied {
+    entries: Mutex<HashMap<(String, String, String), (u64, String, Instant)>>,
+}
+
+fn version<K: Resource>(obj: &K) -> String {
+    match obj.meta().generation {
+        Some(g) => format!("g{g}"),
+        None => format!("r{}", obj.meta().resource_version.clone().unwrap_or_default()),
+    }
+}
+
+fn hash_of(body: &serde_json::Value) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.to_string().hash(&mut h);
+    h.finish()
+}
+
+async fn apply_one<K>(
+    client: &Client,
+    applied: &Applied,
+    store: Option<&Store<K>>,
+    ns: &str,
+    obj: &K,
+) -> Result<(), Error>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -28,37 +68,57 @@ where
         + DeserializeOwned
         + std::fmt::Debug,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
     let name = obj.meta().name.clone().unwrap_or_default();
     let mut body = serde_json::to_value(obj).map_err(Error::Serialize)?;
     // Typed structs omit apiVersion/kind; SSA needs them.
     body["apiVersion"] = K::api_version(&()).into();
     body["kind"] = K::kind(&()).into();
-    api.patch(&name, &params(), &Patch::Apply(&body))
+    let hash = hash_of(&body);
+    let key = (K::kind(&()).to_string(), ns.to_owned(), name.clone());
+    let last = applied.entries.lock().ok().and_then(|e| e.get(&key).cloned());
+    if let Some((h, v, at)) = last
+        && h == hash
+    {
+        let unchanged = match store {
+            Some(store) => store
+                .get(&ObjectRef::new(&name).within(ns))
+                .is_some_and(|current| version(current.as_ref()) == v),
+            None => at.elapsed() < SECRET_REFRESH,
+        };
+        if unchanged {
+            return Ok(());
+        }
+    }
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let result = api
+        .patch(&name, &params(), &Patch::Apply(&body))
         .await
         .map_err(Error::kube("apply"))?;
+    if let Ok(mut e) = applied.entries.lock() {
+        e.insert(key, (hash, version(&result), Instant::now()));
+    }
     Ok(())
 }
 
 /// Applies everything in `desired`, in its order.
-pub async fn apply(client: &Client, ns: &str, desired: &Desired) -> Result<(), Error> {
+pub async fn apply(client: &Client, applied: &Applied, stores: &Stores, ns: &str, desired: &Desired) -> Result<(), Error> {
     for s in &desired.secrets {
-        apply_one::<Secret>(client, ns, s).await?;
+        apply_one::<Secret>(client, applied, None, ns, s).await?;
     }
     for r in &desired.revisions {
-        apply_one::<ControllerRevision>(client, ns, r).await?;
+        apply_one(client, applied, Some(&stores.revisions), ns, r).await?;
     }
     if let Some(j) = &desired.job {
-        apply_one::<Job>(client, ns, j).await?;
+        apply_one(client, applied, Some(&stores.jobs), ns, j).await?;
     }
     for d in &desired.deployments {
-        apply_one::<Deployment>(client, ns, d).await?;
+        apply_one(client, applied, Some(&stores.deployments), ns, d).await?;
     }
     for s in &desired.services {
-        apply_one::<Service>(client, ns, s).await?;
+        apply_one(client, applied, Some(&stores.services), ns, s).await?;
     }
     if let Some(i) = &desired.ingress {
-        apply_one::<Ingress>(client, ns, i).await?;
+        apply_one(client, applied, Some(&stores.ingresses), ns, i).await?;
     }
     Ok(())
 }

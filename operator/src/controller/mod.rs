@@ -99,6 +99,8 @@ pub struct Context {
     /// Derives each MasBackend's control token; `None`: connection draining is off.
     pub control_key: Option<Vec<u8>>,
     pub stores: Stores,
+    /// What was last applied, to skip unchanged writes.
+    pub applied: apply::Applied,
     /// HTTP client for the drain calls to pods.
     pub http: reqwest::Client,
 }
@@ -185,6 +187,7 @@ impl Context {
             secrets_refresh,
             control_key,
             stores,
+            applied: apply::Applied::default(),
             http: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(3))
@@ -192,6 +195,17 @@ impl Context {
                 .unwrap_or_default(),
         }
     }
+}
+
+/// A client counting every request it sends (`mas_operator_api_requests_total`).
+pub fn counted_client(config: kube::Config, metrics: Arc<Metrics>) -> anyhow::Result<Client> {
+    let count = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+        metrics.api_request(req.method().as_str(), req.uri().path(), req.uri().query());
+        req
+    });
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&count)
+        .build())
 }
 
 fn error_policy(mb: Arc<MasBackend>, err: &Error, ctx: Arc<Context>) -> Action {

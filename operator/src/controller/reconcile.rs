@@ -100,7 +100,7 @@ pub async fn reconcile(cached: Arc<MasBackend>, ctx: Arc<Context>) -> Result<Req
     }
 
     // Apply, then delete what is no longer wanted.
-    apply(&ctx.client, ns, &desired).await?;
+    apply(&ctx.client, &ctx.applied, &ctx.stores, ns, &desired).await?;
     let gone = referenced(&owner, &mb, &prev).released_by(&referenced(&owner, &mb, &status));
     delete_unwanted(
         &ctx.client,
