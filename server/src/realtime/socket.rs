@@ -346,6 +346,9 @@ async fn signal(
 struct ChatSend {
     meeting_id: Uuid,
     body: String,
+    /// The client's id for this message: a re-send after a reconnect returns the
+    /// stored message instead of storing it twice.
+    client_message_id: Option<String>,
 }
 
 async fn chat_send(
@@ -359,16 +362,26 @@ async fn chat_send(
     let result = async {
         let req = parse(req)?;
         require_joined(&joined, req.meeting_id)?;
-        chat::store(&ctx.app.db, req.meeting_id, claims.sub, &req.body).await
+        chat::store(
+            &ctx.app.db,
+            req.meeting_id,
+            claims.sub,
+            &req.body,
+            req.client_message_id.as_deref(),
+        )
+        .await
     }
     .await;
     match result {
-        Ok(message) => {
-            let _ = s
-                .to(meeting_room(message.meeting_id))
-                .emit("chat:message", &message)
-                .await;
-            ack_ok(ack, json!({ "message": message }));
+        Ok(stored) => {
+            // A re-send was broadcast the first time already.
+            if stored.is_new {
+                let _ = s
+                    .to(meeting_room(stored.message.meeting_id))
+                    .emit("chat:message", &stored.message)
+                    .await;
+            }
+            ack_ok(ack, json!({ "message": stored.message }));
         }
         Err(e) => ack_err(ack, &e),
     }
