@@ -105,9 +105,6 @@ pub(crate) async fn authenticate(
     TryData(auth): TryData<HandshakeAuth>,
     State(ctx): State<Ctx>,
 ) -> Result<(), ConnectRejected> {
-    if ctx.app.shutdown.is_cancelled() {
-        return Err(ConnectRejected("server is draining, reconnect".into()));
-    }
     let token = auth
         .ok()
         .and_then(|a| a.token)
@@ -162,6 +159,7 @@ async fn on_disconnect(
     reason: DisconnectReason,
 ) {
     tracing::debug!(sid = %s.id, ?reason, "socket disconnected");
+    let _ = ctx.app.connections.take_upgrade(&s.id.to_string());
     for meeting in joined.drain() {
         let _ = ctx.members.remove(meeting, &s.id.to_string()).await;
         announce_left(&s, &claims, meeting).await;
