@@ -25,4 +25,7 @@ COPY --from=build /out/mas-server /usr/local/bin/mas-server
 COPY server/assets /app/assets
 ENV HOST=0.0.0.0 PORT=8000 ASSETS_DIR=/app/assets
 EXPOSE 8000
+# No curl in the image: the binary probes its own /api/health (exit 0 healthy, 1 not).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s CMD ["/usr/local/bin/mas-server", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/mas-server"]
+CMD ["serve"]

@@ -134,6 +134,18 @@ pub struct Config {
     pub assets_dir: PathBuf,
     pub body_limit_bytes: usize,
     pub shutdown_grace: Duration,
+    /// After SIGTERM: how long the server keeps serving new requests while `/api/health`
+    /// already answers 503, so endpoint removal reaches the ingress before it stops.
+    pub shutdown_drain: Duration,
+    /// Apply `migrations/` at boot; false when a separate `mas-server migrate` (the
+    /// operator's Job) did it.
+    pub migrate_on_start: bool,
+    /// Reported by `/api/health` and sent as `x-app-version` on every response.
+    pub app_version: String,
+    /// Port of the internal listener (connection drain/resume), on `host`; none when unset.
+    pub internal_port: Option<u16>,
+    /// Bearer token of the internal endpoints; they answer 404 while it is unset.
+    pub control_token: Option<Secret>,
     pub login_max_attempts: u32,
     pub login_window: Duration,
     /// Reverse proxies (ingress, load balancer) in front of the server that append
@@ -162,6 +174,61 @@ pub struct RealtimeConfig {
     pub presence_ttl: Duration,
     /// Validity of a terminal pairing token.
     pub terminal_pairing_ttl: Duration,
+}
+
+/// What `mas-server migrate` needs: only the database (a migration Job may carry nothing else).
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+impl DatabaseConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        let url = env.required("DATABASE_URL")?;
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid("DATABASE_URL", "must start with postgres://"));
+        }
+        Ok(DatabaseConfig {
+            url: Secret::new(url),
+            max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 20)?,
+        })
+    }
+}
+
+/// Where `mas-server healthcheck` finds this server: `HOST` and `PORT` as the server
+/// reads them, with a wildcard host reached over loopback.
+pub fn local_health_url(vars: &HashMap<String, String>) -> Result<String, ConfigError> {
+    let env = Env(vars);
+    let host: IpAddr = env.parse("HOST", IpAddr::from([0, 0, 0, 0]))?;
+    let port: u16 = env.parse("PORT", 8000)?;
+    let host = match host {
+        h if h.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        h => h,
+    };
+    Ok(format!(
+        "http://{}/api/health",
+        std::net::SocketAddr::new(host, port)
+    ))
+}
+
+/// A version string that fits an HTTP header value.
+fn app_version(raw: Option<&str>) -> Result<String, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(env!("CARGO_PKG_VERSION").to_string());
+    };
+    if raw.len() > 128 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid(
+            "APP_VERSION",
+            "must be at most 128 printable ASCII characters without spaces",
+        ));
+    }
+    Ok(raw.to_string())
 }
 
 /// One clear line naming the offending variable.
@@ -210,6 +277,18 @@ impl Env<'_> {
                 .parse()
                 .map_err(|e: T::Err| invalid(var, format!("{e} (got {raw:?})"))),
         }
+    }
+
+    fn optional<T: std::str::FromStr>(&self, var: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        self.opt(var)
+            .map(|raw| {
+                raw.parse()
+                    .map_err(|e: T::Err| invalid(var, format!("{e} (got {raw:?})")))
+            })
+            .transpose()
     }
 
     fn bool(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
@@ -270,9 +349,10 @@ impl Config {
             .map(str::to_ascii_lowercase)
             .as_deref()
         {
-            None | Some("development" | "dev") => AppEnv::Development,
+            // Unset means production: a forgotten variable must not open CORS to every origin.
+            None | Some("production" | "prod") => AppEnv::Production,
+            Some("development" | "dev") => AppEnv::Development,
             Some("test") => AppEnv::Test,
-            Some("production" | "prod") => AppEnv::Production,
             Some(other) => {
                 return Err(invalid(
                     "APP_ENV",
@@ -297,10 +377,7 @@ impl Config {
             }
         };
 
-        let database_url = env.required("DATABASE_URL")?;
-        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
-            return Err(invalid("DATABASE_URL", "must start with postgres://"));
-        }
+        let database = DatabaseConfig::from_map(vars)?;
         let redis_url = env.required("REDIS_URL")?;
         if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
             return Err(invalid(
@@ -385,8 +462,8 @@ impl Config {
             port: env.parse("PORT", 8000)?,
             app_env,
             role,
-            database_url: Secret::new(database_url),
-            database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 20)?,
+            database_url: database.url,
+            database_max_connections: database.max_connections,
             redis_url: Secret::new(redis_url),
             cors_allowed_origins,
             jwt_secret: Secret::new(jwt_secret),
@@ -398,6 +475,11 @@ impl Config {
             assets_dir: PathBuf::from(env.opt("ASSETS_DIR").unwrap_or("server/assets")),
             body_limit_bytes: env.parse("BODY_LIMIT_BYTES", 20 * 1024 * 1024)?,
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 25)?,
+            shutdown_drain: env.seconds("SHUTDOWN_DRAIN_SECONDS", 5)?,
+            migrate_on_start: env.bool("MIGRATE_ON_START", true)?,
+            app_version: app_version(env.opt("APP_VERSION"))?,
+            internal_port: env.optional("INTERNAL_PORT")?,
+            control_token: env.opt("CONTROL_TOKEN").map(Secret::new),
             login_max_attempts: env.parse("LOGIN_MAX_ATTEMPTS", 10)?,
             login_window: env.seconds("LOGIN_WINDOW_SECONDS", 15 * 60)?,
             trusted_proxy_hops: env.parse("TRUSTED_PROXY_HOPS", 0)?,
@@ -451,6 +533,13 @@ impl Config {
     pub fn is_development(&self) -> bool {
         self.app_env == AppEnv::Development
     }
+
+    pub fn database(&self) -> DatabaseConfig {
+        DatabaseConfig {
+            url: self.database_url.clone(),
+            max_connections: self.database_max_connections,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -498,10 +587,74 @@ mod tests {
         let c = Config::from_map(&base()).unwrap();
         assert_eq!(c.port, 8000);
         assert_eq!(c.host.to_string(), "0.0.0.0");
-        assert_eq!(c.app_env, AppEnv::Development);
+        // Unset means production (strict CORS, JSON logs).
+        assert_eq!(c.app_env, AppEnv::Production);
+        assert!(!c.is_development() && c.log_json);
         assert_eq!(c.body_limit_bytes, 20 * 1024 * 1024);
         assert!(c.s3.is_none() && c.smtp.is_none() && c.llm.is_none());
         assert_eq!(c.trusted_proxy_hops, 0);
+        assert!(c.migrate_on_start);
+        assert_eq!(c.app_version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(c.shutdown_drain, Duration::from_secs(5));
+        assert!(c.internal_port.is_none() && c.control_token.is_none());
+
+        let mut v = base();
+        v.insert("APP_ENV".into(), "development".into());
+        assert!(Config::from_map(&v).unwrap().is_development());
+    }
+
+    #[test]
+    fn release_settings_parse() {
+        let mut v = base();
+        v.insert("MIGRATE_ON_START".into(), "false".into());
+        v.insert("APP_VERSION".into(), "2026.12.1-green".into());
+        v.insert("INTERNAL_PORT".into(), "9090".into());
+        v.insert("CONTROL_TOKEN".into(), "control-token-value".into());
+        v.insert("SHUTDOWN_DRAIN_SECONDS".into(), "0".into());
+        let c = Config::from_map(&v).unwrap();
+        assert!(!c.migrate_on_start);
+        assert_eq!(c.app_version, "2026.12.1-green");
+        assert_eq!(c.internal_port, Some(9090));
+        assert_eq!(
+            c.control_token.as_ref().map(Secret::expose),
+            Some("control-token-value")
+        );
+        assert_eq!(c.shutdown_drain, Duration::ZERO);
+        assert!(!format!("{c:?}").contains("control-token-value"));
+
+        for (var, value) in [
+            ("APP_VERSION", "has space"),
+            ("INTERNAL_PORT", "70000"),
+            ("MIGRATE_ON_START", "maybe"),
+        ] {
+            let mut v = base();
+            v.insert(var.into(), value.into());
+            let err = Config::from_map(&v).unwrap_err().to_string();
+            assert!(err.contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn health_url_follows_host_and_port() {
+        let map = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            local_health_url(&map(&[])).unwrap(),
+            "http://127.0.0.1:8000/api/health"
+        );
+        assert_eq!(
+            local_health_url(&map(&[("PORT", "3000"), ("HOST", "::")])).unwrap(),
+            "http://127.0.0.1:3000/api/health"
+        );
+        assert_eq!(
+            local_health_url(&map(&[("HOST", "::1")])).unwrap(),
+            "http://[::1]:8000/api/health"
+        );
+        assert!(local_health_url(&map(&[("PORT", "x")])).is_err());
     }
 
     #[test]

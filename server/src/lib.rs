@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod net;
 pub mod queues;
 pub mod realtime;
 pub mod services;
@@ -28,10 +29,15 @@ use crate::config::Config;
 const DB_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::state::AppState;
 
-/// Connects, migrates, seeds and returns the shared state.
+/// Connects, migrates (unless `MIGRATE_ON_START=false`), seeds and returns the shared state.
 pub async fn bootstrap(config: Config, shutdown: CancellationToken) -> anyhow::Result<AppState> {
     let db = startup::connect_database(&config).await?;
-    startup::migrate(&db).await?;
+    if config.migrate_on_start {
+        startup::migrate(&db).await?;
+    } else {
+        startup::ensure_migrated(&db).await?;
+        tracing::info!("MIGRATE_ON_START=false: migrations left to `mas-server migrate`");
+    }
     startup::seed(&db, &config).await.context("seeding")?;
     let redis = startup::connect_redis(&config).await?;
     Ok(build_state(config, db, redis, shutdown))
@@ -53,11 +59,12 @@ pub fn build_state(
         shutdown,
         started_at: Instant::now(),
         storage: Arc::default(),
+        connections: Default::default(),
     }
 }
 
-/// Runs the server on `listener` until `shutdown` resolves, then stops accepting,
-/// lets in-flight requests finish within `SHUTDOWN_GRACE_SECONDS` and returns.
+/// Runs the server on `listener` until `shutdown` resolves, then shuts down in the
+/// order of [`serve`].
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -68,20 +75,50 @@ pub async fn run(
     serve(listener, state, shutdown).await
 }
 
-/// Serves an already bootstrapped state (lets tests share one bootstrap).
+/// Serves an already bootstrapped state (lets tests share one bootstrap), plus the
+/// internal listener on `HOST:INTERNAL_PORT` when that is set.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let internal = match state.config.internal_port {
+        Some(port) => {
+            let addr = std::net::SocketAddr::new(state.config.host, port);
+            let internal = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (INTERNAL_PORT)"))?;
+            Some(internal)
+        }
+        None => None,
+    };
+    serve_with(listener, internal, state, shutdown).await
+}
+
+/// [`serve`] with the internal listener given (tests bind it on port 0).
+///
+/// Shutdown order, for the endpoint-propagation race: when `shutdown` resolves,
+/// `/api/health` answers 503 and new Socket.IO sessions are refused at once, while
+/// the listener keeps serving for `SHUTDOWN_DRAIN_SECONDS` (the ingress may still
+/// send requests until it sees the endpoint gone); then realtime clients are moved,
+/// then the listener stops accepting and in-flight requests get
+/// `SHUTDOWN_GRACE_SECONDS` to finish.
+pub async fn serve_with(
+    listener: TcpListener,
+    internal: Option<TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let token = state.shutdown.clone();
     let grace = state.config.shutdown_grace;
+    let drain_window = state.config.shutdown_drain;
     let addr = listener.local_addr()?;
     tokio::spawn({
-        let token = token.clone();
+        let (token, connections) = (token.clone(), state.connections.clone());
         async move {
             shutdown.await;
-            tracing::info!("shutdown requested; draining");
+            tracing::info!(?drain_window, "shutdown requested; health reports draining");
+            connections.begin_drain();
             token.cancel();
         }
     });
@@ -102,41 +139,62 @@ pub async fn serve(
     // endpoints: Socket.IO clients are told to reconnect while HTTP still accepts requests
     // (long-polling clients need one more round-trip); then HTTP stops.
     let drained = CancellationToken::new();
-    let app = if state.config.role.serves_api() {
-        let realtime = realtime::Realtime::start(&state).await?;
-        tokio::spawn({
-            let (realtime, token, drained) = (realtime.clone(), token.clone(), drained.clone());
-            async move {
-                token.cancelled().await;
-                realtime.drain().await;
-                drained.cancel();
-            }
-        });
-        http::router_with(state.clone(), realtime.routes())
+    let realtime = if state.config.role.serves_api() {
+        Some(realtime::Realtime::start(&state).await?)
     } else {
-        tokio::spawn({
-            let (token, drained) = (token.clone(), drained.clone());
-            async move {
-                token.cancelled().await;
-                drained.cancel();
-            }
-        });
-        http::probes_router(state.clone())
+        None
     };
+    tokio::spawn({
+        let (realtime, token, drained) = (realtime.clone(), token.clone(), drained.clone());
+        async move {
+            token.cancelled().await;
+            tokio::time::sleep(drain_window).await;
+            if let Some(realtime) = realtime {
+                realtime.shutdown().await;
+            }
+            tracing::info!("no longer accepting connections");
+            drained.cancel();
+        }
+    });
+    let app = match &realtime {
+        Some(realtime) => http::router_with(state.clone(), realtime.routes()),
+        None => http::probes_router(state.clone()),
+    };
+
+    let internal_server = internal.map(|internal| {
+        let app = http::internal::router(state.clone(), realtime.clone());
+        let stopped = drained.clone();
+        if let Ok(addr) = internal.local_addr() {
+            tracing::info!(%addr, "internal listener");
+        }
+        tokio::spawn(async move {
+            axum::serve(internal, app)
+                .with_graceful_shutdown(async move { stopped.cancelled().await })
+                .await
+        })
+    });
+
     tracing::info!(%addr, "listening");
-    // Connect info gives handlers the peer address (login rate limiting).
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown({
+    // Per connection: the peer address (login rate limiting) and a handle that lets the
+    // drain cut a websocket's connection.
+    let server = axum::serve(
+        net::CuttableListener::new(listener),
+        net::WithConnection(app),
+    )
+    .with_graceful_shutdown({
         let drained = drained.clone();
         async move { drained.cancelled().await }
     });
     let deadline = async {
-        token.cancelled().await;
+        drained.cancelled().await;
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
         result = server => result.context("HTTP server failed")?,
         () = deadline => tracing::warn!(?grace, "in-flight requests outlived the shutdown grace period"),
+    }
+    if let Some(internal_server) = internal_server {
+        internal_server.abort();
     }
     if let Some(workers) = workers {
         token.cancel();

@@ -1,24 +1,82 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use mas_server::config::Config;
+use clap::{CommandFactory, Parser, Subcommand};
+use mas_server::config::{Config, DatabaseConfig};
+
+/// MAS backend: REST API, Socket.IO, terminal relay and queue workers.
+///
+/// Configuration comes from the environment (see README.md).
+#[derive(Parser)]
+#[command(name = "mas-server", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default without a subcommand).
+    Serve,
+    /// Apply the database migrations (under the migration lock) and exit.
+    Migrate,
+    /// Exit 0 when this host's /api/health answers 200 with "success": true, else 1
+    /// (for container HEALTHCHECK and exec probes; no curl needed).
+    Healthcheck {
+        /// Health URL to check instead of http://127.0.0.1:$PORT/api/health.
+        #[arg(long)]
+        url: Option<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout_seconds: u64,
+    },
+    /// Print the OpenAPI document (for the checked-in snapshot and client generation).
+    Openapi,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // `mas-server openapi` prints the API document (for the checked-in snapshot and
-    // client generation) without needing any configuration.
-    if std::env::args().nth(1).as_deref() == Some("openapi") {
-        return match serde_json::to_string_pretty(&mas_server::http::openapi::document()) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help, --version: stdout, exit 0.
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => {
+            // Bad arguments: the reason and the usage on stderr, exit 2 (clap leaves
+            // the usage out for a bad value).
+            let text = err.render().to_string();
+            eprint!("{text}");
+            if !text.contains("Usage:") {
+                eprintln!("\n{}", Cli::command().render_usage());
             }
-            Err(err) => {
-                eprintln!("cannot render the OpenAPI document: {err}");
-                ExitCode::from(1)
-            }
-        };
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Migrate => migrate().await,
+        Command::Healthcheck {
+            url,
+            timeout_seconds,
+        } => healthcheck(url, Duration::from_secs(timeout_seconds)).await,
+        Command::Openapi => openapi(),
     }
+}
+
+fn openapi() -> ExitCode {
+    match serde_json::to_string_pretty(&mas_server::http::openapi::document()) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("cannot render the OpenAPI document: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve() -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
@@ -41,6 +99,60 @@ async fn main() -> ExitCode {
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "server stopped with an error");
             eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn migrate() -> ExitCode {
+    let database = match DatabaseConfig::from_env() {
+        Ok(database) => database,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = async {
+        let db = mas_server::startup::connect(&database).await?;
+        mas_server::startup::migrate(&db).await?;
+        db.close().await;
+        anyhow::Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            println!(
+                "database migrated ({} migrations)",
+                mas_server::startup::MIGRATOR.iter().count()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("migration failed: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Exit 1 on any failure, config errors included: for a container HEALTHCHECK, 2 is reserved.
+async fn healthcheck(url: Option<String>, timeout: Duration) -> ExitCode {
+    let url = match url.map_or_else(
+        || mas_server::config::local_health_url(&std::env::vars().collect()),
+        Ok,
+    ) {
+        Ok(url) => url,
+        Err(err) => {
+            eprintln!("unhealthy: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match mas_server::http::health::probe(&url, timeout).await {
+        Ok(summary) => {
+            println!("healthy: {summary}");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("unhealthy: {url}: {reason}");
             ExitCode::from(1)
         }
     }

@@ -23,6 +23,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// BullMQ producers (every role can enqueue; workers run per PROCESS_ROLE).
     pub queues: crate::queues::Queues,
+    /// Drain mode of the long-lived connections (operator drain and SIGTERM).
+    pub connections: crate::realtime::drain::Connections,
     /// Built on first use: loading AWS credentials is async and only needed by upload routes.
     pub storage: Arc<tokio::sync::OnceCell<Storage>>,
 }

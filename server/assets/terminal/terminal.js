@@ -1,6 +1,7 @@
 // Browser end of the terminal relay: xterm.js <-> /api/terminal/relay.
 // Keystrokes go out as binary frames, resizes as {"type":"resize"} text frames;
-// binary frames from the CLI are PTY output. Reconnects on 1012 (server restart).
+// binary frames from the CLI are PTY output. Reconnects with the same token on 1012
+// (server restarting or draining for a release) and 4010 (the CLI's relay vanished).
 (function () {
   const $ = (id) => document.getElementById(id);
   const status = (text) => { $("status").textContent = text; document.title = "MAS terminal – " + text; };
@@ -8,6 +9,9 @@
   term.open($("term"));
   const encoder = new TextEncoder();
   let ws = null;
+  // Reconnects in a row without pairing; reset once paired.
+  let attempts = 0;
+  const MAX_ATTEMPTS = 10;
 
   function fit() {
     const el = $("term");
@@ -38,7 +42,7 @@
         let notice = null;
         try { notice = JSON.parse(ev.data); } catch (_) { /* plain text from the CLI */ }
         if (notice && notice.type === "waiting") return status("waiting for CLI");
-        if (notice && notice.type === "paired") { status("paired"); term.focus(); return; }
+        if (notice && notice.type === "paired") { attempts = 0; status("paired"); term.focus(); return; }
         term.write(ev.data);
       } else {
         term.write(new Uint8Array(ev.data));
@@ -46,7 +50,15 @@
     };
     ws.onclose = (ev) => {
       status("closed " + ev.code + (ev.reason ? ": " + ev.reason : ""));
-      if (ev.code === 1012 || ev.code === 4010) setTimeout(() => connect(token), 500);
+      // 1006 (no connection) only counts while already reconnecting: the new server may
+      // still be coming up.
+      const retry = ev.code === 1012 || ev.code === 4010 || (ev.code === 1006 && attempts > 0);
+      if (!retry || attempts >= MAX_ATTEMPTS) return;
+      attempts += 1;
+      // Jittered backoff, so a drained replica's clients do not all return at once.
+      const delay = 250 * attempts + Math.random() * 500;
+      status("reconnecting (" + ev.code + ")");
+      setTimeout(() => connect(token), delay);
     };
   }
 

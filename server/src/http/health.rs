@@ -37,7 +37,8 @@ pub struct HealthReport {
     /// `ok`, `degraded` (a dependency is down) or `draining` (shutting down).
     pub status: &'static str,
     pub checks: Checks,
-    pub version: &'static str,
+    /// `APP_VERSION`, or the server's own version when unset.
+    pub version: String,
     #[serde(rename = "uptimeSeconds")]
     pub uptime_seconds: u64,
 }
@@ -103,6 +104,8 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
                 .map(|_| ())
         }),
     );
+    // Only shutdown counts: the operator's connection drain (internal port) must leave
+    // a drained color healthy, as the instant-rollback target.
     let draining = state.shutdown.is_cancelled();
     let healthy = database.status == "up" && redis.status == "up";
     let success = healthy && !draining;
@@ -122,7 +125,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
             success,
             status,
             checks: Checks { database, redis },
-            version: env!("CARGO_PKG_VERSION"),
+            version: state.config.app_version.clone(),
             uptime_seconds: state.started_at.elapsed().as_secs(),
         }),
     )
@@ -140,4 +143,42 @@ pub async fn live() -> Json<Liveness> {
         success: true,
         status: "alive",
     })
+}
+
+/// What `mas-server healthcheck` runs: `Ok(summary)` when `url` answers 200 with
+/// `"success": true`, otherwise the reason.
+pub async fn probe(url: &str, timeout: Duration) -> Result<String, String> {
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let res = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| crate::error::with_sources(&e))?;
+    let status = res.status();
+    let body: serde_json::Value = res
+        .json()
+        .await
+        .map_err(|e| format!("HTTP {status}, body is not JSON: {e}"))?;
+    let state = body["status"].as_str().unwrap_or("unknown");
+    if status == StatusCode::OK && body["success"] == true {
+        let version = body["version"].as_str().unwrap_or("unknown");
+        Ok(format!("{state}, version {version}"))
+    } else {
+        let down: Vec<String> = body["checks"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, check)| check["status"] != "up")
+            .map(|(name, check)| format!("{name} {}", check["error"].as_str().unwrap_or("down")))
+            .collect();
+        let detail = if down.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", down.join(", "))
+        };
+        Err(format!("HTTP {status}, status {state}{detail}"))
+    }
 }

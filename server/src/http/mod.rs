@@ -9,6 +9,7 @@ pub mod colleges;
 pub mod courses;
 pub mod extract;
 pub mod health;
+pub mod internal;
 pub mod kpis;
 pub mod meetings;
 mod middleware;
@@ -24,16 +25,27 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::config::Config;
 use crate::state::AppState;
+
+/// `x-app-version` on every response: tells blue from green through the ingress.
+pub(crate) fn app_version_header(config: &Config) -> SetResponseHeaderLayer<HeaderValue> {
+    // APP_VERSION is checked to be a valid header value when the config is read.
+    let value = HeaderValue::from_str(&config.app_version)
+        .unwrap_or_else(|_| HeaderValue::from_static(env!("CARGO_PKG_VERSION")));
+    SetResponseHeaderLayer::overriding(HeaderName::from_static("x-app-version"), value)
+}
 
 /// All JSON API routes with their OpenAPI descriptions.
 pub fn api_routes() -> OpenApiRouter<AppState> {
@@ -61,7 +73,11 @@ pub fn probes_router(state: AppState) -> Router {
     let (probes, _) = OpenApiRouter::new()
         .merge(health::routes())
         .split_for_parts();
-    probes.fallback(middleware::not_found).with_state(state)
+    let version = app_version_header(&state.config);
+    probes
+        .fallback(middleware::not_found)
+        .with_state(state)
+        .layer(version)
 }
 
 /// The complete application: API, OpenAPI document, static assets and middleware.
@@ -94,6 +110,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(TraceLayer::new_for_http().make_span_with(middleware::request_span))
             .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(app_version_header(&config))
             // Outside the CORS guard and panic handler so their answers get the headers too.
             .layer(axum::middleware::from_fn(middleware::security_headers))
             .layer(CatchPanicLayer::custom(middleware::panic_response))

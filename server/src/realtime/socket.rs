@@ -105,9 +105,6 @@ pub(crate) async fn authenticate(
     TryData(auth): TryData<HandshakeAuth>,
     State(ctx): State<Ctx>,
 ) -> Result<(), ConnectRejected> {
-    if ctx.app.shutdown.is_cancelled() {
-        return Err(ConnectRejected("server is draining, reconnect".into()));
-    }
     let token = auth
         .ok()
         .and_then(|a| a.token)
@@ -162,6 +159,7 @@ async fn on_disconnect(
     reason: DisconnectReason,
 ) {
     tracing::debug!(sid = %s.id, ?reason, "socket disconnected");
+    let _ = ctx.app.connections.take_upgrade(&s.id.to_string());
     for meeting in joined.drain() {
         let _ = ctx.members.remove(meeting, &s.id.to_string()).await;
         announce_left(&s, &claims, meeting).await;
@@ -346,6 +344,9 @@ async fn signal(
 struct ChatSend {
     meeting_id: Uuid,
     body: String,
+    /// The client's id for this message: a re-send after a reconnect returns the
+    /// stored message instead of storing it twice.
+    client_message_id: Option<String>,
 }
 
 async fn chat_send(
@@ -359,16 +360,26 @@ async fn chat_send(
     let result = async {
         let req = parse(req)?;
         require_joined(&joined, req.meeting_id)?;
-        chat::store(&ctx.app.db, req.meeting_id, claims.sub, &req.body).await
+        chat::store(
+            &ctx.app.db,
+            req.meeting_id,
+            claims.sub,
+            &req.body,
+            req.client_message_id.as_deref(),
+        )
+        .await
     }
     .await;
     match result {
-        Ok(message) => {
-            let _ = s
-                .to(meeting_room(message.meeting_id))
-                .emit("chat:message", &message)
-                .await;
-            ack_ok(ack, json!({ "message": message }));
+        Ok(stored) => {
+            // A re-send was broadcast the first time already.
+            if stored.is_new {
+                let _ = s
+                    .to(meeting_room(stored.message.meeting_id))
+                    .emit("chat:message", &stored.message)
+                    .await;
+            }
+            ack_ok(ack, json!({ "message": stored.message }));
         }
         Err(e) => ack_err(ack, &e),
     }

@@ -8,7 +8,8 @@
 //! Close codes: 4000 malformed handshake, 4001 unknown token, 4003 expired
 //! token, 4009 token already used, 4008 peer never came, 4010 peer vanished
 //! (both seats are freed: reconnect with the same token), 1000 peer closed,
-//! 1012 server restarting (reconnect with the same token), 1011 Redis unavailable.
+//! 1012 server restarting or draining (reconnect with the same token), 1011 Redis
+//! unavailable.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::realtime::drain::RelayGuard;
 use crate::services::realtime::terminal_pairing::{ClaimError, PairingStore, TerminalRole};
 use crate::state::AppState;
 
@@ -134,6 +136,15 @@ async fn read_handshake(socket: &mut WebSocket) -> Result<Handshake, Closing> {
 /// Runs one side until it ends; Err carries the close frame to send.
 async fn run(socket: &mut WebSocket, state: AppState) -> Result<(), Closing> {
     let hello = read_handshake(socket).await?;
+    // Registered before the check, so a drain starting right now still finds it; and
+    // before claiming a seat: the client comes back with the same token, elsewhere.
+    let relay = state.connections.relay_started();
+    if state.connections.is_draining() {
+        return Err(closing(
+            close::RESTART,
+            "server is draining, reconnect with the same token",
+        ));
+    }
     let store = PairingStore::new(state.redis.clone(), &state.config.realtime);
     let claimed = store.claim(&hello.token, hello.role).await.map_err(|e| {
         let code = match e {
@@ -155,7 +166,7 @@ async fn run(socket: &mut WebSocket, state: AppState) -> Result<(), Closing> {
         peer_channel: peer,
     };
     let result = session
-        .relay(socket, &state, &own, claimed.expires_at)
+        .relay(socket, &state, &own, claimed.expires_at, &relay)
         .await;
     // A side that leaves before pairing (or is asked to reconnect) may come back.
     if matches!(
@@ -197,6 +208,7 @@ impl Session {
         state: &AppState,
         own_channel: &str,
         expires_at: chrono::DateTime<chrono::Utc>,
+        relay: &RelayGuard,
     ) -> Result<Outcome, Closing> {
         let unavailable = |_| closing(close::UNAVAILABLE, "relay unavailable");
         let client = redis::Client::open(state.config.redis_url.expose()).map_err(unavailable)?;
@@ -220,7 +232,7 @@ impl Session {
 
         loop {
             tokio::select! {
-                () = state.shutdown.cancelled() => {
+                () = relay.moved() => {
                     let _ = self.publish(Kind::Restart, b"").await;
                     return Err(closing(close::RESTART, "service restart, reconnect with the same token"));
                 }

@@ -39,6 +39,14 @@ const NOT_API: &[(&str, &str)] = &[
     ("/terminal", "HTML terminal page"),
     ("/socket.io", "Socket.IO protocol endpoint"),
     ("/socket.io/", "Socket.IO protocol endpoint"),
+    (
+        "/internal/connections/drain",
+        "operator control endpoint on the internal listener (INTERNAL_PORT), not the API port",
+    ),
+    (
+        "/internal/connections/resume",
+        "operator control endpoint on the internal listener (INTERNAL_PORT), not the API port",
+    ),
 ];
 
 const METHODS: &[&str] = &[

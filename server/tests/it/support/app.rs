@@ -41,6 +41,8 @@ pub fn test_env() -> HashMap<String, String> {
         ("SUPERADMIN_PASSWORD", SUPERADMIN_PASSWORD),
         ("CORS_ALLOWED_ORIGINS", r#"["https://app.example.com"]"#),
         ("SHUTDOWN_GRACE_SECONDS", "10"),
+        // No endpoint-propagation window unless a test measures it (shutdown_drain.rs).
+        ("SHUTDOWN_DRAIN_SECONDS", "0"),
         // Queue workers only where a test asks for them (queues_* tests use their own prefix).
         ("PROCESS_ROLE", "api"),
     ]
