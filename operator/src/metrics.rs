@@ -301,7 +301,11 @@ impl Metrics {
             None if parts.first() == Some(&"api") => parts.get(2).copied().unwrap_or(""),
             None => parts.get(3).copied().unwrap_or(""),
         };
-        let verb = if query.is_some_and(|q| q.contains("watch=true")) { "WATCH" } else { method };
+        let verb = if query.is_some_and(|q| q.contains("watch=true")) {
+            "WATCH"
+        } else {
+            method
+        };
         self.api_requests
             .get_or_create(&RequestLabels {
                 verb: verb.to_owned(),
@@ -516,9 +520,21 @@ mod tests {
     #[test]
     fn api_requests_are_counted_by_verb_and_resource() {
         let m = Metrics::new();
-        m.api_request("PATCH", "/apis/apps/v1/namespaces/prod/deployments/api-blue", Some("fieldManager=x"));
-        m.api_request("GET", "/apis/platform.myanalyticsschool.com/v1alpha1/namespaces/prod/masbackends/api", None);
-        m.api_request("GET", "/api/v1/namespaces/prod/pods", Some("watch=true&labelSelector=a"));
+        m.api_request(
+            "PATCH",
+            "/apis/apps/v1/namespaces/prod/deployments/api-blue",
+            Some("fieldManager=x"),
+        );
+        m.api_request(
+            "GET",
+            "/apis/platform.myanalyticsschool.com/v1alpha1/namespaces/prod/masbackends/api",
+            None,
+        );
+        m.api_request(
+            "GET",
+            "/api/v1/namespaces/prod/pods",
+            Some("watch=true&labelSelector=a"),
+        );
         m.api_request("GET", "/api/v1/pods", Some("watch=true"));
         let text = m.render();
         for line in [

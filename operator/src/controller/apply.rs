@@ -44,7 +44,10 @@ pub struct Applied {
 fn version<K: Resource>(obj: &K) -> String {
     match obj.meta().generation {
         Some(g) => format!("g{g}"),
-        None => format!("r{}", obj.meta().resource_version.clone().unwrap_or_default()),
+        None => format!(
+            "r{}",
+            obj.meta().resource_version.clone().unwrap_or_default()
+        ),
     }
 }
 
@@ -75,7 +78,11 @@ where
     body["kind"] = K::kind(&()).into();
     let hash = hash_of(&body);
     let key = (K::kind(&()).to_string(), ns.to_owned(), name.clone());
-    let last = applied.entries.lock().ok().and_then(|e| e.get(&key).cloned());
+    let last = applied
+        .entries
+        .lock()
+        .ok()
+        .and_then(|e| e.get(&key).cloned());
     if let Some((h, v, at)) = last
         && h == hash
     {
@@ -101,7 +108,13 @@ where
 }
 
 /// Applies everything in `desired`, in its order.
-pub async fn apply(client: &Client, applied: &Applied, stores: &Stores, ns: &str, desired: &Desired) -> Result<(), Error> {
+pub async fn apply(
+    client: &Client,
+    applied: &Applied,
+    stores: &Stores,
+    ns: &str,
+    desired: &Desired,
+) -> Result<(), Error> {
     for s in &desired.secrets {
         apply_one::<Secret>(client, applied, None, ns, s).await?;
     }

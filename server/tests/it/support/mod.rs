@@ -6,6 +6,7 @@
 //! - [`http`] is the one request API ([`TestApp::send`], [`TestApp::call`])
 //! - [`redis`] points at the shared Redis instance, one database number per area
 //! - [`wait`] polls
+//! - [`relay`] drives the terminal relay's WebSocket ends
 //! - [`services`] and [`agent`] drive the real outside pieces (SMTP Maildir, Node,
 //!   Chromium, Socket.IO client processes)
 //! - [`auth`], [`queues`] and [`realtime`] hold each area's own isolation (Redis
@@ -18,6 +19,7 @@ pub mod http;
 pub mod queues;
 pub mod realtime;
 pub mod redis;
+pub mod relay;
 pub mod services;
 pub mod users;
 pub mod wait;

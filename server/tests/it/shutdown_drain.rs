@@ -3,8 +3,6 @@
 //! `SHUTDOWN_DRAIN_SECONDS` (the ingress may still send them), then the process
 //! stops accepting and exits 0.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -12,12 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sqlx::PgPool;
 
-const WINDOW: Duration = Duration::from_secs(3);
+use crate::support::app::free_port;
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+const WINDOW: Duration = Duration::from_secs(3);
 
 #[derive(Debug)]
 struct Sent {
@@ -57,7 +52,7 @@ async fn sigterm_keeps_serving_through_the_drain_window_then_exits_0(db: PgPool)
     let name = db.connect_options().get_database().unwrap().to_string();
     let root = std::env::var("DATABASE_URL").expect("DATABASE_URL is not set");
     let port = free_port();
-    let mut env = common::test_env();
+    let mut env = crate::support::app::test_env();
     env.insert(
         "DATABASE_URL".into(),
         format!("{}/{name}", root.rsplit_once('/').unwrap().0),

@@ -2,30 +2,23 @@
 //! socket.io-client (Node) and python-socketio over both transports, terminal relays
 //! (tokio-tungstenite), and chat re-sends with `clientMessageId` across a reconnect.
 
-mod common;
-mod realtime_support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
+use crate::support::agent::Agent;
+use crate::support::create_user;
+use crate::support::realtime::{meeting, realtime_env, unique_prefix};
+use futures::SinkExt;
 use mas_server::auth::Role;
-use realtime_support::{Agent, meeting, person, realtime_env, unique_prefix};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::TestApp;
+use crate::support::TestApp;
+use crate::support::app::free_port;
+use crate::support::relay::{closed_with, next, open, paired};
 
 const CONTROL_TOKEN: &str = "control-token-for-tests-0123456789";
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// A server with its internal listener on loopback; returns it and the internal base URL.
 async fn spawn(
@@ -219,57 +212,6 @@ async fn pairing(app: &TestApp, bearer: &str) -> String {
     body["data"]["token"].as_str().unwrap().to_string()
 }
 
-async fn open(app: &TestApp, token: &str, role: &str) -> Ws {
-    let url = format!("ws://{}/api/terminal/relay", app.addr);
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    ws.send(Message::text(
-        json!({ "token": token, "role": role }).to_string(),
-    ))
-    .await
-    .unwrap();
-    ws
-}
-
-async fn next(ws: &mut Ws) -> Message {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("timed out waiting for a frame")
-            .expect("stream ended")
-            .expect("ws error");
-        if !matches!(msg, Message::Ping(_) | Message::Pong(_)) {
-            return msg;
-        }
-    }
-}
-
-async fn notice(ws: &mut Ws) -> String {
-    match next(ws).await {
-        Message::Text(t) => serde_json::from_str::<Value>(t.as_str()).unwrap()["type"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-        other => panic!("expected a notice, got {other:?}"),
-    }
-}
-
-async fn closed_with(ws: &mut Ws) -> (u16, String) {
-    match next(ws).await {
-        Message::Close(Some(frame)) => (u16::from(frame.code), frame.reason.to_string()),
-        other => panic!("expected a close frame, got {other:?}"),
-    }
-}
-
-async fn paired(a: &TestApp, b: &TestApp, token: &str) -> (Ws, Ws) {
-    let mut browser = open(a, token, "browser").await;
-    assert_eq!(notice(&mut browser).await, "waiting");
-    let mut cli = open(b, token, "cli").await;
-    assert_eq!(notice(&mut cli).await, "waiting");
-    assert_eq!(notice(&mut cli).await, "paired");
-    assert_eq!(notice(&mut browser).await, "paired");
-    (browser, cli)
-}
-
 #[sqlx::test(migrations = false)]
 async fn drain_moves_clients_and_relays_then_resume_reopens(db: PgPool) {
     let prefix = unique_prefix("drain");
@@ -299,7 +241,7 @@ async fn drain_moves_clients_and_relays_then_resume_reopens(db: PgPool) {
         .connect_ok(&b.base, &f.outsider.token, &["websocket"])
         .await;
 
-    let student = person(&a, Role::Student).await;
+    let student = create_user(&a.state, Role::Student).await;
     let token = pairing(&a, &student.token).await;
     let (mut browser, mut cli) = paired(&a, &b, &token).await;
 

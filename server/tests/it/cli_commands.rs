@@ -2,14 +2,14 @@
 //! `healthcheck`, `openapi`, `--help`, `--version`; `MIGRATE_ON_START=false` with
 //! `mas-server migrate` (as the operator's migration Job runs it) and `APP_VERSION`.
 
-mod common;
-
 use std::collections::HashMap;
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::PgPool;
+
+use crate::support::app::free_port;
 use tokio::process::{Child, Command};
 
 fn bin() -> Command {
@@ -38,11 +38,6 @@ async fn run(env: &HashMap<String, String>, args: &[&str]) -> (Option<i32>, Stri
     )
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// DATABASE_URL of the test's own (fresh) database.
 fn database_url(db: &PgPool) -> String {
     let name = db.connect_options().get_database().unwrap().to_string();
@@ -52,7 +47,7 @@ fn database_url(db: &PgPool) -> String {
 }
 
 fn server_env(db: &PgPool, port: u16) -> HashMap<String, String> {
-    let mut env = common::test_env();
+    let mut env = crate::support::app::test_env();
     env.insert("DATABASE_URL".into(), database_url(db));
     env.insert("HOST".into(), "127.0.0.1".into());
     env.insert("PORT".into(), port.to_string());
@@ -249,7 +244,7 @@ async fn without_migrate_on_start_the_migrate_command_prepares_the_database(db: 
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["version"], "2026.12.2-green");
     let admins: i64 = sqlx::query_scalar("select count(*) from users where email = $1")
-        .bind(common::ADMIN_EMAIL)
+        .bind(crate::support::ADMIN_EMAIL)
         .fetch_one(&db)
         .await
         .unwrap();
