@@ -303,12 +303,17 @@ fn new_image_rolls_standby_switches_and_scales_old_color_down_after_delay() {
     assert_eq!(w.status.history[0].release.revision, 2);
     assert!(w.status.history[0].switch_seconds.unwrap() > 0.0);
     assert_eq!(w.cond(ConditionType::Ready), t("True Released"));
-    // settle() waited out propagationSeconds (5); the scale-down (scaleDownDelaySeconds 4)
-    // came first, and SIGTERM moves the connections then, so no separate drain.
-    assert!(!all.contains(&Action::DrainConnections { color: Color::Blue }));
+    // The fixture: propagationSeconds 1, scaleDownDelaySeconds 4. The old color's connections
+    // are drained once the switch propagated, the color is scaled down later.
+    assert!(all.contains(&Action::DrainConnections { color: Color::Blue }));
+    assert_eq!(w.status.phase, Phase::ScaleDownPending);
+    let mut later = Vec::new();
+    for _ in 0..4 {
+        later.extend(w.step().actions);
+    }
     assert!(w.status.colors.blue.as_ref().unwrap().scaled_down);
     assert_eq!(w.status.phase, Phase::Stable);
-    assert!(has_event(&all, Reason::ScaledDown));
+    assert!(has_event(&later, Reason::ScaledDown));
     assert!(w.status.drain.is_none());
 }
 
@@ -332,6 +337,16 @@ fn connections_of_the_old_color_are_drained_after_the_delay() {
         !w.status.colors.blue.as_ref().unwrap().scaled_down,
         "still warm for rollback"
     );
+}
+
+#[test]
+fn a_scale_down_before_the_drain_is_due_needs_no_drain() {
+    let mut w = World::live("  propagationSeconds: 10\n  scaleDownDelaySeconds: 2\n");
+    w.spec().image = "api:2".into();
+    let all = w.settle();
+    assert!(w.status.colors.blue.as_ref().unwrap().scaled_down);
+    assert!(!all.contains(&Action::DrainConnections { color: Color::Blue }), "SIGTERM moves them");
+    assert!(w.status.drain.is_none());
 }
 
 #[test]
