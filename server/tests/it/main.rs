@@ -11,6 +11,7 @@ mod catalog;
 mod cross_cutting;
 mod health;
 mod http_errors;
+mod integrations;
 mod openapi;
 mod queues_dashboard;
 mod queues_dashboard_browser;

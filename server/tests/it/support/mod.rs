@@ -6,6 +6,7 @@
 //! - [`http`] is the one request API ([`TestApp::send`], [`TestApp::call`])
 //! - [`redis`] points at the shared Redis instance, one database number per area
 //! - [`wait`] polls
+//! - [`logs`] captures log output (to assert that secrets never appear)
 //! - [`services`] and [`agent`] drive the real outside pieces (SMTP Maildir, Node,
 //!   Chromium, Socket.IO client processes)
 //! - [`auth`], [`queues`] and [`realtime`] hold each area's own isolation (Redis
@@ -15,6 +16,7 @@ pub mod agent;
 pub mod app;
 pub mod auth;
 pub mod http;
+pub mod logs;
 pub mod queues;
 pub mod realtime;
 pub mod redis;
