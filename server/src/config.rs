@@ -3,7 +3,7 @@
 //! A missing or malformed value becomes one `ConfigError` line naming the variable;
 //! secret values are never part of an error message or a `Debug` print.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -154,6 +154,8 @@ pub struct Config {
     pub s3: Option<S3Config>,
     pub smtp: Option<SmtpConfig>,
     pub llm: Option<LlmConfig>,
+    /// Shared facts about the third-party integrations (see the block below).
+    pub integrations: IntegrationsConfig,
     pub queues: QueueConfig,
     pub log_json: bool,
     pub realtime: RealtimeConfig,
@@ -229,6 +231,29 @@ fn app_version(raw: Option<&str>) -> Result<String, ConfigError> {
         ));
     }
     Ok(raw.to_string())
+}
+
+// --- Third-party integrations -----------------------------------------------------
+// Each integration's own settings are a sub-struct parsed in `from_map` (S3Config,
+// SmtpConfig, LlmConfig above; later ones go here). `services::integrations` declares
+// the variables and reads this to report what is configured.
+
+/// What the integration registry needs beyond each integration's own sub-struct.
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationsConfig {
+    /// Names (never values) of the declared integration variables that are set, so a
+    /// disabled integration can name exactly the variables still missing.
+    pub set_vars: BTreeSet<&'static str>,
+}
+
+impl IntegrationsConfig {
+    fn read(env: &Env<'_>) -> Self {
+        IntegrationsConfig {
+            set_vars: crate::services::integrations::declared_vars()
+                .filter(|var| env.opt(var).is_some())
+                .collect(),
+        }
+    }
 }
 
 /// One clear line naming the offending variable.
@@ -486,6 +511,7 @@ impl Config {
             s3,
             smtp,
             llm,
+            integrations: IntegrationsConfig::read(&env),
             queues: QueueConfig {
                 prefix: env.opt("QUEUE_PREFIX").unwrap_or("bull").to_string(),
                 email_concurrency: positive(

@@ -25,9 +25,21 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("{0}")]
     TooManyRequests(String),
-    /// A dependency (database, Redis, third-party integration) is down or not configured.
+    /// A dependency (database, Redis, a provider's open circuit) is down.
     #[error("{0}")]
     Unavailable(String),
+    /// A third-party integration is switched off because its variables are unset.
+    #[error("{name} is not configured: set {}", .missing.join(", "))]
+    IntegrationDisabled {
+        name: &'static str,
+        missing: Vec<&'static str>,
+    },
+    /// A provider answered badly or could not be reached.
+    #[error("{0}")]
+    BadGateway(String),
+    /// A provider did not answer in time.
+    #[error("{0}")]
+    GatewayTimeout(String),
     /// Anything unexpected; the cause is logged, never sent to the client.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -52,6 +64,10 @@ impl AppError {
     pub fn unavailable(msg: impl Into<String>) -> Self {
         AppError::Unavailable(msg.into())
     }
+    /// 503 `INTEGRATION_DISABLED`: "`name` is not configured: set `missing`".
+    pub fn integration_disabled(name: &'static str, missing: Vec<&'static str>) -> Self {
+        AppError::IntegrationDisabled { name, missing }
+    }
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         AppError::Internal(err.into())
     }
@@ -65,7 +81,11 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::IntegrationDisabled { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            AppError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +101,9 @@ impl AppError {
             AppError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             AppError::TooManyRequests(_) => "TOO_MANY_REQUESTS",
             AppError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            AppError::IntegrationDisabled { .. } => "INTEGRATION_DISABLED",
+            AppError::BadGateway(_) => "BAD_GATEWAY",
+            AppError::GatewayTimeout(_) => "GATEWAY_TIMEOUT",
             AppError::Internal(_) => "INTERNAL_ERROR",
         }
     }

@@ -53,6 +53,7 @@ pub fn build_state(
     AppState {
         queues: queues::Queues::new(config.redis_url.expose(), config.queues.clone()),
         jwt: auth::JwtKeys::new(config.jwt_secret.expose().as_bytes()),
+        integrations: Arc::new(services::integrations::Integrations::new(&config)),
         config: Arc::new(config),
         db,
         redis,

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::error::AppError;
+use crate::services::integrations::{IntegrationId, Integrations};
 use crate::services::storage::Storage;
 
 #[derive(Clone)]
@@ -27,15 +28,18 @@ pub struct AppState {
     pub connections: crate::realtime::drain::Connections,
     /// Built on first use: loading AWS credentials is async and only needed by upload routes.
     pub storage: Arc<tokio::sync::OnceCell<Storage>>,
+    /// Which third-party integrations are configured, and their HTTP clients.
+    pub integrations: Arc<Integrations>,
 }
 
 impl AppState {
-    /// The object store, or 503 with the variable to set when uploads are not configured.
+    /// The object store, or 503 `INTEGRATION_DISABLED` when S3 is not configured.
     pub async fn storage(&self) -> Result<&Storage, AppError> {
+        self.integrations.ensure(IntegrationId::S3)?;
         let Some(s3) = &self.config.s3 else {
-            return Err(AppError::Unavailable(
-                "file storage is not configured: set S3_BUCKET (and AWS_REGION, S3_ENDPOINT for non-AWS endpoints)".into(),
-            ));
+            return Err(AppError::internal(anyhow::anyhow!(
+                "S3 is registered as configured without its settings"
+            )));
         };
         Ok(self.storage.get_or_init(|| Storage::connect(s3)).await)
     }

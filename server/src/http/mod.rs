@@ -9,6 +9,7 @@ pub mod colleges;
 pub mod courses;
 pub mod extract;
 pub mod health;
+pub mod integrations;
 pub mod internal;
 pub mod kpis;
 pub mod meetings;
@@ -65,6 +66,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(resumes::routes())
         .merge(batch_imports::routes())
         .merge(queue_admin::routes())
+        .merge(integrations::routes())
         .merge(realtime::routes())
 }
 

@@ -7,6 +7,7 @@ pub mod cleanup;
 pub mod colleges;
 pub mod courses;
 pub mod db;
+pub mod integrations;
 pub mod kpi;
 pub mod mail;
 pub mod meetings;

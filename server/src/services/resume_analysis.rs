@@ -15,13 +15,11 @@ use uuid::Uuid;
 use crate::config::LlmConfig;
 use crate::error::{AppError, AppResult};
 use crate::queues::{JobError, QueueName};
+use crate::services::integrations::{HttpClient, IntegrationId, OutboundError};
 use crate::state::AppState;
 
-pub const NOT_CONFIGURED: &str =
-    "resume analysis is not configured: set LITELLM_BASE_URL and LITELLM_API_KEY";
 const MAX_TEXT_CHARS: usize = 60_000;
 const MAX_FETCH_BYTES: usize = 2 * 1024 * 1024;
-const GATEWAY_TIMEOUT: Duration = Duration::from_secs(90);
 
 const SYSTEM_PROMPT: &str = "You are a career coach reviewing a student's resume for analytics \
 and data roles. Reply with one JSON object only, no prose, with exactly these keys: \
@@ -62,9 +60,7 @@ pub async fn request(
     student_id: Uuid,
     req: AnalysisRequest,
 ) -> AppResult<Analysis> {
-    if state.config.llm.is_none() {
-        return Err(AppError::unavailable(NOT_CONFIGURED));
-    }
+    state.integrations.ensure(IntegrationId::LiteLlm)?;
     let text = req
         .resume_text
         .map(|t| t.trim().to_string())
@@ -135,11 +131,15 @@ pub async fn get_owned(db: &PgPool, id: Uuid, user_id: Uuid) -> AppResult<Analys
 /// Worker side: runs one attempt. Already completed analyses are left alone, so a
 /// re-delivered job never calls the gateway twice.
 pub async fn analyze(state: &AppState, id: Uuid) -> Result<(), JobError> {
+    let gateway = state
+        .integrations
+        .http(IntegrationId::LiteLlm)
+        .map_err(|e| JobError::permanent(e.to_string()))?;
     let llm = state
         .config
         .llm
         .as_ref()
-        .ok_or_else(|| JobError::permanent(NOT_CONFIGURED))?;
+        .ok_or_else(|| JobError::permanent("LiteLLM is registered without its settings"))?;
     let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
         "update resume_analyses set status = 'processing', attempts = attempts + 1 \
          where id = $1 and status <> 'completed' returning status, resume_text, resume_url",
@@ -165,7 +165,7 @@ pub async fn analyze(state: &AppState, id: Uuid) -> Result<(), JobError> {
         (None, Some(url)) => fetch_resume(&url, llm.allow_private_resume_urls).await?,
         (None, None) => return Err(JobError::permanent("resume analysis has no input")),
     };
-    let result = ask_gateway(llm, &resume).await?;
+    let result = ask_gateway(gateway, llm, &resume).await?;
     sqlx::query(
         "update resume_analyses set status = 'completed', result = $2, error = null, \
          completed_at = now() where id = $1",
@@ -189,17 +189,6 @@ pub async fn record_failure(db: &PgPool, id: Uuid, reason: &str, last: bool) -> 
     .execute(db)
     .await?;
     Ok(())
-}
-
-fn http() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(GATEWAY_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new())
-    })
 }
 
 /// The student-supplied URL must not reach internal services (SSRF): every address
@@ -295,7 +284,14 @@ async fn fetch_resume(url: &str, allow_private: bool) -> Result<String, JobError
     Ok(text)
 }
 
-async fn ask_gateway(llm: &LlmConfig, resume: &str) -> Result<Value, JobError> {
+/// One chat completion through the shared HTTP policy. It is a POST the gateway does
+/// not de-duplicate (and bills), so the policy makes one attempt; retrying is the
+/// resume job's business (durable, with its own backoff and attempt count).
+async fn ask_gateway(
+    gateway: &HttpClient,
+    llm: &LlmConfig,
+    resume: &str,
+) -> Result<Value, JobError> {
     let body = json!({
         "model": llm.model,
         "temperature": 0.2,
@@ -305,43 +301,39 @@ async fn ask_gateway(llm: &LlmConfig, resume: &str) -> Result<Value, JobError> {
             {"role": "user", "content": format!("Resume:\n\n{resume}")},
         ],
     });
-    let res = http()
-        .post(format!("{}/chat/completions", llm.base_url))
-        .bearer_auth(llm.api_key.expose())
-        .json(&body)
-        .send()
+    let res = gateway
+        .send(|http| {
+            http.post(format!("{}/chat/completions", llm.base_url))
+                .bearer_auth(llm.api_key.expose())
+                .json(&body)
+        })
         .await
-        .map_err(|e| {
-            JobError::retry(format!(
-                // reqwest never prints headers, so the API key cannot leak into the reason.
-                "LLM gateway unreachable: {}",
-                crate::error::with_sources(&e)
-            ))
-        })?;
-    let status = res.status();
-    if !status.is_success() {
-        let detail: String = res
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect();
-        let msg = format!("LLM gateway answered HTTP {status}: {detail}");
-        return Err(if status.is_server_error() || status.as_u16() == 429 {
-            JobError::retry(msg)
-        } else {
-            JobError::permanent(msg)
-        });
-    }
-    let reply: Value = res
-        .json()
+        .map_err(gateway_error)?;
+    let reply: Value = gateway
+        .json(res)
         .await
         .map_err(|e| JobError::retry(format!("LLM gateway sent invalid JSON: {e}")))?;
     let content = reply["choices"][0]["message"]["content"]
         .as_str()
         .ok_or_else(|| JobError::retry("LLM reply has no choices[0].message.content"))?;
     parse_review(content)
+}
+
+/// The job's reason; the policy's messages carry neither the URL nor the key.
+fn gateway_error(err: OutboundError) -> JobError {
+    let msg = match &err {
+        OutboundError::Status { status, body, .. } => {
+            format!("LLM gateway answered HTTP {status}: {body}")
+        }
+        OutboundError::Unreachable { detail, .. } => format!("LLM gateway unreachable: {detail}"),
+        OutboundError::Timeout { .. } => format!("LLM gateway unreachable: {err}"),
+        _ => format!("LLM gateway unavailable: {err}"),
+    };
+    if err.is_transient() {
+        JobError::retry(msg)
+    } else {
+        JobError::permanent(msg)
+    }
 }
 
 /// The model's JSON (tolerating a ```json fence) must be an object with a summary.

@@ -13,6 +13,7 @@ mod connection_drain;
 mod cross_cutting;
 mod health;
 mod http_errors;
+mod integrations;
 mod openapi;
 mod queues_dashboard;
 mod queues_dashboard_browser;

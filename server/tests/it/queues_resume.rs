@@ -231,7 +231,7 @@ async fn unset_gateway_answers_503(db: PgPool) {
     let res = submit(&app, &student, json!({"resumeText": RESUME})).await;
     assert_eq!(res.status(), 503);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
+    assert_eq!(body["error"]["code"], "INTEGRATION_DISABLED");
     assert!(
         body["error"]["message"]
             .as_str()

@@ -7,6 +7,7 @@
 //! - [`redis`] points at the shared Redis instance, one database number per area
 //! - [`wait`] polls
 //! - [`relay`] drives the terminal relay's WebSocket ends
+//! - [`logs`] captures log output (to assert that secrets never appear)
 //! - [`services`] and [`agent`] drive the real outside pieces (SMTP Maildir, Node,
 //!   Chromium, Socket.IO client processes)
 //! - [`auth`], [`queues`] and [`realtime`] hold each area's own isolation (Redis
@@ -16,6 +17,7 @@ pub mod agent;
 pub mod app;
 pub mod auth;
 pub mod http;
+pub mod logs;
 pub mod queues;
 pub mod realtime;
 pub mod redis;
