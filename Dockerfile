@@ -1,10 +1,10 @@
-# syntax=docker/dockerfile:1.7
 # Images of the MAS backend and its operator, one Dockerfile, two targets:
 #   docker buildx build --target server   -t mas-server .
 #   docker buildx build --target operator -t mas-operator .
 # Multi-arch (what .github/workflows/build.yml does): --platform linux/amd64,linux/arm64. The Rust
 # build always runs natively on the build host ($BUILDPLATFORM) and cross-compiles for the target,
-# so arm64 images need no emulated rustc (QEMU is there only for any RUN in target stages).
+# so arm64 images need no emulated rustc (build.yml still sets up QEMU for RUN steps in target
+# stages; the runtime stages have none today).
 #
 # Container contract (kept from the seed):
 #   - runs as uid/gid 1001 (files and volumes of the seed are owned by 1001); no shell, no curl;
@@ -14,22 +14,19 @@
 #   - the server listens on $PORT (8000), reports APP_VERSION in /api/health and x-app-version,
 #     and answers its own HEALTHCHECK through `mas-server healthcheck` (no curl in the image).
 #
-# Base images are pinned by digest. To bump one (Dependabot/Renovate do the same):
+# No `# syntax=` line: the features used (RUN --mount, COPY --chown, FROM --platform) are in the
+# Dockerfile frontend built into BuildKit/Docker >= 23, so no unpinned frontend image is pulled.
+# Base images are pinned by digest, written out in FROM lines so that Dependabot (which does not
+# resolve ARGs in FROM) can bump them; by hand:
 #   docker buildx imagetools inspect rust:1.95-bookworm                     # "Digest:" line
 #   docker buildx imagetools inspect gcr.io/distroless/cc-debian12:nonroot
 # and replace the sha256 below. The digest must be the multi-arch index digest (the one
 # `imagetools inspect` prints first), not a per-platform manifest, or arm64 builds break.
 # Both must stay on the same Debian release (bookworm = glibc 2.36): the binaries link against the
 # build image's glibc and run on the runtime image's.
-ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1
-# Distroless cc (glibc, libgcc, CA certificates, tzdata; no shell, no package manager) rather
-# than debian:bookworm-slim: nothing in the image runs a shell (ENTRYPOINT, HEALTHCHECK and the
-# operator's probes are exec-form), so ~60 MB of packages and their CVE stream go away. Debug
-# with `kubectl debug --image=busybox --target=app`.
-ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:e2d29aec8061843706b7e484c444f78fafb05bfe47745505252b1769a05d14f1
 
 # ---- build ------------------------------------------------------------------------------------
-FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS build
+FROM --platform=$BUILDPLATFORM docker.io/library/rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1 AS build
 ARG TARGETARCH
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
@@ -80,7 +77,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     && cp "target/$triple/release/mas-server" "target/$triple/release/mas-operator" /out/
 
 # ---- runtime base: labels, user, write paths --------------------------------------------------
-FROM ${RUNTIME_IMAGE} AS runtime
+# Distroless cc (glibc, libgcc, CA certificates, tzdata; no shell, no package manager) rather than
+# debian:bookworm-slim: nothing in the image runs a shell (ENTRYPOINT, HEALTHCHECK and the
+# operator's probes are exec-form), so ~60 MB of packages and their CVE stream go away. Debug with
+# `kubectl debug --image=busybox --target=app`. (scripts/image-contract swaps this line for a
+# locally assembled stand-in.)
+FROM gcr.io/distroless/cc-debian12:nonroot@sha256:e2d29aec8061843706b7e484c444f78fafb05bfe47745505252b1769a05d14f1 AS runtime
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG CREATED=1970-01-01T00:00:00Z
