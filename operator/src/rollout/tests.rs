@@ -345,7 +345,10 @@ fn a_scale_down_before_the_drain_is_due_needs_no_drain() {
     w.spec().image = "api:2".into();
     let all = w.settle();
     assert!(w.status.colors.blue.as_ref().unwrap().scaled_down);
-    assert!(!all.contains(&Action::DrainConnections { color: Color::Blue }), "SIGTERM moves them");
+    assert!(
+        !all.contains(&Action::DrainConnections { color: Color::Blue }),
+        "SIGTERM moves them"
+    );
     assert!(w.status.drain.is_none());
 }
 
