@@ -35,10 +35,16 @@ fn params() -> PatchParams {
 /// Secrets cannot be observed: re-applied this often to heal edits.
 const SECRET_REFRESH: Duration = Duration::from_secs(600);
 
-/// What this process last applied, per object: body hash, the object's version right after.
+/// Kind, namespace, name.
+type ObjectKey = (String, String, String);
+
+/// Hash of the applied body, the object's version right after, when.
+type AppliedEntry = (u64, String, Instant);
+
+/// What this process last applied, per object.
 #[derive(Default)]
 pub struct Applied {
-    entries: Mutex<HashMap<(String, String, String), (u64, String, Instant)>>,
+    entries: Mutex<HashMap<ObjectKey, AppliedEntry>>,
 }
 
 fn version<K: Resource>(obj: &K) -> String {

@@ -48,6 +48,9 @@ pub const IMAGE_PATTERN: &str = r"^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-
 #[x_kube(validation = Rule::new("!has(self.traffic) || !has(self.traffic.tlsSecretName) || has(self.traffic.host)").message("spec.traffic.tlsSecretName requires spec.traffic.host"))]
 #[x_kube(validation = Rule::new("self.strategy != 'Recreate' || self.promotion != 'Manual'").message("spec.promotion: Manual needs spec.strategy: BlueGreen (Recreate replaces the live pods in place)"))]
 #[x_kube(validation = Rule::new("self.port != self.internalPort").message("spec.internalPort must differ from spec.port"))]
+#[x_kube(validation = Rule::new("self.progressDeadlineSeconds > self.health.periodSeconds * self.health.successThreshold").message("spec.progressDeadlineSeconds must exceed spec.health.periodSeconds × spec.health.successThreshold, or the gate can never pass in time"))]
+#[x_kube(validation = Rule::new("self.verification.durationSeconds == 0 || self.verification.durationSeconds >= self.health.periodSeconds * self.verification.failureThreshold").message("spec.verification.durationSeconds must be 0 (off) or at least spec.health.periodSeconds × spec.verification.failureThreshold, or verification can never fail"))]
+#[x_kube(validation = Rule::new("!has(self.podTemplate) || !has(self.podTemplate.spec) || !has(self.podTemplate.spec.containers) || self.podTemplate.spec.containers.all(c, c.name != 'app' || !has(c.image))").message("spec.podTemplate.spec.containers[name=app].image must not be set: the operator runs spec.image there"))]
 pub struct MasBackendSpec {
     /// Container image to release, e.g. `ghcr.io/org/mas-server:main-1a2b3c4`.
     #[schemars(length(max = 512))]
@@ -74,10 +77,15 @@ pub struct MasBackendSpec {
     #[x_kube(validation = Rule::new("self >= 1 && self <= 65535").message("spec.internalPort must be between 1 and 65535"))]
     pub internal_port: i32,
 
+    /// Server settings (see docs/configuration.md). `PORT`, `INTERNAL_PORT`, `CONTROL_TOKEN`,
+    /// `POD_NAME`, `POD_NAMESPACE` and `MIGRATE_ON_START` are the operator's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    #[x_kube(validation = Rule::new("self.all(e, !(e.name in ['PORT', 'INTERNAL_PORT', 'CONTROL_TOKEN', 'POD_NAME', 'POD_NAMESPACE', 'MIGRATE_ON_START']))").message("spec.env must not set PORT, INTERNAL_PORT, CONTROL_TOKEN, POD_NAME, POD_NAMESPACE or MIGRATE_ON_START: the operator sets them (from spec.port, spec.internalPort and spec.migration)"))]
     pub env: Vec<EnvVar>,
 
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
     pub env_from: Vec<EnvFromSource>,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,6 +98,8 @@ pub struct MasBackendSpec {
 
     /// Existing registry Secrets (type kubernetes.io/dockerconfigjson) for pulling the image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(r, r.name.size() <= 253 && r.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'))").message("spec.imagePullSecrets[].name must be a Secret name (DNS-1123 subdomain)"))]
     pub image_pull_secrets: Vec<LocalObjectReference>,
 
     /// AWS Secrets Manager ids holding registry credentials, materialized as
@@ -97,7 +107,8 @@ pub struct MasBackendSpec {
     /// credentials are read at pull time, so a refresh needs no release). A value is either a
     /// Docker config (`{"auths": {...}}`) or `{"registry", "username", "password"}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(validation = Rule::new("self.all(id, id.size() > 0)").message("spec.imagePullSecretsFrom entries must not be empty"))]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(id, id.size() > 0 && id.size() <= 2048 && id.matches('^[A-Za-z0-9/_+=.@:-]+$'))").message("spec.imagePullSecretsFrom entries must be Secrets Manager names or ARNs (letters, digits and /_+=.@:-)"))]
     pub image_pull_secrets_from: Vec<String>,
 
     /// Pod metadata and a PodSpec overlay merged into both colors' pods and the migration Job.
@@ -154,20 +165,24 @@ pub struct MasBackendSpec {
     /// AWS Secrets Manager secret ids whose values each release gets as its own immutable
     /// Secret `<name>-secrets-<hash>` (envFrom).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(validation = Rule::new("self.all(id, id.size() > 0)").message("spec.secrets entries must not be empty"))]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(id, id.size() > 0 && id.size() <= 2048 && id.matches('^[A-Za-z0-9/_+=.@:-]+$'))").message("spec.secrets entries must be Secrets Manager names or ARNs (letters, digits and /_+=.@:-)"))]
     pub secrets: Vec<String>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.timeoutSeconds <= self.periodSeconds").message("spec.health.timeoutSeconds must not exceed spec.health.periodSeconds (a round would still run when the next one starts)"))]
 pub struct HealthCheck {
     /// HTTP path probed on every standby pod.
     #[serde(default = "default_health_path")]
+    #[schemars(length(max = 1024))]
     #[x_kube(validation = Rule::new("self.startsWith('/')").message("spec.health.path must start with '/'"))]
     pub path: String,
 
     /// Top-level JSON field of the response body that must be `true`.
     #[serde(default = "default_health_field")]
+    #[schemars(length(max = 128))]
     #[x_kube(validation = Rule::new("self.size() > 0").message("spec.health.field must not be empty"))]
     pub field: String,
 
@@ -191,6 +206,7 @@ pub struct HealthCheck {
 
     /// Liveness route of the app container (cheap, no dependency checks).
     #[serde(default = "default_liveness_path")]
+    #[schemars(length(max = 1024))]
     #[x_kube(validation = Rule::new("self.startsWith('/')").message("spec.health.livenessPath must start with '/'"))]
     pub liveness_path: String,
 }
@@ -267,10 +283,12 @@ impl Default for Connections {
 #[serde(rename_all = "camelCase")]
 pub struct Migration {
     /// Command of the migration container, e.g. `["mas-server", "migrate"]`.
+    #[schemars(length(max = 64))]
     #[x_kube(validation = Rule::new("self.size() > 0").message("spec.migration.command must not be empty"))]
     pub command: Vec<String>,
 
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub args: Vec<String>,
 
     /// Image of the migration container; the release's image when unset.
@@ -348,6 +366,7 @@ pub struct Traffic {
     /// IngressClass of the Ingress; it also picks the session-affinity annotations
     /// (`traefik` and `nginx` are known; others get none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.size() <= 253 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("spec.traffic.ingressClassName must be an IngressClass name (DNS-1123 subdomain), e.g. nginx"))]
     pub ingress_class_name: Option<String>,
 
     /// Sticky sessions through the ingress (a cookie), which Engine.IO long-polling needs with
@@ -355,7 +374,10 @@ pub struct Traffic {
     #[serde(default)]
     pub session_affinity: SessionAffinity,
 
+    /// Annotations of the Ingress (they win over the operator's affinity annotations).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 64))]
+    #[x_kube(validation = Rule::new("self.all(k, k.size() <= 316 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$'))").message("spec.traffic.annotations keys must be annotation names like nginx.ingress.kubernetes.io/proxy-read-timeout"))]
     pub annotations: std::collections::BTreeMap<String, String>,
 }
 
