@@ -5,7 +5,7 @@
 //! releases are rolled out and takes effect at once.
 
 use k8s_openapi::api::core::v1::{
-    EnvFromSource, EnvVar, LocalObjectReference, ResourceRequirements,
+    EnvFromSource, EnvVar, ResourceRequirements,
 };
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -93,22 +93,22 @@ pub struct MasBackendSpec {
 
     /// ServiceAccount the pods and the migration Job run as.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.size() <= 253 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("spec.serviceAccountName must be a DNS-1123 subdomain, e.g. mas-api"))]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("spec.serviceAccountName must be a DNS-1123 subdomain, e.g. mas-api"))]
     pub service_account_name: Option<String>,
 
     /// Existing registry Secrets (type kubernetes.io/dockerconfigjson) for pulling the image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
-    #[x_kube(validation = Rule::new("self.all(r, r.name.size() <= 253 && r.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'))").message("spec.imagePullSecrets[].name must be a Secret name (DNS-1123 subdomain)"))]
-    pub image_pull_secrets: Vec<LocalObjectReference>,
+    pub image_pull_secrets: Vec<SecretName>,
 
     /// AWS Secrets Manager ids holding registry credentials, materialized as
     /// `kubernetes.io/dockerconfigjson` Secrets `<name>-pull-<n>` and refreshed in place (pull
     /// credentials are read at pull time, so a refresh needs no release). A value is either a
     /// Docker config (`{"auths": {...}}`) or `{"registry", "username", "password"}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 16))]
-    #[x_kube(validation = Rule::new("self.all(id, id.size() > 0 && id.size() <= 2048 && id.matches('^[A-Za-z0-9/_+=.@:-]+$'))").message("spec.imagePullSecretsFrom entries must be Secrets Manager names or ARNs (letters, digits and /_+=.@:-)"))]
+    #[schemars(length(max = 16), inner(length(max = 2048)))]
+    #[x_kube(validation = Rule::new("self.all(id, id.size() > 0 && id.matches('^[A-Za-z0-9/_+=.@:-]+$'))").message("spec.imagePullSecretsFrom entries must be Secrets Manager names or ARNs (letters, digits and /_+=.@:-)"))]
     pub image_pull_secrets_from: Vec<String>,
 
     /// Pod metadata and a PodSpec overlay merged into both colors' pods and the migration Job.
@@ -165,9 +165,17 @@ pub struct MasBackendSpec {
     /// AWS Secrets Manager secret ids whose values each release gets as its own immutable
     /// Secret `<name>-secrets-<hash>` (envFrom).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 16))]
-    #[x_kube(validation = Rule::new("self.all(id, id.size() > 0 && id.size() <= 2048 && id.matches('^[A-Za-z0-9/_+=.@:-]+$'))").message("spec.secrets entries must be Secrets Manager names or ARNs (letters, digits and /_+=.@:-)"))]
+    #[schemars(length(max = 16), inner(length(max = 2048)))]
+    #[x_kube(validation = Rule::new("self.all(id, id.size() > 0 && id.matches('^[A-Za-z0-9/_+=.@:-]+$'))").message("spec.secrets entries must be Secrets Manager names or ARNs (letters, digits and /_+=.@:-)"))]
     pub secrets: Vec<String>,
+}
+
+/// A Secret in the MasBackend's namespace, by name (the shape of a Pod's imagePullSecrets entry).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretName {
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("spec.imagePullSecrets[].name must be a Secret name (DNS-1123 subdomain)"))]
+    pub name: String,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -356,17 +364,20 @@ pub enum Promotion {
 pub struct Traffic {
     /// Public host routed to the live color through an Ingress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.size() <= 253 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("spec.traffic.host must be a lowercase DNS-1123 hostname, e.g. api.example.com"))]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("spec.traffic.host must be a lowercase DNS-1123 hostname, e.g. api.example.com"))]
     pub host: Option<String>,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.size() <= 253 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("spec.traffic.tlsSecretName must be a DNS-1123 subdomain, e.g. api-example-com-tls"))]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("spec.traffic.tlsSecretName must be a DNS-1123 subdomain, e.g. api-example-com-tls"))]
     pub tls_secret_name: Option<String>,
 
     /// IngressClass of the Ingress; it also picks the session-affinity annotations
     /// (`traefik` and `nginx` are known; others get none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.size() <= 253 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("spec.traffic.ingressClassName must be an IngressClass name (DNS-1123 subdomain), e.g. nginx"))]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("spec.traffic.ingressClassName must be an IngressClass name (DNS-1123 subdomain), e.g. nginx"))]
     pub ingress_class_name: Option<String>,
 
     /// Sticky sessions through the ingress (a cookie), which Engine.IO long-polling needs with

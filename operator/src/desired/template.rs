@@ -242,7 +242,13 @@ fn base_template(
         }),
         ..Default::default()
     };
-    let mut pull: Vec<LocalObjectReference> = spec.image_pull_secrets.clone();
+    let mut pull: Vec<LocalObjectReference> = spec
+        .image_pull_secrets
+        .iter()
+        .map(|r| LocalObjectReference {
+            name: r.name.clone(),
+        })
+        .collect();
     if !spec.image_pull_secrets_from.is_empty() {
         pull.push(LocalObjectReference {
             name: pull_secret_name(owner),
