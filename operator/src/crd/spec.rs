@@ -4,9 +4,7 @@
 //! when the release starts; the rest (replicas, gate, promotion, timings, traffic) steers how
 //! releases are rolled out and takes effect at once.
 
-use k8s_openapi::api::core::v1::{
-    EnvFromSource, EnvVar, ResourceRequirements,
-};
+use k8s_openapi::api::core::v1::{EnvFromSource, EnvVar, ResourceRequirements};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -54,14 +54,28 @@ fn spec(image: &str, port: u16) -> serde_json::Value {
     })
 }
 
-async fn apply(mbs: &Api<DynamicObject>, name: &str, spec: serde_json::Value) -> anyhow::Result<()> {
+async fn apply(
+    mbs: &Api<DynamicObject>,
+    name: &str,
+    spec: serde_json::Value,
+) -> anyhow::Result<()> {
     let body = json!({"apiVersion": "platform.myanalyticsschool.com/v1alpha1", "kind": "MasBackend", "metadata": {"name": name}, "spec": spec});
-    mbs.patch(name, &PatchParams::apply("bench").force(), &Patch::Apply(&body)).await?;
+    mbs.patch(
+        name,
+        &PatchParams::apply("bench").force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
     Ok(())
 }
 
 /// Waits until Service `name` selects `color`; returns when the watch saw it.
-async fn selector_switched(svcs: &Api<Service>, name: &str, color: &str, within: Duration) -> anyhow::Result<Instant> {
+async fn selector_switched(
+    svcs: &Api<Service>,
+    name: &str,
+    color: &str,
+    within: Duration,
+) -> anyhow::Result<Instant> {
     let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut stream = watcher::watcher(svcs.clone(), cfg).boxed();
     let deadline = tokio::time::Instant::now() + within;
@@ -72,7 +86,11 @@ async fn selector_switched(svcs: &Api<Service>, name: &str, color: &str, within:
             Ok(None) => anyhow::bail!("watch ended"),
             Ok(Some(ev)) => {
                 if let Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) = ev
-                    && s.spec.and_then(|s| s.selector).and_then(|s| s.get(COLOR_LABEL).cloned()).as_deref() == Some(color)
+                    && s.spec
+                        .and_then(|s| s.selector)
+                        .and_then(|s| s.get(COLOR_LABEL).cloned())
+                        .as_deref()
+                        == Some(color)
                 {
                     return Ok(Instant::now());
                 }
@@ -87,18 +105,28 @@ async fn ready(mbs: &Api<DynamicObject>, name: &str, within: Duration) -> anyhow
         let mb = serde_json::to_value(mbs.get(name).await?)?;
         let gen_ = mb["metadata"]["generation"].as_i64();
         let ok = mb["status"]["conditions"].as_array().is_some_and(|cs| {
-            cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True" && c["observedGeneration"].as_i64() == gen_)
+            cs.iter().any(|c| {
+                c["type"] == "Ready"
+                    && c["status"] == "True"
+                    && c["observedGeneration"].as_i64() == gen_
+            })
         });
         if ok {
             return Ok(());
         }
-        anyhow::ensure!(Instant::now() < deadline, "{name} not Ready within {within:?}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{name} not Ready within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 fn active_color(mb: &serde_json::Value) -> String {
-    mb["status"]["activeColor"].as_str().unwrap_or_default().to_owned()
+    mb["status"]["activeColor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn proc_stat(pid: u32) -> (u64, u64) {
@@ -113,7 +141,8 @@ fn proc_stat(pid: u32) -> (u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
     let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     (rss, ticks)
 }
 
@@ -134,7 +163,12 @@ async fn api_requests(metrics: &str) -> BTreeMap<String, f64> {
         .filter(|l| l.starts_with("mas_operator_api_requests_total{"))
         .filter_map(|l| {
             let (labels, v) = l.rsplit_once(' ')?;
-            Some((labels.trim_start_matches("mas_operator_api_requests_total").to_owned(), v.parse().ok()?))
+            Some((
+                labels
+                    .trim_start_matches("mas_operator_api_requests_total")
+                    .to_owned(),
+                v.parse().ok()?,
+            ))
         })
         .collect()
 }
@@ -157,9 +191,20 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 /// One image bump on `name`: seconds beyond the gate minimum, and the API requests it cost.
-async fn release(mbs: &Api<DynamicObject>, svcs: &Api<Service>, name: &str, image: &str, port: u16, metrics: &str) -> anyhow::Result<(f64, f64, String)> {
+async fn release(
+    mbs: &Api<DynamicObject>,
+    svcs: &Api<Service>,
+    name: &str,
+    image: &str,
+    port: u16,
+    metrics: &str,
+) -> anyhow::Result<(f64, f64, String)> {
     let before = serde_json::to_value(mbs.get(name).await?)?;
-    let target = if active_color(&before) == "blue" { "green" } else { "blue" };
+    let target = if active_color(&before) == "blue" {
+        "green"
+    } else {
+        "blue"
+    };
     let requests_before = api_requests(metrics).await;
     let t0 = Instant::now();
     let watch = tokio::spawn({
@@ -174,7 +219,11 @@ async fn release(mbs: &Api<DynamicObject>, svcs: &Api<Service>, name: &str, imag
     ready(mbs, name, Duration::from_secs(30)).await?;
     let requests = diff(&requests_before, &api_requests(metrics).await);
     let gate_min = ((SUCCESS_THRESHOLD - 1) * PERIOD) as f64;
-    Ok(((switched - t0).as_secs_f64() - gate_min, requests.0, requests.1))
+    Ok((
+        (switched - t0).as_secs_f64() - gate_min,
+        requests.0,
+        requests.1,
+    ))
 }
 
 #[tokio::main]
@@ -201,12 +250,26 @@ async fn main() -> anyhow::Result<()> {
     let mut requests = Vec::new();
     let mut rollbacks = Vec::new();
     for round in 1..=cli.rounds {
-        let (s, r, detail) = release(&mbs, &svcs, "api", &format!("api:{round}"), port, &cli.metrics).await?;
-        eprintln!("round {round}: image bump -> switched {s:.3}s beyond the gate minimum; {r} API requests ({detail})");
+        let (s, r, detail) = release(
+            &mbs,
+            &svcs,
+            "api",
+            &format!("api:{round}"),
+            port,
+            &cli.metrics,
+        )
+        .await?;
+        eprintln!(
+            "round {round}: image bump -> switched {s:.3}s beyond the gate minimum; {r} API requests ({detail})"
+        );
         bumps.push(s);
         requests.push(r);
         // Rollback to the warm previous color: one write.
-        let target = if active_color(&serde_json::to_value(mbs.get("api").await?)?) == "blue" { "green" } else { "blue" };
+        let target = if active_color(&serde_json::to_value(mbs.get("api").await?)?) == "blue" {
+            "green"
+        } else {
+            "blue"
+        };
         let watch = tokio::spawn({
             let svcs = svcs.clone();
             async move { selector_switched(&svcs, "api", target, Duration::from_secs(30)).await }
@@ -214,7 +277,8 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let t0 = Instant::now();
         let p = json!({"metadata": {"annotations": {"platform.myanalyticsschool.com/rollback": format!("bench-{round}")}}});
-        mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p)).await?;
+        mbs.patch("api", &PatchParams::default(), &Patch::Merge(&p))
+            .await?;
         let switched = watch.await??;
         rollbacks.push((switched - t0).as_secs_f64());
         // Back to the spec's release (clears the rejection: a new image next round).
@@ -230,10 +294,19 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "FIGURE rollback annotation -> selector switched: mean {:.3}s ({:?}) (target <= 0.1s)",
         mean(&rollbacks),
-        rollbacks.iter().map(|b| format!("{b:.3}")).collect::<Vec<_>>()
+        rollbacks
+            .iter()
+            .map(|b| format!("{b:.3}"))
+            .collect::<Vec<_>>()
     );
-    println!("FIGURE API requests per release (one MasBackend): mean {:.0}", mean(&requests));
-    println!("FIGURE operator RSS with 1 MasBackend: {:.1} MiB", rss as f64 / 1024.0);
+    println!(
+        "FIGURE API requests per release (one MasBackend): mean {:.0}",
+        mean(&requests)
+    );
+    println!(
+        "FIGURE operator RSS with 1 MasBackend: {:.1} MiB",
+        rss as f64 / 1024.0
+    );
 
     if cli.scale > 0 {
         let started = Instant::now();
@@ -243,15 +316,27 @@ async fn main() -> anyhow::Result<()> {
         for i in 0..cli.scale {
             ready(&mbs, &format!("svc-{i:04}"), Duration::from_secs(600)).await?;
         }
-        println!("FIGURE {} MasBackends created and released in {:.1}s", cli.scale, started.elapsed().as_secs_f64());
+        println!(
+            "FIGURE {} MasBackends created and released in {:.1}s",
+            cli.scale,
+            started.elapsed().as_secs_f64()
+        );
         tokio::time::sleep(Duration::from_secs(5)).await;
         let (rss, t0) = proc_stat(cli.operator_pid);
         let req0 = api_requests(&cli.metrics).await;
         tokio::time::sleep(Duration::from_secs(cli.idle_seconds)).await;
         let (rss_after, t1) = proc_stat(cli.operator_pid);
         let idle_requests = diff(&req0, &api_requests(&cli.metrics).await).0;
-        let ticks = std::process::Command::new("getconf").arg("CLK_TCK").output().ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+        let ticks = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
             .unwrap_or(100.0);
         let cpu = (t1 - t0) as f64 / ticks / cli.idle_seconds as f64 * 100.0;
         println!(
