@@ -3,11 +3,14 @@
 //! A missing or malformed value becomes one `ConfigError` line naming the variable;
 //! secret values are never part of an error message or a `Debug` print.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub mod reference;
 
 /// Where the process runs; drives CORS leniency and log format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +194,10 @@ impl DatabaseConfig {
     }
 
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let env = Env(vars);
+        Self::read(&Env::new(vars)?)
+    }
+
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
         let url = env.required("DATABASE_URL")?;
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(invalid("DATABASE_URL", "must start with postgres://"));
@@ -206,7 +212,7 @@ impl DatabaseConfig {
 /// Where `mas-server healthcheck` finds this server: `HOST` and `PORT` as the server
 /// reads them, with a wildcard host reached over loopback.
 pub fn local_health_url(vars: &HashMap<String, String>) -> Result<String, ConfigError> {
-    let env = Env(vars);
+    let env = Env::new(vars)?;
     let host: IpAddr = env.parse("HOST", IpAddr::from([0, 0, 0, 0]))?;
     let port: u16 = env.parse("PORT", 8000)?;
     let host = match host {
@@ -263,6 +269,11 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("configuration error: {var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
+    #[error("configuration error: {ours} and {seed} are both set, to different values: set one")]
+    Conflict {
+        ours: &'static str,
+        seed: &'static str,
+    },
 }
 
 fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -280,12 +291,81 @@ fn positive(value: usize, var: &'static str) -> Result<usize, ConfigError> {
     }
 }
 
-/// Reads variables from a map so tests can feed exact inputs.
-struct Env<'a>(&'a HashMap<String, String>);
+/// Reads variables from a map so tests can feed exact inputs; records every name read so a
+/// test can hold the documented contract (`reference`) to what is really read.
+struct Env<'a> {
+    vars: &'a HashMap<String, String>,
+    read: RefCell<BTreeSet<&'static str>>,
+}
 
-impl Env<'_> {
-    fn opt(&self, var: &'static str) -> Option<&str> {
-        self.0.get(var).map(|v| v.trim()).filter(|v| !v.is_empty())
+impl<'a> Env<'a> {
+    /// Refuses a variable set under both our name and the seed's with different values.
+    fn new(vars: &'a HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        for (ours, seed) in reference::ALIASES {
+            if let (Some(a), Some(b)) = (get(ours), get(seed))
+                && a != b
+            {
+                return Err(ConfigError::Conflict { ours, seed });
+            }
+        }
+        Ok(Env {
+            vars,
+            read: RefCell::default(),
+        })
+    }
+
+    fn raw(&self, var: &str) -> Option<&'a str> {
+        self.vars
+            .get(var)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Our name, else the seed's (`reference::ALIASES`).
+    fn opt(&self, var: &'static str) -> Option<&'a str> {
+        self.read.borrow_mut().insert(var);
+        self.raw(var)
+            .or_else(|| reference::alias_of(var).and_then(|seed| self.raw(seed)))
+    }
+
+    /// `REDIS_URL`, or the seed's `REDIS_HOST`/`REDIS_PORT`/`REDIS_PASSWORD` composed into one;
+    /// both forms set must name the same server.
+    fn redis_url(&self) -> Result<String, ConfigError> {
+        let url = self.opt("REDIS_URL");
+        let Some(host) = self.opt("REDIS_HOST") else {
+            return url
+                .map(str::to_string)
+                .ok_or(ConfigError::Missing("REDIS_URL"));
+        };
+        let port: u16 = self.parse("REDIS_PORT", 6379)?;
+        let invalid_host = || invalid("REDIS_HOST", "not a host name or address");
+        let mut composed = url::Url::parse("redis://localhost").map_err(|_| invalid_host())?;
+        composed.set_host(Some(host)).map_err(|_| invalid_host())?;
+        let _ = composed.set_port(Some(port));
+        if let Some(password) = self.opt("REDIS_PASSWORD") {
+            let _ = composed.set_password(Some(password));
+        }
+        let composed = composed.to_string();
+        match url {
+            None => Ok(composed),
+            Some(url) => {
+                let same = |u: &str| {
+                    url::Url::parse(u)
+                        .map(|u| (u.host_str().map(str::to_owned), u.port().unwrap_or(6379)))
+                        .ok()
+                };
+                let names_same_server = same(url).is_some() && same(url) == same(&composed);
+                if names_same_server {
+                    Ok(url.to_string())
+                } else {
+                    Err(ConfigError::Conflict {
+                        ours: "REDIS_URL",
+                        seed: "REDIS_HOST",
+                    })
+                }
+            }
+        }
     }
 
     fn required(&self, var: &'static str) -> Result<&str, ConfigError> {
@@ -366,14 +446,11 @@ impl Config {
     }
 
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let env = Env(vars);
+        Self::read(&Env::new(vars)?)
+    }
 
-        let app_env = match env
-            .opt("APP_ENV")
-            .or_else(|| env.opt("NODE_ENV"))
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let app_env = match env.opt("APP_ENV").map(str::to_ascii_lowercase).as_deref() {
             // Unset means production: a forgotten variable must not open CORS to every origin.
             None | Some("production" | "prod") => AppEnv::Production,
             Some("development" | "dev") => AppEnv::Development,
@@ -402,8 +479,8 @@ impl Config {
             }
         };
 
-        let database = DatabaseConfig::from_map(vars)?;
-        let redis_url = env.required("REDIS_URL")?;
+        let database = DatabaseConfig::read(env)?;
+        let redis_url = env.redis_url()?;
         if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
             return Err(invalid(
                 "REDIS_URL",
@@ -430,15 +507,8 @@ impl Config {
             None => None,
             Some(bucket) => Some(S3Config {
                 bucket: bucket.to_string(),
-                region: env
-                    .opt("AWS_REGION")
-                    .or_else(|| env.opt("AWS_DEFAULT_REGION"))
-                    .unwrap_or("us-east-1")
-                    .to_string(),
-                endpoint: env
-                    .opt("S3_ENDPOINT")
-                    .or_else(|| env.opt("AWS_ENDPOINT_URL"))
-                    .map(str::to_string),
+                region: env.opt("AWS_REGION").unwrap_or("us-east-1").to_string(),
+                endpoint: env.opt("S3_ENDPOINT").map(str::to_string),
                 presign_ttl: env.seconds("S3_PRESIGN_TTL_SECONDS", 900)?,
             }),
         };
@@ -511,7 +581,7 @@ impl Config {
             s3,
             smtp,
             llm,
-            integrations: IntegrationsConfig::read(&env),
+            integrations: IntegrationsConfig::read(env),
             queues: QueueConfig {
                 prefix: env.opt("QUEUE_PREFIX").unwrap_or("bull").to_string(),
                 email_concurrency: positive(
@@ -765,5 +835,125 @@ mod tests {
         assert_eq!(c.cors_allowed_origins, vec!["https://app.example.com"]);
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("0123456789abcdef") && !dbg.contains("admin-password"));
+    }
+
+    /// The variables read from `vars` (every conditional branch the map switches on).
+    fn read_names(vars: &HashMap<String, String>) -> BTreeSet<&'static str> {
+        let env = Env::new(vars).unwrap();
+        Config::read(&env).unwrap();
+        env.read.into_inner()
+    }
+
+    #[test]
+    fn the_reference_lists_exactly_what_is_read() {
+        let mut v = base();
+        // Switch every optional block on, so its variables are read too.
+        for (k, val) in [
+            ("S3_BUCKET", "b"),
+            ("SMTP_HOST", "smtp.local"),
+            ("LITELLM_BASE_URL", "http://llm.local"),
+            ("LITELLM_API_KEY", "k"),
+            ("REDIS_HOST", "127.0.0.1"),
+        ] {
+            v.insert(k.into(), val.into());
+        }
+        let read = read_names(&v);
+        let documented: BTreeSet<&str> = reference::variables().map(|d| d.name).collect();
+        let undocumented: Vec<_> = read.difference(&documented).collect();
+        assert!(
+            undocumented.is_empty(),
+            "read but not in config/reference.rs: {undocumented:?}"
+        );
+        let unread: Vec<_> = documented.difference(&read).collect();
+        assert!(unread.is_empty(), "documented but never read: {unread:?}");
+        let mut names = BTreeSet::new();
+        for d in reference::variables() {
+            assert!(names.insert(d.name), "{} documented twice", d.name);
+        }
+    }
+
+    #[test]
+    fn the_configuration_document_is_generated_from_the_reference() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == reference::markdown(),
+            "docs/configuration.md is out of date: run scripts/generate \
+             (or `mas-server config-reference > docs/configuration.md`)"
+        );
+    }
+
+    #[test]
+    fn the_seed_names_are_accepted_and_a_disagreement_names_both() {
+        let mut v = base();
+        for (k, val) in [
+            ("NODE_ENV", "development"),
+            ("EMAIL_HOST", "smtp.local"),
+            ("EMAIL_USER", "mailer"),
+            ("EMAIL_PASS", "mail-secret"),
+            ("AWS_S3_BUCKET_NAME", "seed-bucket"),
+            ("LITELLM_BASE_URL", "http://llm.local"),
+            ("LITELLM_MASTER_KEY", "llm-secret"),
+        ] {
+            v.insert(k.into(), val.into());
+        }
+        let c = Config::from_map(&v).unwrap();
+        assert_eq!(c.app_env, AppEnv::Development);
+        let smtp = c.smtp.unwrap();
+        assert_eq!(smtp.username.as_deref(), Some("mailer"));
+        assert_eq!(smtp.password.unwrap().expose(), "mail-secret");
+        assert_eq!(c.s3.unwrap().bucket, "seed-bucket");
+        assert_eq!(c.llm.unwrap().api_key.expose(), "llm-secret");
+        // The same value under both names is fine; different values stop the start.
+        v.insert("SMTP_USER".into(), "mailer".into());
+        assert!(Config::from_map(&v).is_ok());
+        v.insert("SMTP_PASSWORD".into(), "other-secret".into());
+        let err = Config::from_map(&v).unwrap_err().to_string();
+        assert!(
+            err.contains("SMTP_PASSWORD") && err.contains("EMAIL_PASS"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "no value in the message: {err}");
+    }
+
+    #[test]
+    fn redis_host_and_port_compose_the_url() {
+        let mut v = base();
+        v.remove("REDIS_URL");
+        assert_eq!(
+            Config::from_map(&v).unwrap_err(),
+            ConfigError::Missing("REDIS_URL")
+        );
+        v.insert("REDIS_HOST".into(), "redis.internal".into());
+        v.insert("REDIS_PORT".into(), "6380".into());
+        v.insert("REDIS_PASSWORD".into(), "p@ss/word".into());
+        let c = Config::from_map(&v).unwrap();
+        assert_eq!(
+            c.redis_url.expose(),
+            "redis://:p%40ss%2Fword@redis.internal:6380"
+        );
+        // Both forms naming the same server: ours wins (it may carry a db number).
+        v.insert("REDIS_URL".into(), "redis://redis.internal:6380/2".into());
+        assert_eq!(
+            Config::from_map(&v).unwrap().redis_url.expose(),
+            "redis://redis.internal:6380/2"
+        );
+        v.insert("REDIS_URL".into(), "redis://elsewhere:6379".into());
+        assert_eq!(
+            Config::from_map(&v).unwrap_err(),
+            ConfigError::Conflict {
+                ours: "REDIS_URL",
+                seed: "REDIS_HOST"
+            }
+        );
+        v.insert("REDIS_PORT".into(), "x".into());
+        v.remove("REDIS_URL");
+        assert!(matches!(
+            Config::from_map(&v),
+            Err(ConfigError::Invalid {
+                var: "REDIS_PORT",
+                ..
+            })
+        ));
     }
 }

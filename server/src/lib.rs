@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod net;
 pub mod queues;
 pub mod realtime;
@@ -61,6 +62,7 @@ pub fn build_state(
         started_at: Instant::now(),
         storage: Arc::default(),
         connections: Default::default(),
+        metrics: Arc::default(),
     }
 }
 

@@ -7,7 +7,7 @@ use mas_server::config::{Config, DatabaseConfig};
 
 /// MAS backend: REST API, Socket.IO, terminal relay and queue workers.
 ///
-/// Configuration comes from the environment (see README.md).
+/// Configuration comes from the environment (`mas-server config-reference`, docs/configuration.md).
 #[derive(Parser)]
 #[command(name = "mas-server", version)]
 struct Cli {
@@ -33,6 +33,8 @@ enum Command {
     },
     /// Print the OpenAPI document (for the checked-in snapshot and client generation).
     Openapi,
+    /// Print every environment variable the server reads, as Markdown (docs/configuration.md).
+    ConfigReference,
 }
 
 #[tokio::main]
@@ -60,6 +62,10 @@ async fn main() -> ExitCode {
             timeout_seconds,
         } => healthcheck(url, Duration::from_secs(timeout_seconds)).await,
         Command::Openapi => openapi(),
+        Command::ConfigReference => {
+            print!("{}", mas_server::config::reference::markdown());
+            ExitCode::SUCCESS
+        }
     }
 }
 

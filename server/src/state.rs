@@ -30,6 +30,8 @@ pub struct AppState {
     pub storage: Arc<tokio::sync::OnceCell<Storage>>,
     /// Which third-party integrations are configured, and their HTTP clients.
     pub integrations: Arc<Integrations>,
+    /// Prometheus metrics (`GET /metrics` on the internal listener).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

@@ -36,13 +36,24 @@ const reconnects = [];
 let sending = true;
 
 async function send(clientMessageId, body) {
+  let retry = false;
   try {
     const ack = await socket.timeout(5000).emitWithAck("chat:send", { meetingId: opts.meetingId, body, clientMessageId });
     if (ack?.ok) {
       if (pending.delete(clientMessageId)) acked.push({ clientMessageId, id: ack.message?.id });
+    } else {
+      out({ type: "send_error", clientMessageId, error: ack?.error });
+      retry = true;
     }
   } catch {
-    // Unacknowledged: stays pending and is re-sent after the next join.
+    // No ack in time: stays pending; re-sent below while connected, else after the next join.
+    retry = true;
+  }
+  // The documented protocol (docs/realtime.md, step 4): re-send with the same id.
+  if (retry && joined && pending.has(clientMessageId)) {
+    setTimeout(() => {
+      if (joined && pending.has(clientMessageId)) send(clientMessageId, body);
+    }, 500);
   }
 }
 
@@ -85,6 +96,7 @@ const timer = setInterval(() => {
 async function stop() {
   sending = false;
   clearInterval(timer);
+  // Retries keep running until every message is acknowledged or the deadline passes.
   const deadline = Date.now() + 10000;
   while (pending.size > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));

@@ -14,14 +14,50 @@ impl Machine<'_> {
         }
     }
 
+    /// Ready while no release has ever passed the gate: a rejected first release or
+    /// unreadable secrets are a final answer for CI (`kubectl mas status --watch` exits),
+    /// not "in progress".
+    fn nothing_live(&self) -> (bool, Reason, String) {
+        let s = &self.s;
+        let candidate = match &self.obs.candidate {
+            Err(e) => return (false, Reason::SecretsUnavailable, e.clone()),
+            Ok(c) => c,
+        };
+        if s.rollout.is_none()
+            && let Some(rej) = s
+                .rejected
+                .iter()
+                .find(|r| r.template_hash == candidate.template_hash)
+        {
+            return (
+                false,
+                Reason::ReleaseFailed,
+                format!(
+                    "r{} ({}) was rejected{}; nothing is live",
+                    rej.revision,
+                    rej.image,
+                    self.degraded_detail()
+                ),
+            );
+        }
+        (
+            false,
+            Reason::NoLiveRelease,
+            "nothing has passed the health gate yet".into(),
+        )
+    }
+
+    /// ": <message>" of a true Degraded condition, else empty.
+    fn degraded_detail(&self) -> String {
+        conditions::condition(&self.s.conditions, ConditionType::Degraded)
+            .filter(|c| c.status == "True")
+            .map_or(String::new(), |c| format!(": {}", c.message))
+    }
+
     fn ready_condition(&self, paused: bool) -> (bool, Reason, String) {
         let s = &self.s;
         let Some(live) = &s.active_release else {
-            return (
-                false,
-                Reason::NoLiveRelease,
-                "nothing has passed the health gate yet".into(),
-            );
+            return self.nothing_live();
         };
         let active_ready = s
             .active_color
@@ -52,9 +88,7 @@ impl Machine<'_> {
             );
         }
         if let Some(rej) = rejected {
-            let why = conditions::condition(&s.conditions, ConditionType::Degraded)
-                .filter(|c| c.status == "True")
-                .map_or(String::new(), |c| format!(": {}", c.message));
+            let why = self.degraded_detail();
             return (
                 false,
                 Reason::ReleaseFailed,

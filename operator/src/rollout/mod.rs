@@ -36,6 +36,9 @@ use crate::crd::{
     conditions::ConditionType,
 };
 
+/// Requeue before a gate's or verification's first probe round.
+const FIRST_PROBE: Duration = Duration::from_millis(100);
+
 /// What the cluster says about one color's Deployment.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeploymentFacts {
@@ -298,9 +301,11 @@ impl Machine<'_> {
         );
         let mut requeue = match self.s.rollout.as_ref() {
             Some(r) => match r.stage {
+                // The first round is due at once (observe probes before the step that
+                // entered Gating could): a short requeue, not a busy loop if probes fail.
                 Stage::Gating => match r.last_probe.as_ref() {
                     Some(t) => until(now, plus_secs(t.0, spec.health.period_seconds)),
-                    None => Duration::from_secs(1),
+                    None => FIRST_PROBE,
                 },
                 Stage::Migrating => Duration::from_secs(5),
                 Stage::Progressing => period.min(Duration::from_secs(5)),
@@ -318,7 +323,7 @@ impl Machine<'_> {
             requeue = requeue.min(until(now, plus_secs(at.0, spec.progress_deadline_seconds)));
         }
         if let Some(v) = &self.s.verifying {
-            let next_probe = v.last_probe.as_ref().map_or(Duration::from_secs(1), |t| {
+            let next_probe = v.last_probe.as_ref().map_or(FIRST_PROBE, |t| {
                 until(now, plus_secs(t.0, spec.health.period_seconds))
             });
             requeue = requeue.min(next_probe).min(until(now, v.until.0));

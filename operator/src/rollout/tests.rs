@@ -204,7 +204,7 @@ fn first_release_rolls_out_blue_and_goes_live_after_gate() {
     assert_eq!(stage(&w), Some(Stage::Gating));
     assert_eq!(
         d.requeue,
-        Duration::from_secs(1),
+        Duration::from_millis(100),
         "first probe round right away"
     );
 
@@ -1115,4 +1115,36 @@ fn manual_promotion_also_guards_a_rotation() {
         w.step();
     }
     assert_eq!(stage(&w), Some(Stage::AwaitingPromotion));
+}
+
+#[test]
+fn a_rejected_first_release_is_a_final_failure_not_in_progress() {
+    let mut w = World::new("");
+    w.gate = Some(GateResult::Fail {
+        detail: "pod x: HTTP 503".into(),
+    });
+    w.settle();
+    assert_eq!(w.status.active_release, None);
+    assert_eq!(w.status.rejected[0].image, "api:1");
+    assert_eq!(w.cond(ConditionType::Ready), t("False ReleaseFailed"));
+    let ready =
+        crate::crd::conditions::condition(&w.status.conditions, ConditionType::Ready).unwrap();
+    assert!(
+        ready.message.contains("nothing is live") && ready.message.contains("HTTP 503"),
+        "{}",
+        ready.message
+    );
+    // Retrying restarts it: in progress again, not a latched failure.
+    w.requests.retry = Some("1".into());
+    w.gate = None;
+    w.step();
+    assert_eq!(w.cond(ConditionType::Ready), t("False NoLiveRelease"));
+}
+
+#[test]
+fn unreadable_secrets_before_any_release_are_reported_as_such() {
+    let mut w = World::new("");
+    w.secrets = Err("AWS Secrets Manager secret \"prod/app\" was not found".into());
+    w.step();
+    assert_eq!(w.cond(ConditionType::Ready), t("False SecretsUnavailable"));
 }

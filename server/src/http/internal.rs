@@ -6,6 +6,8 @@
 //! * `POST /internal/connections/resume` → 200: accept new connections again.
 //!
 //! Both need `Authorization: Bearer <CONTROL_TOKEN>`; without `CONTROL_TOKEN` they 404.
+//! * `GET /metrics`: Prometheus text (see [`crate::metrics`]); no token, as scrapers expect:
+//!   this listener is reachable inside the cluster only.
 
 use std::time::Duration;
 
@@ -13,14 +15,17 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::post;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower_http::trace::TraceLayer;
 
 use crate::error::{AppError, AppResult};
 use crate::http::response::{Envelope, ok};
+use crate::metrics::Snapshot;
 use crate::realtime::{DrainCounts, Realtime};
+use crate::services::queue_admin;
 use crate::state::AppState;
 
 const MAX_RECONNECT_WITHIN: u64 = 600;
@@ -38,6 +43,7 @@ pub fn router(app: AppState, realtime: Option<Realtime>) -> Router {
     Router::new()
         .route("/internal/connections/drain", post(drain))
         .route("/internal/connections/resume", post(resume))
+        .route("/metrics", get(metrics))
         .fallback(super::middleware::not_found)
         .with_state(Control { app, realtime })
         // Requests are logged without headers: the bearer token never reaches the log.
@@ -132,6 +138,40 @@ async fn resume(
     control.app.connections.resume();
     tracing::info!("connection drain ended: accepting new connections");
     Ok(ok(ResumeReport { draining: false }))
+}
+
+async fn metrics(State(control): State<Control>) -> impl IntoResponse {
+    let app = &control.app;
+    let mut now = Snapshot {
+        pool_size: app.db.size(),
+        pool_idle: app.db.num_idle(),
+        pool_max: app.db.options().get_max_connections(),
+        ..Snapshot::default()
+    };
+    if let Some(realtime) = &control.realtime {
+        let counts = realtime.counts();
+        now.sockets = counts.sockets;
+        now.relays = counts.relays;
+        now.rooms = realtime.local_rooms();
+    }
+    // Queue counts come from Redis; a Redis outage leaves them out rather than failing the scrape.
+    match queue_admin::summaries(&app.queues).await {
+        Ok(queues) => {
+            for q in queues {
+                for (state, jobs) in q.counts {
+                    now.queue_jobs.push((q.name.clone(), state, jobs));
+                }
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "metrics: queue counts unavailable"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(&now),
+    )
 }
 
 #[cfg(test)]

@@ -135,6 +135,30 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .into_response()
 }
 
+/// Counts every request by its route template (never the raw path: ids would make a label
+/// per request) and status, with its latency.
+pub async fn count_request(
+    State(metrics): State<Arc<crate::metrics::Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = match req.extensions().get::<axum::extract::MatchedPath>() {
+        Some(p) if p.as_str().starts_with("/assets") => "/assets/*".to_owned(),
+        Some(p) => p.as_str().to_owned(),
+        None => "unmatched".to_owned(),
+    };
+    let method = req.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    metrics.observe_request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
 pub async fn not_found(req: Request) -> Response {
     AppError::not_found(format!(
         "no route for {} {}",

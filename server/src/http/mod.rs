@@ -101,6 +101,11 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(axum::Extension(document))
         .nest_service("/assets", ServeDir::new(&config.assets_dir))
         .fallback(middleware::not_found)
+        // Inside the router, where the matched route template is known.
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            middleware::count_request,
+        ))
         .with_state(state.clone());
 
     app.layer(

@@ -221,6 +221,16 @@ impl Realtime {
         self.io.of("/").map(|ns| ns.sockets()).unwrap_or_default()
     }
 
+    /// Distinct rooms the local sockets are in (the metrics' `socketio_rooms`).
+    pub fn local_rooms(&self) -> usize {
+        let rooms: std::collections::HashSet<_> = self
+            .local_sockets()
+            .iter()
+            .flat_map(|s| s.rooms())
+            .collect();
+        rooms.len()
+    }
+
     /// What a drain would move now.
     pub fn counts(&self) -> DrainCounts {
         DrainCounts {

@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::TestApp;
-use crate::support::app::free_port;
+use crate::support::app::with_internal_listener;
 use crate::support::relay::{closed_with, next, open, paired};
 
 const CONTROL_TOKEN: &str = "control-token-for-tests-0123456789";
@@ -26,25 +26,11 @@ async fn spawn(
     prefix: &str,
     adjust: impl FnOnce(&mut HashMap<String, String>),
 ) -> (TestApp, String) {
-    let port = free_port();
-    let app = TestApp::spawn_with(db, |env| {
+    with_internal_listener(db, |env| {
         realtime_env(prefix, env);
-        env.insert("HOST".into(), "127.0.0.1".into());
-        env.insert("INTERNAL_PORT".into(), port.to_string());
         adjust(env);
     })
-    .await;
-    // The server binds its internal listener once it runs.
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return (app, format!("http://127.0.0.1:{port}"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("internal listener did not come up on {port}");
+    .await
 }
 
 async fn control(

@@ -14,6 +14,7 @@ mod cross_cutting;
 mod health;
 mod http_errors;
 mod integrations;
+mod metrics;
 mod openapi;
 mod queues_dashboard;
 mod queues_dashboard_browser;

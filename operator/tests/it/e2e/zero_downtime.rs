@@ -77,7 +77,8 @@ async fn setup(test: &str, replicas: i32) -> Scenario {
         format!("{base}/api/colleges"),
         workers,
         2_000_000,
-        Duration::from_secs(400),
+        // Bounded, and long enough for setup plus every step on a busy 2-core machine.
+        Duration::from_secs(900),
     );
     Scenario {
         dp,
@@ -101,7 +102,8 @@ async fn stored_messages(dp: &DataPath, meeting: &str, token: &str) -> Vec<Value
             .cloned()
             .unwrap_or_default();
         out.extend(items);
-        match body["data"]["nextCursor"].as_str() {
+        // The cursor is a number (the message's `cursor`).
+        match body["data"]["nextCursor"].as_i64() {
             Some(c) => after = format!("&after={c}"),
             None => return out,
         }
@@ -240,10 +242,17 @@ async fn release_rollback_and_scale_down_never_reach_clients() {
     s.dp.env.set_image("mas-server:v2").await;
     let waited = kubectl_wait_ready(&ns, "180s").await;
     let waited_at = waited - s.load.started;
-    let first_v2 = s
-        .load
-        .first_seen("v2")
-        .expect("v2 served through the ingress");
+    let first_v2 = s.load.first_seen("v2").unwrap_or_else(|| {
+        let st = s.load.snapshot();
+        panic!(
+            "kubectl wait returned at {waited_at:?} but v2 never answered through the ingress: \
+                 {} requests, first seen {:?}, last version {:?}, {} failures",
+            st.requests,
+            st.first_seen,
+            st.last_version,
+            st.failures.len()
+        )
+    });
     s.switches.push(first_v2);
     assert!(
         waited_at >= first_v2,

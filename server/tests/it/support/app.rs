@@ -182,3 +182,29 @@ impl ServerProcess {
         ServerProcess { child, base }
     }
 }
+
+/// A server whose internal listener (`INTERNAL_PORT`) runs on loopback; returns it and the
+/// internal listener's base URL once that answers.
+pub async fn with_internal_listener(
+    db: PgPool,
+    adjust: impl FnOnce(&mut HashMap<String, String>),
+) -> (TestApp, String) {
+    let port = free_port();
+    let app = TestApp::spawn_with(db, |env| {
+        env.insert("HOST".into(), "127.0.0.1".into());
+        env.insert("INTERNAL_PORT".into(), port.to_string());
+        adjust(env);
+    })
+    .await;
+    // The server binds its internal listener once it runs.
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (app, format!("http://127.0.0.1:{port}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("internal listener did not come up on {port}");
+}
