@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 
-use crate::crd::{ColorState, Outcome, Promotion, Reason, Rollout, Stage, Strategy, Trigger};
+use crate::crd::{
+    ColorState, Outcome, Promotion, Reason, Rollout, ScaleDown, Stage, Strategy, Trigger,
+};
 
 use super::{Action, EventType, GateResult, JobFacts, Machine, fresh, plus_secs, until};
 
@@ -311,11 +313,23 @@ impl Machine<'_> {
             self.s.scale_down = None;
             return None;
         }
-        if self.obs.now >= sd.at.0 {
+        // A lowered `scaleDownDelaySeconds` applies to the pending scale-down too (counted
+        // from the switch); a raised one does not postpone what was scheduled.
+        let mut at = sd.at.0;
+        if let Some(switch) = &self.s.last_switch_time {
+            at = at.min(plus_secs(switch.0, self.spec.scale_down_delay_seconds));
+        }
+        if self.obs.now >= at {
             self.scale_down_now(sd.color);
             None
         } else {
-            Some(until(self.obs.now, sd.at.0))
+            if at != sd.at.0 {
+                self.s.scale_down = Some(ScaleDown {
+                    color: sd.color,
+                    at: Time(at),
+                });
+            }
+            Some(until(self.obs.now, at))
         }
     }
 }

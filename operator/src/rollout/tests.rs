@@ -1148,3 +1148,17 @@ fn unreadable_secrets_before_any_release_are_reported_as_such() {
     w.step();
     assert_eq!(w.cond(ConditionType::Ready), t("False SecretsUnavailable"));
 }
+
+#[test]
+fn lowering_the_scale_down_delay_brings_a_pending_scale_down_forward() {
+    let mut w = World::live("  scaleDownDelaySeconds: 600\n");
+    w.spec().image = "api:2".into();
+    w.settle();
+    assert_eq!(w.status.scale_down.as_ref().unwrap().color, Color::Blue);
+    assert!(!w.status.colors.blue.as_ref().unwrap().scaled_down);
+    w.spec().scale_down_delay_seconds = 2;
+    w.wait(3);
+    w.step();
+    assert!(w.status.scale_down.is_none());
+    assert!(w.status.colors.blue.as_ref().unwrap().scaled_down);
+}
