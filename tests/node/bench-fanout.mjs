@@ -158,7 +158,7 @@ async function driver() {
     };
   }
 
-  await round(1, Math.min(200, messages)); // warm-up
+  await round(1, Math.max(1, Math.min(200, Math.floor(messages / 4)))); // warm-up
   const result = await round(2, messages);
   console.log(JSON.stringify(result));
   for (const c of children) c.send({ type: "stop" });
