@@ -124,6 +124,7 @@ pub struct Config {
     pub role: ProcessRole,
     pub database_url: Secret,
     pub database_max_connections: u32,
+    pub database_ca_file: Option<PathBuf>,
     pub redis_url: Secret,
     pub cors_allowed_origins: Vec<String>,
     pub jwt_secret: Secret,
@@ -162,6 +163,8 @@ pub struct Config {
     pub queues: QueueConfig,
     pub log_json: bool,
     pub realtime: RealtimeConfig,
+    /// Abuse limits, key rotation, TLS to the data stores, session follow-up (see below).
+    pub security: SecurityConfig,
 }
 
 /// Socket.IO, presence and terminal relay settings.
@@ -186,6 +189,9 @@ pub struct RealtimeConfig {
 pub struct DatabaseConfig {
     pub url: Secret,
     pub max_connections: u32,
+    /// `DATABASE_CA_FILE`: PEM CA that signs the PostgreSQL server certificate
+    /// (same as `sslrootcert=` in the URL; use with `sslmode=verify-full`).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl DatabaseConfig {
@@ -205,6 +211,7 @@ impl DatabaseConfig {
         Ok(DatabaseConfig {
             url: Secret::new(url),
             max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 20)?,
+            ca_file: env.opt("DATABASE_CA_FILE").map(PathBuf::from),
         })
     }
 }
@@ -259,6 +266,246 @@ impl IntegrationsConfig {
                 .filter(|var| env.opt(var).is_some())
                 .collect(),
         }
+    }
+}
+
+// --- Security ----------------------------------------------------------------------
+// Abuse limits, signing and encryption keys, TLS to the data stores, and how sessions
+// on long-lived connections follow their account. Parsed by `SecurityConfig::read`.
+
+/// Settings of the security hardening (each variable is documented in `docs/security.md`).
+#[derive(Debug, Clone)]
+pub struct SecurityConfig {
+    /// `RATE_LIMIT_<NAME>` for every [`LimitName`](crate::services::rate_limit::LimitName).
+    pub rate_limits: RateLimits,
+    /// `JWT_KEY_ID`: `kid` of the tokens signed with `JWT_SECRET` (default: derived
+    /// from the secret, so a new secret always gets a new id).
+    pub jwt_key_id: String,
+    /// `JWT_PREVIOUS_SECRET` (+ `JWT_PREVIOUS_KEY_ID`): verified, never used to sign,
+    /// so a rotation does not log anyone out; remove it once its tokens have expired.
+    pub jwt_previous: Option<(String, Secret)>,
+    /// `DATA_ENCRYPTION_KEYS`: `kid:hex32bytes,...`, the first encrypts, all decrypt.
+    pub data_keys: Vec<(String, Secret)>,
+    /// `SESSION_REAUTH_GRACE_SECONDS`: after a socket's or relay's access token
+    /// expires, how long it may take to send a new one before it is disconnected.
+    pub session_grace: Duration,
+    /// `ACCOUNT_STATUS_CACHE_SECONDS`: upper bound on how long a replica trusts its
+    /// in-process account status (invalidations normally arrive at once).
+    pub account_cache_ttl: Duration,
+    /// `REDIS_CA_FILE`: PEM CA that signs the Redis server certificate (`rediss://`).
+    pub redis_ca_file: Option<PathBuf>,
+    /// Test only (`APP_ENV=test`): `OUTBOUND_DNS_SERVER`, the `ip:port` of the DNS
+    /// server the guarded outbound fetches (resume URLs) resolve with.
+    pub outbound_dns_server: Option<std::net::SocketAddr>,
+    /// Test only: `OUTBOUND_CONNECT_TO` = `ip:port=ip:port,...`, where a guarded
+    /// fetch dials after the address passed the check (so a test never sends traffic
+    /// to the public address it pretends to fetch from).
+    pub outbound_connect_to: Vec<(std::net::SocketAddr, std::net::SocketAddr)>,
+}
+
+/// One limit's ceilings; `None` leaves that scope unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitRule {
+    pub per_user: Option<LimitWindow>,
+    pub per_client: Option<LimitWindow>,
+}
+
+/// At most `max` requests per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitWindow {
+    pub max: u32,
+    pub window: Duration,
+}
+
+/// Every limit's rule, by name.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimits(pub HashMap<crate::services::rate_limit::LimitName, LimitRule>);
+
+impl RateLimits {
+    pub fn rule(&self, name: crate::services::rate_limit::LimitName) -> LimitRule {
+        self.0
+            .get(&name)
+            .copied()
+            .unwrap_or_else(|| name.default_rule())
+    }
+}
+
+/// `30s`, `10m`, `1h`, `2d` or plain seconds.
+fn parse_window(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (digits, unit) = match raw.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&raw[..i], c),
+        _ => (raw, 's'),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("window {raw:?} is not a number of s, m, h or d"))?;
+    let secs = match unit {
+        's' => n,
+        'm' => n * 60,
+        'h' => n * 3600,
+        'd' => n * 86_400,
+        _ => {
+            return Err(format!(
+                "window {raw:?} has an unknown unit (use s, m, h or d)"
+            ));
+        }
+    };
+    if secs == 0 {
+        return Err("a window must be at least one second".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// `off`, or `user=MAX/WINDOW,client=MAX/WINDOW` (either part may be left out).
+pub fn parse_limit_rule(raw: &str) -> Result<LimitRule, String> {
+    let mut rule = LimitRule {
+        per_user: None,
+        per_client: None,
+    };
+    if raw.trim().eq_ignore_ascii_case("off") {
+        return Ok(rule);
+    }
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (scope, spec) = part
+            .split_once('=')
+            .ok_or_else(|| format!("expected scope=MAX/WINDOW, got {part:?}"))?;
+        let (max, window) = spec
+            .split_once('/')
+            .ok_or_else(|| format!("expected MAX/WINDOW after {scope}=, got {spec:?}"))?;
+        let max: u32 = max
+            .trim()
+            .parse()
+            .map_err(|_| format!("{max:?} is not a request count"))?;
+        if max == 0 {
+            return Err("a maximum must be at least 1 (use off to disable)".into());
+        }
+        let window = LimitWindow {
+            max,
+            window: parse_window(window)?,
+        };
+        match scope.trim() {
+            "user" => rule.per_user = Some(window),
+            "client" => rule.per_client = Some(window),
+            other => return Err(format!("unknown scope {other:?} (use user or client)")),
+        }
+    }
+    Ok(rule)
+}
+
+/// A short public id for a signing key: the first 8 bytes of its SHA-256, in hex.
+pub fn key_fingerprint(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(secret.as_bytes())[..8])
+}
+
+fn key_id(raw: &str, var: &'static str) -> Result<String, ConfigError> {
+    let valid = (1..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(raw.to_string())
+    } else {
+        Err(invalid(var, "must be 1 to 64 of A-Z, a-z, 0-9, -, _ or ."))
+    }
+}
+
+impl SecurityConfig {
+    fn read(env: &Env<'_>, app_env: AppEnv) -> Result<Self, ConfigError> {
+        let mut rate_limits = HashMap::new();
+        for name in crate::services::rate_limit::LimitName::ALL {
+            let var = name.env_var();
+            let rule = match env.opt(var) {
+                None => name.default_rule(),
+                Some(raw) => parse_limit_rule(raw).map_err(|reason| invalid(var, reason))?,
+            };
+            rate_limits.insert(name, rule);
+        }
+
+        let current = env.required("JWT_SECRET")?;
+        let jwt_key_id = match env.opt("JWT_KEY_ID") {
+            Some(raw) => key_id(raw, "JWT_KEY_ID")?,
+            None => key_fingerprint(current),
+        };
+        let jwt_previous = match env.opt("JWT_PREVIOUS_SECRET") {
+            None => None,
+            Some(previous) => {
+                if previous.len() < 32 {
+                    return Err(invalid("JWT_PREVIOUS_SECRET", "must be at least 32 bytes"));
+                }
+                let kid = match env.opt("JWT_PREVIOUS_KEY_ID") {
+                    Some(raw) => key_id(raw, "JWT_PREVIOUS_KEY_ID")?,
+                    None => key_fingerprint(previous),
+                };
+                if kid == jwt_key_id {
+                    return Err(invalid(
+                        "JWT_PREVIOUS_KEY_ID",
+                        "must differ from JWT_KEY_ID",
+                    ));
+                }
+                Some((kid, Secret::new(previous)))
+            }
+        };
+
+        let mut data_keys: Vec<(String, Secret)> = Vec::new();
+        if let Some(raw) = env.opt("DATA_ENCRYPTION_KEYS") {
+            for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                let (kid, key) = entry.split_once(':').ok_or_else(|| {
+                    invalid("DATA_ENCRYPTION_KEYS", "expected kid:hexkey entries")
+                })?;
+                let kid = key_id(kid.trim(), "DATA_ENCRYPTION_KEYS")?;
+                let bytes = hex::decode(key.trim()).map_err(|_| {
+                    invalid("DATA_ENCRYPTION_KEYS", format!("key {kid} is not hex"))
+                })?;
+                if bytes.len() != 32 {
+                    return Err(invalid(
+                        "DATA_ENCRYPTION_KEYS",
+                        format!("key {kid} must be 32 bytes (64 hex digits)"),
+                    ));
+                }
+                if data_keys.iter().any(|(k, _)| *k == kid) {
+                    return Err(invalid(
+                        "DATA_ENCRYPTION_KEYS",
+                        format!("key id {kid} appears twice"),
+                    ));
+                }
+                data_keys.push((kid, Secret::new(key.trim())));
+            }
+        }
+
+        let test_only = |var: &'static str| -> Result<(), ConfigError> {
+            if env.opt(var).is_some() && app_env != AppEnv::Test {
+                Err(invalid(var, "is only allowed with APP_ENV=test"))
+            } else {
+                Ok(())
+            }
+        };
+        test_only("OUTBOUND_DNS_SERVER")?;
+        test_only("OUTBOUND_CONNECT_TO")?;
+        let mut outbound_connect_to = Vec::new();
+        if let Some(raw) = env.opt("OUTBOUND_CONNECT_TO") {
+            for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let parsed = pair
+                    .split_once('=')
+                    .and_then(|(from, to)| Some((from.parse().ok()?, to.parse().ok()?)));
+                outbound_connect_to.push(parsed.ok_or_else(|| {
+                    invalid("OUTBOUND_CONNECT_TO", "expected ip:port=ip:port entries")
+                })?);
+            }
+        }
+
+        Ok(SecurityConfig {
+            rate_limits: RateLimits(rate_limits),
+            jwt_key_id,
+            jwt_previous,
+            data_keys,
+            session_grace: env.seconds("SESSION_REAUTH_GRACE_SECONDS", 30)?,
+            account_cache_ttl: env.seconds("ACCOUNT_STATUS_CACHE_SECONDS", 60)?,
+            redis_ca_file: env.opt("REDIS_CA_FILE").map(PathBuf::from),
+            outbound_dns_server: env.optional("OUTBOUND_DNS_SERVER")?,
+            outbound_connect_to,
+        })
     }
 }
 
@@ -559,6 +806,7 @@ impl Config {
             role,
             database_url: database.url,
             database_max_connections: database.max_connections,
+            database_ca_file: database.ca_file,
             redis_url: Secret::new(redis_url),
             cors_allowed_origins,
             jwt_secret: Secret::new(jwt_secret),
@@ -623,6 +871,7 @@ impl Config {
                 presence_ttl: env.seconds("PRESENCE_TTL_SECONDS", 30)?,
                 terminal_pairing_ttl: env.seconds("TERMINAL_PAIRING_TTL_SECONDS", 300)?,
             },
+            security: SecurityConfig::read(&env, app_env)?,
         })
     }
 
@@ -634,6 +883,7 @@ impl Config {
         DatabaseConfig {
             url: self.database_url.clone(),
             max_connections: self.database_max_connections,
+            ca_file: self.database_ca_file.clone(),
         }
     }
 }
@@ -777,6 +1027,121 @@ mod tests {
             Config::from_map(&v).unwrap_err(),
             ConfigError::Missing("SUPERADMIN_EMAIL")
         );
+    }
+
+    #[test]
+    fn rate_limit_rules_parse_and_are_named_when_wrong() {
+        use crate::services::rate_limit::LimitName;
+        let rule = parse_limit_rule("user=5/10m, client=100/1h").unwrap();
+        assert_eq!(
+            rule.per_user,
+            Some(LimitWindow {
+                max: 5,
+                window: Duration::from_secs(600)
+            })
+        );
+        assert_eq!(rule.per_client.unwrap().window, Duration::from_secs(3600));
+        let off = parse_limit_rule("off").unwrap();
+        assert!(off.per_user.is_none() && off.per_client.is_none());
+        assert_eq!(
+            parse_limit_rule("client=3/90")
+                .unwrap()
+                .per_client
+                .unwrap()
+                .window
+                .as_secs(),
+            90
+        );
+        for bad in [
+            "user=0/1m",
+            "user=5",
+            "admin=5/1m",
+            "user=x/1m",
+            "user=5/0",
+            "user=5/3w",
+        ] {
+            assert!(parse_limit_rule(bad).is_err(), "{bad}");
+        }
+
+        let c = Config::from_map(&base()).unwrap();
+        assert_eq!(
+            c.security.rate_limits.rule(LimitName::Pairing),
+            LimitName::Pairing.default_rule()
+        );
+        let mut v = base();
+        v.insert("RATE_LIMIT_REGISTER".into(), "client=2/1m".into());
+        let c = Config::from_map(&v).unwrap();
+        assert_eq!(
+            c.security
+                .rate_limits
+                .rule(LimitName::Register)
+                .per_client
+                .unwrap()
+                .max,
+            2
+        );
+        v.insert("RATE_LIMIT_UPLOAD".into(), "user=lots".into());
+        let err = Config::from_map(&v).unwrap_err().to_string();
+        assert!(err.contains("RATE_LIMIT_UPLOAD"), "{err}");
+    }
+
+    #[test]
+    fn key_rotation_and_encryption_keys_parse() {
+        let c = Config::from_map(&base()).unwrap();
+        assert_eq!(
+            c.security.jwt_key_id,
+            key_fingerprint("0123456789abcdef0123456789abcdef")
+        );
+        assert!(c.security.jwt_previous.is_none() && c.security.data_keys.is_empty());
+
+        let mut v = base();
+        v.insert("JWT_KEY_ID".into(), "2026-12".into());
+        v.insert(
+            "JWT_PREVIOUS_SECRET".into(),
+            "previous-secret-previous-secret-0".into(),
+        );
+        v.insert(
+            "DATA_ENCRYPTION_KEYS".into(),
+            format!("k2:{},k1:{}", "ab".repeat(32), "cd".repeat(32)),
+        );
+        let c = Config::from_map(&v).unwrap();
+        assert_eq!(c.security.jwt_key_id, "2026-12");
+        let (kid, _) = c.security.jwt_previous.as_ref().unwrap();
+        assert_eq!(kid, &key_fingerprint("previous-secret-previous-secret-0"));
+        let kids: Vec<_> = c
+            .security
+            .data_keys
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(kids, ["k2", "k1"]);
+        let dbg = format!("{c:?}");
+        assert!(
+            !dbg.contains("previous-secret") && !dbg.contains(&"ab".repeat(32)),
+            "{dbg}"
+        );
+
+        for (var, value) in [
+            ("JWT_PREVIOUS_SECRET", "short"),
+            ("JWT_KEY_ID", "has space"),
+            ("DATA_ENCRYPTION_KEYS", "k1:abcd"),
+            ("DATA_ENCRYPTION_KEYS", "nokid"),
+            ("OUTBOUND_DNS_SERVER", "127.0.0.1:53"),
+        ] {
+            let mut v = base();
+            v.insert(var.into(), value.into());
+            let err = Config::from_map(&v).unwrap_err().to_string();
+            assert!(err.contains(var), "{var}: {err}");
+        }
+        let mut v = base();
+        v.insert("APP_ENV".into(), "test".into());
+        v.insert("OUTBOUND_DNS_SERVER".into(), "127.0.0.1:5353".into());
+        v.insert(
+            "OUTBOUND_CONNECT_TO".into(),
+            "93.184.215.14:0=127.0.0.2:0".into(),
+        );
+        let c = Config::from_map(&v).unwrap();
+        assert_eq!(c.security.outbound_connect_to.len(), 1);
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("{0}")]
     TooManyRequests(String),
+    /// A rate limit: 429 with `Retry-After: retry_after_secs`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// A dependency (database, Redis, a provider's open circuit) is down.
     #[error("{0}")]
     Unavailable(String),
@@ -80,7 +86,9 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyRequests(_) | AppError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::Unavailable(_) | AppError::IntegrationDisabled { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -99,7 +107,7 @@ impl AppError {
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Conflict(_) => "CONFLICT",
             AppError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            AppError::TooManyRequests(_) => "TOO_MANY_REQUESTS",
+            AppError::TooManyRequests(_) | AppError::RateLimited { .. } => "TOO_MANY_REQUESTS",
             AppError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             AppError::IntegrationDisabled { .. } => "INTEGRATION_DISABLED",
             AppError::BadGateway(_) => "BAD_GATEWAY",
@@ -141,7 +149,17 @@ impl IntoResponse for AppError {
             tracing::error!(error = format!("{err:#}"), "internal error");
         }
         let body = ErrorBody::new(self.code(), self.to_string());
-        (self.status(), Json(body)).into_response()
+        let mut res = (self.status(), Json(body)).into_response();
+        if let AppError::RateLimited {
+            retry_after_secs, ..
+        } = self
+        {
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+        }
+        res
     }
 }
 
@@ -149,7 +167,23 @@ impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::RowNotFound => AppError::NotFound("not found".into()),
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_) => {
+                tracing::error!(error = %err, "database unavailable");
+                AppError::Unavailable("database unavailable".into())
+            }
+            // The server going away under a session (restart, failover) or out of
+            // connections: SQLSTATE classes 08 (connection exception), 53
+            // (insufficient resources) and 57 (operator intervention, e.g. 57P01
+            // admin_shutdown, 57P03 cannot_connect_now).
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("53") || c.starts_with("57")
+                }) =>
+            {
                 tracing::error!(error = %err, "database unavailable");
                 AppError::Unavailable("database unavailable".into())
             }

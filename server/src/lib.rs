@@ -52,8 +52,9 @@ pub fn build_state(
     shutdown: CancellationToken,
 ) -> AppState {
     AppState {
-        queues: queues::Queues::new(config.redis_url.expose(), config.queues.clone()),
-        jwt: auth::JwtKeys::new(config.jwt_secret.expose().as_bytes()),
+        queues: queues::Queues::with_connection(queue_connection(&config), config.queues.clone()),
+        jwt: auth::JwtKeys::from_config(&config),
+        accounts: Arc::new(auth::status::AccountStatuses::new(&config)),
         integrations: Arc::new(services::integrations::Integrations::new(&config)),
         config: Arc::new(config),
         db,
@@ -63,6 +64,25 @@ pub fn build_state(
         storage: Arc::default(),
         connections: Default::default(),
         metrics: Arc::default(),
+    }
+}
+
+/// The queues' Redis connection: `REDIS_URL`, trusting `REDIS_CA_FILE` when set.
+fn queue_connection(config: &Config) -> bullmq::options::RedisConnectionOptions {
+    let connection = bullmq::options::RedisConnectionOptions::new().url(config.redis_url.expose());
+    let Some(path) = &config.security.redis_ca_file else {
+        return connection;
+    };
+    match std::fs::read(path) {
+        Ok(pem) => connection.tls_certs(bullmq::options::TlsCerts {
+            root_cert: Some(pem),
+            ..Default::default()
+        }),
+        Err(err) => {
+            // connect_redis read it a moment ago; the queues then fail their TLS handshake.
+            tracing::error!(path = %path.display(), error = %err, "cannot read REDIS_CA_FILE");
+            connection
+        }
     }
 }
 
@@ -125,6 +145,12 @@ pub async fn serve_with(
             token.cancel();
         }
     });
+
+    // Account changes from every replica: cache invalidation and open sessions. Runs
+    // until the listener stops (requests keep coming during the drain window).
+    let accounts_stop = CancellationToken::new();
+    tokio::spawn(auth::status::listen(state.clone(), accounts_stop.clone()));
+    let _stop_accounts = accounts_stop.drop_guard();
 
     // Workers stop taking jobs as soon as shutdown starts, in parallel with the HTTP drain.
     let workers = if state.config.role.runs_workers() {

@@ -19,6 +19,8 @@ pub struct AppState {
     pub db: PgPool,
     pub redis: ConnectionManager,
     pub jwt: JwtKeys,
+    /// Account status cache, invalidated across replicas (see `auth::status`).
+    pub accounts: Arc<crate::auth::status::AccountStatuses>,
     /// Cancelled when shutdown starts: health turns 503, long-lived connections drain.
     pub shutdown: CancellationToken,
     pub started_at: Instant,

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -11,10 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ClientAddr, JsonOrForm};
-use super::response::{Envelope, created, ok};
+use super::response::{Envelope, ok};
 use crate::auth::AuthUser;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::services::auth::{self as service, LoginError, Session};
+use crate::services::rate_limit::{self, LimitName};
 use crate::services::users::UserView;
 use crate::state::AppState;
 
@@ -82,24 +83,34 @@ pub struct Message {
     pub message: &'static str,
 }
 
-/// Registers a student account and emails a verification code.
+/// Registers a student account and emails a verification code. Answers 202 with
+/// the same body whether or not the address already has an account (its owner is
+/// emailed instead), so the route cannot be used to find out which addresses exist.
 #[utoipa::path(
     post,
     path = "/api/auth/register",
     tag = "auth",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Account created; verification email queued", body = Envelope<UserView>),
+        (status = 202, description = "Registration accepted; a verification code (or, for a taken address, a notice to its owner) is emailed", body = Envelope<Message>),
         (status = 400, description = "Invalid name, email or password", body = ErrorBody),
-        (status = 409, description = "Email already registered", body = ErrorBody)
+        (status = 429, description = "Too many registrations from this client address (`RATE_LIMIT_REGISTER`)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until the limit resets")))
     )
 )]
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     JsonOrForm(req): JsonOrForm<RegisterRequest>,
-) -> AppResult<impl IntoResponse> {
-    let user = service::register(&state, &req.name, &req.email, &req.password).await?;
-    Ok(created(user))
+) -> AppResult<(StatusCode, Json<Envelope<Message>>)> {
+    rate_limit::enforce(&state, LimitName::Register, None, &client).await?;
+    service::register(&state, &req.name, &req.email, &req.password).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        ok(Message {
+            message: service::REGISTER_ACCEPTED,
+        }),
+    ))
 }
 
 /// Marks the email verified with the emailed code (expiring, single use, limited attempts).
@@ -111,13 +122,16 @@ pub async fn register(
     responses(
         (status = 200, description = "Email verified", body = Envelope<UserView>),
         (status = 400, description = "Invalid or expired code", body = ErrorBody),
-        (status = 429, description = "Too many wrong codes", body = ErrorBody)
+        (status = 429, description = "Too many wrong codes, or too many attempts from this client address (`RATE_LIMIT_VERIFICATION`, with `Retry-After`)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until the client limit resets (absent for the wrong-code limit)")))
     )
 )]
 pub async fn verify_email(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     JsonOrForm(req): JsonOrForm<VerifyEmailRequest>,
 ) -> AppResult<Json<Envelope<UserView>>> {
+    rate_limit::enforce(&state, LimitName::Verification, None, &client).await?;
     Ok(ok(
         service::verify_email(&state, &req.email, &req.otp).await?
     ))
@@ -131,13 +145,17 @@ pub async fn verify_email(
     request_body = EmailRequest,
     responses(
         (status = 200, description = "A code was sent if the account needs one", body = Envelope<Message>),
-        (status = 400, description = "Invalid email", body = ErrorBody)
+        (status = 400, description = "Invalid email", body = ErrorBody),
+        (status = 429, description = "Too many requests from this client address (`RATE_LIMIT_RESEND`)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until the limit resets")))
     )
 )]
 pub async fn resend_verification(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     JsonOrForm(req): JsonOrForm<EmailRequest>,
 ) -> AppResult<Json<Envelope<Message>>> {
+    rate_limit::enforce(&state, LimitName::Resend, None, &client).await?;
     service::resend_verification(&state, &req.email).await?;
     Ok(ok(Message {
         message: "if the account exists and is unverified, a new code has been sent",
@@ -168,15 +186,13 @@ pub async fn login(
     match service::login(&state, &req.email, &req.password, &client).await {
         Ok(session) => Ok(ok(session)),
         Err(LoginError::Other(err)) => Err(err.into_response()),
-        Err(LoginError::RateLimited { retry_after_secs }) => {
-            let mut res = AppError::TooManyRequests(format!(
+        Err(LoginError::RateLimited { retry_after_secs }) => Err(AppError::RateLimited {
+            message: format!(
                 "too many failed login attempts; try again in {retry_after_secs} seconds"
-            ))
-            .into_response();
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            Err(res)
+            ),
+            retry_after_secs,
         }
+        .into_response()),
     }
 }
 

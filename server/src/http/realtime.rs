@@ -14,8 +14,9 @@ use uuid::Uuid;
 
 use crate::auth::{AuthUser, RequireRole, roles};
 use crate::error::{AppResult, ErrorBody};
-use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::extract::{ApiPath, ApiQuery, ClientAddr};
 use crate::http::response::{Envelope, created, ok};
+use crate::services::rate_limit::{self, LimitName};
 use crate::services::realtime::chat::{self, ChatPage};
 use crate::services::realtime::meetings;
 use crate::services::realtime::presence::{OnlineUser, PresenceStore};
@@ -117,15 +118,23 @@ pub struct PairingIssued {
     responses(
         (status = 201, description = "Pairing token", body = Envelope<PairingIssued>),
         (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 403, description = "Not a student", body = ErrorBody)
+        (status = 403, description = "Not a student", body = ErrorBody),
+        (status = 429, description = "Too many pairings for this user or client address (`RATE_LIMIT_PAIRING`)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until the limit resets"))),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)
     )
 )]
 pub async fn create_pairing(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     student: RequireRole<roles::Students>,
 ) -> AppResult<(axum::http::StatusCode, axum::Json<Envelope<PairingIssued>>)> {
+    let user = student.user();
+    rate_limit::enforce(&state, LimitName::Pairing, Some(user.id()), &client).await?;
     let store = PairingStore::new(state.redis.clone(), &state.config.realtime);
-    let issued = store.issue(student.user().id()).await?;
+    // The relay session lives as long as the access token that asked for it, and is
+    // then asked to present a new one (`auth:refresh`).
+    let issued = store.issue(user.id(), user.0.exp).await?;
     Ok(created(PairingIssued {
         token: issued.token,
         expires_at: issued.expires_at,

@@ -9,8 +9,9 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
-use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiQuery, ClientAddr};
 use crate::http::response::{Envelope, ok};
+use crate::services::rate_limit::{self, LimitName};
 use crate::services::storage::{self, UploadPurpose, UploadRequest};
 use crate::state::AppState;
 
@@ -55,12 +56,17 @@ pub struct DownloadTicket {
 /// Issue a presigned upload URL.
 #[utoipa::path(post, path = "/api/uploads", tag = "uploads", request_body = CreateUpload,
     security(("bearer" = [])),
-    responses((status = 200, body = Envelope<UploadTicket>), (status = 400), (status = 401), (status = 503)))]
+    responses((status = 200, body = Envelope<UploadTicket>), (status = 400), (status = 401),
+        (status = 429, description = "Too many uploads for this user or client address (`RATE_LIMIT_UPLOAD`)",
+            headers(("retry-after" = u64, description = "Seconds until the limit resets"))),
+        (status = 503)))]
 async fn create_upload(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     user: AuthUser,
     ApiJson(body): ApiJson<CreateUpload>,
 ) -> Result<axum::Json<Envelope<UploadTicket>>, AppError> {
+    rate_limit::enforce(&state, LimitName::Upload, Some(user.id()), &client).await?;
     let request = UploadRequest {
         purpose: body.purpose,
         file_name: body.file_name,

@@ -44,9 +44,14 @@ struct Inner {
 
 impl Queues {
     pub fn new(redis_url: &str, config: QueueConfig) -> Self {
+        Self::with_connection(RedisConnectionOptions::new().url(redis_url), config)
+    }
+
+    /// Like [`Queues::new`] with full connection options (TLS certificates).
+    pub fn with_connection(connection: RedisConnectionOptions, config: QueueConfig) -> Self {
         Queues {
             inner: Arc::new(Inner {
-                connection: RedisConnectionOptions::new().url(redis_url),
+                connection,
                 config,
                 handles: Default::default(),
             }),

@@ -2,7 +2,9 @@
 //! chat, recording state, presence) shared across replicas through the
 //! socketioxide Redis adapter, and the raw WebSocket terminal relay.
 
+mod adapter;
 pub mod drain;
+mod sessions;
 mod socket;
 pub mod terminal;
 
@@ -29,7 +31,10 @@ use crate::services::realtime::presence::{InstancePresence, PresenceStore};
 use crate::state::AppState;
 
 /// The Socket.IO adapter: rooms and broadcasts span every replica on the Redis.
-pub type SioAdapter = socketioxide_redis::RedisAdapter<socketioxide::adapter::Emitter>;
+pub type SioAdapter = socketioxide_redis::CustomRedisAdapter<
+    socketioxide::adapter::Emitter,
+    adapter::ReconnectingDriver,
+>;
 
 /// Time between a client's `server:draining` notice and closing its transport: a
 /// long-polling client only sees the event on its next poll round-trip.
@@ -75,14 +80,9 @@ pub struct Realtime {
 }
 
 /// The adapter's pub/sub needs RESP3 (push messages).
+#[cfg(test)]
 fn resp3_url(url: &str) -> String {
-    if url.contains("protocol=") {
-        url.to_string()
-    } else if url.contains('?') {
-        format!("{url}&protocol=resp3")
-    } else {
-        format!("{url}?protocol=resp3")
-    }
+    crate::startup::with_resp3(url)
 }
 
 impl Realtime {
@@ -90,14 +90,15 @@ impl Realtime {
     /// presence heartbeat (stopped by `state.shutdown`).
     pub async fn start(state: &AppState) -> anyhow::Result<Realtime> {
         let cfg = &state.config.realtime;
-        let client = redis::Client::open(resp3_url(state.config.redis_url.expose()))
-            .context("parsing REDIS_URL for the Socket.IO adapter")?;
-        let adapter = RedisAdapterCtr::new_with_redis_config(
-            &client,
+        let client = crate::startup::redis_client(&state.config, true)
+            .context("Redis client for the Socket.IO adapter")?;
+        let driver = adapter::ReconnectingDriver::new(client)
+            .await
+            .context("connecting the Socket.IO Redis adapter")?;
+        let adapter = RedisAdapterCtr::new_with_driver(
+            driver,
             RedisAdapterConfig::new().with_prefix(format!("{}-sio", cfg.redis_prefix)),
-        )
-        .await
-        .context("connecting the Socket.IO Redis adapter")?;
+        );
 
         let presence = InstancePresence::new(PresenceStore::new(state.redis.clone(), cfg));
         presence.heartbeat().await.context("registering presence")?;
@@ -108,7 +109,7 @@ impl Realtime {
         };
 
         let (svc, io) = SocketIo::builder()
-            .with_state(ctx)
+            .with_state(ctx.clone())
             .max_payload(cfg.socketio_max_payload)
             .ws_max_message_size(cfg.ws_max_message)
             .ws_max_frame_size(cfg.ws_max_message)
@@ -123,6 +124,18 @@ impl Realtime {
         tokio::spawn(heartbeat_loop(
             io.clone(),
             presence.clone(),
+            stopped.clone(),
+        ));
+        // Sessions follow their token and their account (see `sessions`).
+        tokio::spawn(sessions::expiry_sweeper(
+            io.clone(),
+            state.config.security.session_grace,
+            stopped.clone(),
+        ));
+        tokio::spawn(sessions::account_watcher(
+            io.clone(),
+            ctx.clone(),
+            state.accounts.subscribe(),
             stopped.clone(),
         ));
 

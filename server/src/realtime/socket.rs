@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::{Ctx, SioAdapter};
 use crate::auth::Claims;
+use crate::auth::status::AccountStatus;
 use crate::error::AppError;
 use crate::services::realtime::members::Member;
 use crate::services::realtime::{chat, meetings, recordings};
@@ -38,11 +39,96 @@ impl JoinedMeetings {
     fn contains(&self, id: Uuid) -> bool {
         self.0.lock().map(|s| s.contains(&id)).unwrap_or(false)
     }
+    fn snapshot(&self) -> Vec<Uuid> {
+        self.0
+            .lock()
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
     fn drain(&self) -> Vec<Uuid> {
         self.0
             .lock()
             .map(|mut s| s.drain().collect())
             .unwrap_or_default()
+    }
+}
+
+/// When this socket's access token expires, and whether it has been told so.
+#[derive(Clone, Default)]
+pub(crate) struct SessionClock(Arc<Mutex<ClockState>>);
+
+#[derive(Default)]
+struct ClockState {
+    /// `exp` of the token the socket authenticated with last (unix seconds).
+    expires_at: i64,
+    /// Set once `auth:expired` was sent: when the socket is disconnected.
+    disconnect_at: Option<i64>,
+}
+
+/// What the session sweeper has to do with a socket now.
+pub(crate) enum ClockDue {
+    Nothing,
+    /// Send `auth:expired`; disconnect at `disconnect_at` unless refreshed.
+    Notify {
+        expired_at: i64,
+        disconnect_at: i64,
+    },
+    Disconnect,
+}
+
+impl SessionClock {
+    fn new(expires_at: i64) -> Self {
+        SessionClock(Arc::new(Mutex::new(ClockState {
+            expires_at,
+            disconnect_at: None,
+        })))
+    }
+
+    fn renew(&self, expires_at: i64) {
+        if let Ok(mut c) = self.0.lock() {
+            c.expires_at = expires_at;
+            c.disconnect_at = None;
+        }
+    }
+
+    fn is_expired(&self, now: i64) -> bool {
+        self.0.lock().map(|c| now >= c.expires_at).unwrap_or(true)
+    }
+
+    pub(crate) fn due(&self, now: i64, grace_secs: i64) -> ClockDue {
+        let Ok(mut c) = self.0.lock() else {
+            return ClockDue::Disconnect;
+        };
+        match c.disconnect_at {
+            Some(at) if now >= at => ClockDue::Disconnect,
+            Some(_) => ClockDue::Nothing,
+            None if now >= c.expires_at => {
+                let disconnect_at = now + grace_secs;
+                c.disconnect_at = Some(disconnect_at);
+                ClockDue::Notify {
+                    expired_at: c.expires_at,
+                    disconnect_at,
+                }
+            }
+            None => ClockDue::Nothing,
+        }
+    }
+}
+
+fn iso(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Events other than `auth:refresh` need a token that has not expired.
+fn require_session(clock: &SessionClock) -> Result<(), AppError> {
+    if clock.is_expired(chrono::Utc::now().timestamp()) {
+        Err(AppError::unauthorized(
+            "access token expired: send auth:refresh {token} with a new one",
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -115,6 +201,7 @@ pub(crate) async fn authenticate(
     let claims = crate::auth::authenticate(&ctx.app, token.trim())
         .await
         .map_err(|e| ConnectRejected(format!("unauthorized: {e}")))?;
+    s.extensions.insert(SessionClock::new(claims.exp));
     s.extensions.insert(claims);
     s.extensions.insert(JoinedMeetings::default());
     Ok(())
@@ -128,6 +215,7 @@ pub(crate) async fn on_connect(
     // Handlers first: the client may emit as soon as it is connected, and an
     // event arriving before its handler exists is dropped.
 
+    s.on("auth:refresh", auth_refresh);
     s.on("meeting:join", meeting_join);
     s.on("meeting:leave", meeting_leave);
     for event in ["signal:offer", "signal:answer", "signal:ice"] {
@@ -176,6 +264,119 @@ async fn on_disconnect(
     }
 }
 
+// ---------------------------------------------------------------- session
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    token: String,
+}
+
+/// `auth:refresh {token}`: a new access token of the same account extends the
+/// session (and applies the account's current role); ack `{expiresAt, role}`.
+async fn auth_refresh(
+    s: Socket,
+    TryData(req): TryData<RefreshRequest>,
+    ack: Ack,
+    Extension(claims): Extension<Claims>,
+    Extension(clock): Extension<SessionClock>,
+    State(ctx): State<Ctx>,
+) {
+    let result = async {
+        let req = parse(req)?;
+        let fresh = crate::auth::authenticate(&ctx.app, req.token.trim()).await?;
+        if fresh.sub != claims.sub {
+            return Err(AppError::forbidden(
+                "the new token belongs to another account; reconnect instead",
+            ));
+        }
+        Ok(fresh)
+    }
+    .await;
+    match result {
+        Ok(fresh) => {
+            clock.renew(fresh.exp);
+            let role = fresh.role;
+            let expires_at = fresh.exp;
+            if role != claims.role {
+                apply_role(&s, &ctx, fresh).await;
+            } else {
+                s.extensions.insert(fresh);
+            }
+            ack_ok(ack, json!({ "expiresAt": iso(expires_at), "role": role }));
+        }
+        Err(e) => ack_err(ack, &e),
+    }
+}
+
+/// The sweeper's notice: the token expired, `auth:refresh` before `disconnectAt`.
+pub(crate) fn notify_expired(s: &Socket, expired_at: i64, disconnect_at: i64, grace_secs: i64) {
+    let _ = s.emit(
+        "auth:expired",
+        &json!({
+            "expiredAt": iso(expired_at),
+            "disconnectAt": iso(disconnect_at),
+            "graceSeconds": grace_secs,
+        }),
+    );
+}
+
+/// Ends the session: `auth:revoked {reason}`, then a server-side disconnect
+/// (socket.io-client does not reconnect by itself after one).
+pub(crate) fn revoke(s: Socket, reason: &str) {
+    let _ = s.emit("auth:revoked", &json!({ "reason": reason }));
+    if let Err(e) = s.disconnect() {
+        tracing::warn!(error = %e, "could not disconnect a revoked socket");
+    }
+}
+
+/// Makes the socket follow its account as it is now: gone → revoked; another
+/// role → the new role, and out of the meetings it may no longer be in.
+pub(crate) async fn apply_account(s: Socket, ctx: &Ctx, status: AccountStatus) {
+    let Some(claims) = s.extensions.get::<Claims>() else {
+        return;
+    };
+    match status {
+        AccountStatus::Gone => revoke(s, "account_deactivated"),
+        AccountStatus::Active(role) if role != claims.role => {
+            apply_role(&s, ctx, Claims { role, ..claims }).await;
+        }
+        AccountStatus::Active(_) => {}
+    }
+}
+
+async fn apply_role(s: &Socket, ctx: &Ctx, claims: Claims) {
+    s.extensions.insert(claims.clone());
+    let _ = s.emit("auth:updated", &json!({ "role": claims.role }));
+    let Some(joined) = s.extensions.get::<JoinedMeetings>() else {
+        return;
+    };
+    for meeting in joined.snapshot() {
+        let reason = match meetings::authorize(&ctx.app.db, meeting, &claims).await {
+            Ok(_) => continue,
+            Err(AppError::Forbidden(_) | AppError::NotFound(_)) => "not_allowed",
+            // Cannot tell now (database down): leave it; the next change re-checks.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-check a meeting after a role change");
+                continue;
+            }
+        };
+        if !joined.remove(meeting) {
+            continue;
+        }
+        s.leave([
+            meeting_room(meeting),
+            peer_user_room(meeting, claims.sub),
+            peer_socket_room(meeting, &s.id.to_string()),
+        ]);
+        let _ = ctx.members.remove(meeting, &s.id.to_string()).await;
+        announce_left(s, &claims, meeting).await;
+        let _ = s.emit(
+            "meeting:removed",
+            &json!({ "meetingId": meeting, "reason": reason }),
+        );
+    }
+}
+
 // ---------------------------------------------------------------- meetings
 
 #[derive(Deserialize)]
@@ -199,9 +400,11 @@ async fn meeting_join(
     ack: Ack,
     Extension(claims): Extension<Claims>,
     Extension(joined): Extension<JoinedMeetings>,
+    Extension(clock): Extension<SessionClock>,
     State(ctx): State<Ctx>,
 ) {
     let result = async {
+        require_session(&clock)?;
         let req = parse(req)?;
         meetings::authorize(&ctx.app.db, req.meeting_id, &claims)
             .await?
@@ -315,8 +518,12 @@ async fn signal(
     ack: Ack,
     Extension(claims): Extension<Claims>,
     Extension(joined): Extension<JoinedMeetings>,
+    Extension(clock): Extension<SessionClock>,
 ) {
-    let req = match parse(req).and_then(|r| require_joined(&joined, r.meeting_id).map(|()| r)) {
+    let req = match require_session(&clock)
+        .and_then(|()| parse(req))
+        .and_then(|r| require_joined(&joined, r.meeting_id).map(|()| r))
+    {
         Ok(req) => req,
         Err(e) => return ack_err(ack, &e),
     };
@@ -355,9 +562,11 @@ async fn chat_send(
     ack: Ack,
     Extension(claims): Extension<Claims>,
     Extension(joined): Extension<JoinedMeetings>,
+    Extension(clock): Extension<SessionClock>,
     State(ctx): State<Ctx>,
 ) {
     let result = async {
+        require_session(&clock)?;
         let req = parse(req)?;
         require_joined(&joined, req.meeting_id)?;
         chat::store(
@@ -387,6 +596,13 @@ async fn chat_send(
 
 // ---------------------------------------------------------------- recording
 
+fn ctx_clock(s: &Socket) -> SessionClock {
+    // Every authenticated socket has one; a missing one counts as expired.
+    s.extensions
+        .get::<SessionClock>()
+        .unwrap_or_else(|| SessionClock::new(0))
+}
+
 async fn recording_change(
     s: Socket,
     req: Result<MeetingRef, socketioxide::ParserError>,
@@ -397,6 +613,7 @@ async fn recording_change(
     start: bool,
 ) {
     let result = async {
+        require_session(&ctx_clock(&s))?;
         let req = parse(req)?;
         require_joined(&joined, req.meeting_id)?;
         let access = meetings::authorize(&ctx.app.db, req.meeting_id, &claims)

@@ -7,9 +7,18 @@
 //!
 //! Close codes: 4000 malformed handshake, 4001 unknown token, 4003 expired
 //! token, 4009 token already used, 4008 peer never came, 4010 peer vanished
-//! (both seats are freed: reconnect with the same token), 1000 peer closed,
-//! 1012 server restarting or draining (reconnect with the same token), 1011 Redis
-//! unavailable.
+//! (both seats are freed: reconnect with the same token), 4011 the browser's
+//! access token expired and no `auth:refresh` came in time, 4012 the account was
+//! deactivated or is no longer a student, 1000 peer closed, 1012 server restarting
+//! or draining (reconnect with the same token), 1011 Redis unavailable.
+//!
+//! The session follows the account: it lives as long as the access token that
+//! created the pairing. Then the browser side gets `{"type":"auth:expired",
+//! "expiredAt","disconnectAt","graceSeconds"}` and may send
+//! `{"type":"auth:refresh","token":"<new access token>"}` (answered with
+//! `{"type":"auth:refreshed","expiresAt"}` or `{"type":"auth:error","message"}`,
+//! never forwarded to the CLI) within `SESSION_REAUTH_GRACE_SECONDS`. A
+//! deactivation or role change on any replica closes both sides with 4012.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -38,6 +47,8 @@ pub mod close {
     pub const PEER_TIMEOUT: u16 = 4008;
     pub const TOKEN_USED: u16 = 4009;
     pub const PEER_LOST: u16 = 4010;
+    pub const AUTH_EXPIRED: u16 = 4011;
+    pub const ACCOUNT_REVOKED: u16 = 4012;
     pub const NORMAL: u16 = 1000;
     pub const UNAVAILABLE: u16 = 1011;
     pub const RESTART: u16 = 1012;
@@ -164,9 +175,21 @@ async fn run(socket: &mut WebSocket, state: AppState) -> Result<(), Closing> {
         pairing_id: claimed.pairing_id.clone(),
         role,
         peer_channel: peer,
+        user_id: claimed.user_id,
     };
+    // Records from before sessions followed their token: one access-token lifetime.
+    let auth_expires_at = claimed
+        .auth_expires_at
+        .unwrap_or_else(|| chrono::Utc::now() + state.config.access_token_ttl);
     let result = session
-        .relay(socket, &state, &own, claimed.expires_at, &relay)
+        .relay(
+            socket,
+            &state,
+            &own,
+            claimed.expires_at,
+            auth_expires_at,
+            &relay,
+        )
         .await;
     // A side that leaves before pairing (or is asked to reconnect) may come back.
     if matches!(
@@ -192,6 +215,36 @@ struct Session {
     pairing_id: String,
     role: TerminalRole,
     peer_channel: String,
+    user_id: uuid::Uuid,
+}
+
+/// `{"type":"auth:refresh","token":..}` from the browser side.
+fn refresh_token(msg: &Message) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Refresh {
+        #[serde(rename = "type")]
+        kind: String,
+        token: String,
+    }
+    let Message::Text(text) = msg else {
+        return None;
+    };
+    // Cheap pre-check: terminal input never starts like this.
+    if !text.as_str().trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<Refresh>(text.as_str())
+        .ok()
+        .filter(|r| r.kind == "auth:refresh")
+        .map(|r| r.token)
+}
+
+fn tokio_deadline(at: chrono::DateTime<chrono::Utc>) -> tokio::time::Instant {
+    tokio::time::Instant::now() + (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO)
+}
+
+fn iso(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl Session {
@@ -202,16 +255,85 @@ impl Session {
             .map_err(|_| closing(close::UNAVAILABLE, "relay unavailable"))
     }
 
+    /// The account may no longer use the relay: close, and tell the peer.
+    async fn account_allows(&self, state: &AppState) -> Result<(), Closing> {
+        use crate::auth::status::{self, AccountStatus};
+        match status::current(state, self.user_id).await {
+            Ok(AccountStatus::Active(crate::auth::Role::Student)) => Ok(()),
+            Ok(_) => {
+                let _ = self.publish(Kind::Close, b"").await;
+                Err(closing(
+                    close::ACCOUNT_REVOKED,
+                    "the account was deactivated or is no longer a student",
+                ))
+            }
+            // Cannot tell now; the next change or resync asks again.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Handles `auth:refresh`: a new access token of the same student extends the session.
+    async fn refresh(
+        &self,
+        socket: &mut WebSocket,
+        state: &AppState,
+        token: &str,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let checked = crate::auth::authenticate(state, token.trim())
+            .await
+            .and_then(|claims| {
+                if claims.sub != self.user_id || claims.role != crate::auth::Role::Student {
+                    Err(crate::error::AppError::forbidden(
+                        "the token belongs to another account",
+                    ))
+                } else {
+                    Ok(claims)
+                }
+            });
+        match checked {
+            Ok(claims) => {
+                let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0)?;
+                send_json(
+                    socket,
+                    json!({ "type": "auth:refreshed", "expiresAt": iso(expires_at) }),
+                )
+                .await;
+                Some(expires_at)
+            }
+            Err(e) => {
+                send_json(
+                    socket,
+                    json!({ "type": "auth:error", "message": e.to_string() }),
+                )
+                .await;
+                None
+            }
+        }
+    }
+
     async fn relay(
         &self,
         socket: &mut WebSocket,
         state: &AppState,
         own_channel: &str,
         expires_at: chrono::DateTime<chrono::Utc>,
+        auth_expires_at: chrono::DateTime<chrono::Utc>,
         relay: &RelayGuard,
     ) -> Result<Outcome, Closing> {
+        let mut account_events = state.accounts.subscribe();
+        let mut accounts_open = true;
+        self.account_allows(state).await?;
+        // Only the browser side holds an access token; the CLI side ends with it.
+        let follows_token = self.role == TerminalRole::Browser;
+        let grace = state.config.security.session_grace;
+        let auth_timer = tokio::time::sleep_until(tokio_deadline(auth_expires_at));
+        tokio::pin!(auth_timer);
+        let mut auth_expired_notified = false;
+        let mut auth_expires_at = auth_expires_at;
+
         let unavailable = |_| closing(close::UNAVAILABLE, "relay unavailable");
-        let client = redis::Client::open(state.config.redis_url.expose()).map_err(unavailable)?;
+        let client = crate::startup::redis_client(&state.config, false)
+            .map_err(|_| closing(close::UNAVAILABLE, "relay unavailable"))?;
         let mut pubsub = client.get_async_pubsub().await.map_err(unavailable)?;
         pubsub.subscribe(own_channel).await.map_err(unavailable)?;
         let mut inbox = pubsub.into_on_message();
@@ -232,6 +354,33 @@ impl Session {
 
         loop {
             tokio::select! {
+                () = &mut auth_timer, if follows_token => {
+                    if auth_expired_notified {
+                        let _ = self.publish(Kind::Close, b"").await;
+                        return Err(closing(close::AUTH_EXPIRED, "access token expired; send auth:refresh in time"));
+                    }
+                    auth_expired_notified = true;
+                    let disconnect_at = chrono::Utc::now() + grace;
+                    send_json(socket, json!({
+                        "type": "auth:expired",
+                        "expiredAt": iso(auth_expires_at),
+                        "disconnectAt": iso(disconnect_at),
+                        "graceSeconds": grace.as_secs(),
+                    })).await;
+                    auth_timer.as_mut().reset(tokio::time::Instant::now() + grace);
+                }
+                event = account_events.recv(), if accounts_open => {
+                    use crate::auth::status::AccountEvent;
+                    use tokio::sync::broadcast::error::RecvError;
+                    let relevant = match event {
+                        Ok(AccountEvent::Changed(user)) => user == self.user_id,
+                        Ok(AccountEvent::Resync) | Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => { accounts_open = false; false }
+                    };
+                    if relevant {
+                        self.account_allows(state).await?;
+                    }
+                }
                 () = relay.moved() => {
                     let _ = self.publish(Kind::Restart, b"").await;
                     return Err(closing(close::RESTART, "service restart, reconnect with the same token"));
@@ -246,6 +395,14 @@ impl Session {
                 }
                 incoming = socket.recv() => match incoming {
                     Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) => {
+                        if let Some(token) = refresh_token(&msg).filter(|_| follows_token) {
+                            if let Some(renewed) = self.refresh(socket, state, &token).await {
+                                auth_expired_notified = false;
+                                auth_expires_at = renewed;
+                                auth_timer.as_mut().reset(tokio_deadline(renewed));
+                            }
+                            continue;
+                        }
                         if paired {
                             if self.forward(&msg).await? == 0 {
                                 return Err(closing(close::PEER_LOST, "the other side is gone"));
@@ -316,9 +473,11 @@ impl Session {
 }
 
 async fn send_notice(socket: &mut WebSocket, kind: &str) {
+    send_json(socket, json!({ "type": kind })).await;
+}
+
+async fn send_json(socket: &mut WebSocket, value: serde_json::Value) {
     let _ = socket
-        .send(Message::Text(Utf8Bytes::from(
-            json!({ "type": kind }).to_string(),
-        )))
+        .send(Message::Text(Utf8Bytes::from(value.to_string())))
         .await;
 }

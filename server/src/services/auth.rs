@@ -57,23 +57,35 @@ impl From<sqlx::Error> for LoginError {
 pub const MAIL_MAX_PER_WINDOW: u32 = 5;
 pub const MAIL_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// `true` when another code may be mailed to `email` (and counts it).
-async fn mail_allowed(state: &AppState, purpose: OtpPurpose, email: &str) -> AppResult<bool> {
-    let limiter = FailureLimiter::mail(purpose.as_str(), email, MAIL_MAX_PER_WINDOW, MAIL_WINDOW);
+/// `true` when another `purpose` mail may be sent to `email` (and counts it).
+async fn mail_allowed(state: &AppState, purpose: &str, email: &str) -> AppResult<bool> {
+    let limiter = FailureLimiter::mail(purpose, email, MAIL_MAX_PER_WINDOW, MAIL_WINDOW);
     let mut redis = state.redis.clone();
     if limiter.blocked(&mut redis).await?.is_some() {
-        tracing::warn!(
-            purpose = purpose.as_str(),
-            "mail limit reached; code not sent"
-        );
+        tracing::warn!(purpose, "mail limit reached; mail not sent");
         return Ok(false);
     }
     limiter.record_failure(&mut redis).await?;
     Ok(true)
 }
 
+/// Codes are keyed with the signing secret; during a rotation the previous one
+/// still checks the codes it keyed.
 fn otp_key(state: &AppState) -> &[u8] {
     state.config.jwt_secret.expose().as_bytes()
+}
+
+fn otp_keys(state: &AppState) -> Vec<&[u8]> {
+    std::iter::once(otp_key(state))
+        .chain(
+            state
+                .config
+                .security
+                .jwt_previous
+                .as_ref()
+                .map(|(_, secret)| secret.expose().as_bytes()),
+        )
+        .collect()
 }
 
 /// Issues a fresh `purpose` code for `user` and enqueues the email carrying it, on `conn`
@@ -115,7 +127,7 @@ async fn mail_code_to_account(
     let Some(user) = users::find_by_email(&mut tx, &email).await? else {
         return Ok(());
     };
-    if !eligible(&user) || !mail_allowed(state, purpose, &email).await? {
+    if !eligible(&user) || !mail_allowed(state, purpose.as_str(), &email).await? {
         return Ok(());
     }
     issue_and_mail_code(&mut tx, state, &user, purpose).await?;
@@ -123,21 +135,47 @@ async fn mail_code_to_account(
     Ok(())
 }
 
-/// Creates a student account, its verification code and the email carrying it,
-/// in one transaction.
-pub async fn register(
-    state: &AppState,
-    name: &str,
-    email: &str,
-    password: &str,
-) -> AppResult<UserView> {
+/// What registering answers, whatever happened: an address that already has an
+/// account must not be told apart from a new one (account enumeration).
+pub const REGISTER_ACCEPTED: &str =
+    "check your inbox: we sent a verification code to finish the registration";
+
+/// Creates a student account, its verification code and the email carrying it, in
+/// one transaction. For an address that already has an account nothing is created:
+/// its owner is told by email that someone tried to register, and the caller gets
+/// the same answer after the same work (the password is hashed either way, one
+/// outbox row is written either way).
+pub async fn register(state: &AppState, name: &str, email: &str, password: &str) -> AppResult<()> {
     let new = NewUser::validated(name, email, password, Role::Student, false)?;
     let mut tx = state.db.begin().await?;
-    let user = users::insert(&mut tx, &new).await?;
-    issue_and_mail_code(&mut tx, state, &user, OtpPurpose::VerifyEmail).await?;
+    // `insert` hashes the password before it learns whether the address is taken.
+    match users::insert(&mut tx, &new).await {
+        Ok(user) => {
+            // Counted like the notice below, so both paths make the same Redis round trips.
+            let _ = mail_allowed(state, REGISTRATION_MAIL, &new.email).await?;
+            issue_and_mail_code(&mut tx, state, &user, OtpPurpose::VerifyEmail).await?;
+        }
+        Err(AppError::Conflict(_)) => {
+            let existing = users::find_by_email(&mut tx, &new.email).await?;
+            if let Some(user) = existing
+                && mail_allowed(state, REGISTRATION_MAIL, &new.email).await?
+            {
+                let notice = EmailMessage::new(
+                    &user.email,
+                    templates::REGISTRATION_ATTEMPT,
+                    json!({ "name": user.name }),
+                );
+                outbox::enqueue_email(&mut tx, &notice).await?;
+            }
+        }
+        Err(other) => return Err(other),
+    }
     tx.commit().await?;
-    user.view()
+    Ok(())
 }
+
+/// Mail cap bucket of registration mails (codes and notices) per address.
+const REGISTRATION_MAIL: &str = "register";
 
 pub async fn verify_email(state: &AppState, email: &str, code: &str) -> AppResult<UserView> {
     let email = users::normalize_email(email)?;
@@ -148,7 +186,7 @@ pub async fn verify_email(state: &AppState, email: &str, code: &str) -> AppResul
     drop(conn);
     let mut tx = otp::consume(
         &state.db,
-        otp_key(state),
+        &otp_keys(state),
         user.id,
         OtpPurpose::VerifyEmail,
         code,
@@ -344,7 +382,7 @@ pub async fn reset_password(
     let hash = password::hash(new_password).await?;
     let mut tx = otp::consume(
         &state.db,
-        otp_key(state),
+        &otp_keys(state),
         user.id,
         OtpPurpose::ResetPassword,
         code,

@@ -77,9 +77,12 @@ struct ActiveOtp {
 /// Checks `code` and marks it used. On success returns the open transaction so
 /// the caller's follow-up change (verify the email, set the password) commits
 /// atomically with the consumption. A wrong guess is counted and committed.
+///
+/// `keys`: the current code key first, then the previous one during a key rotation
+/// (codes mailed before the rotation keep working until they expire).
 pub async fn consume(
     db: &PgPool,
-    key: &[u8],
+    keys: &[&[u8]],
     user_id: Uuid,
     purpose: OtpPurpose,
     code: &str,
@@ -107,7 +110,10 @@ pub async fn consume(
             "too many wrong codes; request a new one".into(),
         ));
     }
-    if !secrets::code_matches(key, purpose.as_str(), code.trim(), &otp.code_hash) {
+    let matches = keys
+        .iter()
+        .any(|key| secrets::code_matches(key, purpose.as_str(), code.trim(), &otp.code_hash));
+    if !matches {
         sqlx::query("update email_otps set attempts = attempts + 1 where id = $1")
             .bind(otp.id)
             .execute(&mut *tx)

@@ -15,6 +15,8 @@ pub mod templates {
     pub const VERIFY_EMAIL: &str = "verify_email";
     /// Data: `name`, `otp`, `expiresInMinutes`.
     pub const PASSWORD_RESET: &str = "password_reset";
+    /// Data: `name`. Someone registered with an address that has an account.
+    pub const REGISTRATION_ATTEMPT: &str = "registration_attempt";
 }
 
 /// Channel notified (with the row id) when a message is enqueued, so a worker
@@ -37,6 +39,11 @@ impl EmailMessage {
             data,
         }
     }
+}
+
+/// The idempotency key of the outbox row `id` (also its `Message-ID` local part).
+pub fn message_key(id: Uuid) -> String {
+    format!("outbox.{id}")
 }
 
 /// Inserts the message. Pass a transaction (`&mut tx`) to make the mail part of

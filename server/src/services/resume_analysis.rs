@@ -2,7 +2,6 @@
 //! job asks the OpenAI-compatible gateway (LiteLLM) for a structured JSON review,
 //! and the result lands in `resume_analyses`.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -12,10 +11,11 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::config::LlmConfig;
+use crate::config::{Config, LlmConfig};
 use crate::error::{AppError, AppResult};
 use crate::queues::{JobError, QueueName};
 use crate::services::integrations::{HttpClient, IntegrationId, OutboundError};
+use crate::services::outbound;
 use crate::state::AppState;
 
 const MAX_TEXT_CHARS: usize = 60_000;
@@ -162,7 +162,9 @@ pub async fn analyze(state: &AppState, id: Uuid) -> Result<(), JobError> {
     };
     let resume = match (text, url) {
         (Some(text), _) => text,
-        (None, Some(url)) => fetch_resume(&url, llm.allow_private_resume_urls).await?,
+        (None, Some(url)) => {
+            fetch_resume(&state.config, &url, llm.allow_private_resume_urls).await?
+        }
         (None, None) => return Err(JobError::permanent("resume analysis has no input")),
     };
     let result = ask_gateway(gateway, llm, &resume).await?;
@@ -191,76 +193,35 @@ pub async fn record_failure(db: &PgPool, id: Uuid, reason: &str, last: bool) -> 
     Ok(())
 }
 
-/// The student-supplied URL must not reach internal services (SSRF): every address
-/// the host resolves to must be public, and redirects are not followed.
-async fn check_public(url: &str) -> Result<(), JobError> {
+/// Never retried; the reason's detail (which address) only goes to the log.
+fn refused(err: &dyn std::error::Error) -> JobError {
+    tracing::warn!(reason = %crate::error::with_sources(err), "resume URL refused");
+    JobError::permanent("resumeUrl points at a private or local address")
+}
+
+/// The student-supplied URL must not reach internal services (SSRF): see
+/// [`outbound`] (resolved once, every address public, connection pinned to it, no
+/// redirects, no proxy).
+async fn fetch_resume(config: &Config, url: &str, allow_private: bool) -> Result<String, JobError> {
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| JobError::permanent(format!("resumeUrl is not a valid URL: {e}")))?;
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| JobError::permanent("resumeUrl has no host"))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let port = parsed.port_or_known_default().unwrap_or(80);
-    let addrs = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| JobError::retry(format!("resolving the resumeUrl host failed: {e}")))?;
-    for addr in addrs {
-        if !is_public(addr.ip()) {
-            return Err(JobError::permanent(
-                "resumeUrl points at a private or local address",
-            ));
+    let guard = outbound::GuardedResolver::from_config(config, allow_private);
+    outbound::check_url(&guard, &parsed).map_err(|e| refused(&e))?;
+    let client = outbound::client(guard, Duration::from_secs(30))
+        .map_err(|e| JobError::retry(format!("building the fetch client failed: {e}")))?;
+    let res = client.get(parsed).send().await.map_err(|e| {
+        if outbound::is_refusal(&e) {
+            refused(&e)
+        } else {
+            JobError::retry(format!("fetching resumeUrl failed: {e}"))
         }
-    }
-    Ok(())
-}
-
-fn is_public(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
-        }
-        std::net::IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(std::net::IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-    }
-}
-
-fn fetch_client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new())
-    })
-}
-
-async fn fetch_resume(url: &str, allow_private: bool) -> Result<String, JobError> {
-    if !allow_private {
-        check_public(url).await?;
-    }
-    let res = fetch_client()
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| JobError::retry(format!("fetching resumeUrl failed: {e}")))?;
+    })?;
     let status = res.status();
+    if status.is_redirection() {
+        return Err(JobError::permanent(format!(
+            "fetching resumeUrl failed: HTTP {status} (redirects are not followed)"
+        )));
+    }
     if !status.is_success() {
         let msg = format!("fetching resumeUrl failed: HTTP {status}");
         return Err(if status.is_server_error() {
@@ -354,28 +315,7 @@ pub fn parse_review(content: &str) -> Result<Value, JobError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_public, parse_review};
-
-    #[test]
-    fn private_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "2606:4700::1111"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
-    }
+    use super::parse_review;
 
     #[test]
     fn parses_plain_and_fenced_json() {

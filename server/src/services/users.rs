@@ -292,8 +292,9 @@ pub async fn update(
         sessions::revoke_all(&mut tx, id).await?;
     }
     tx.commit().await?;
-    // Existing access tokens follow the new state on their next request.
-    crate::auth::status::forget(&state.redis, id).await;
+    // Existing access tokens follow the new state on their next request, open sockets
+    // and relays on every replica at once.
+    crate::auth::status::changed(state, id).await;
     Ok(updated)
 }
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
 
 use crate::config::{Config, DatabaseConfig};
 
@@ -23,12 +24,35 @@ pub async fn connect_database(config: &Config) -> anyhow::Result<PgPool> {
 }
 
 pub async fn connect(database: &DatabaseConfig) -> anyhow::Result<PgPool> {
+    install_crypto_provider();
     PgPoolOptions::new()
         .max_connections(database.max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(database.url.expose())
+        .connect_with(pg_options(database)?)
         .await
         .context("connecting to PostgreSQL (DATABASE_URL)")
+}
+
+/// `DATABASE_URL` (with its own `sslmode`/`sslrootcert`), plus `DATABASE_CA_FILE`.
+pub fn pg_options(database: &DatabaseConfig) -> anyhow::Result<PgConnectOptions> {
+    let mut options =
+        PgConnectOptions::from_str(database.url.expose()).context("parsing DATABASE_URL")?;
+    if let Some(ca) = &database.ca_file {
+        anyhow::ensure!(
+            ca.is_file(),
+            "DATABASE_CA_FILE {} is not a readable file",
+            ca.display()
+        );
+        options = options.ssl_root_cert(ca);
+    }
+    Ok(options)
+}
+
+/// rustls is built with two crypto backends in this dependency tree (aws-lc-rs and
+/// ring), so it cannot pick one by itself: Redis TLS would panic without this.
+pub fn install_crypto_provider() {
+    // Err only means one is installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
@@ -67,8 +91,46 @@ pub async fn ensure_migrated(db: &PgPool) -> anyhow::Result<()> {
     }
 }
 
+/// A client for `REDIS_URL` (as RESP3 when `resp3`, for push-based pub/sub) that
+/// trusts `REDIS_CA_FILE` for `rediss://` when it is set.
+pub fn redis_client(config: &Config, resp3: bool) -> anyhow::Result<redis::Client> {
+    let url = config.redis_url.expose();
+    let url = if resp3 {
+        with_resp3(url)
+    } else {
+        url.to_string()
+    };
+    install_crypto_provider();
+    match &config.security.redis_ca_file {
+        None => redis::Client::open(url).context("parsing REDIS_URL"),
+        Some(path) => {
+            let root_cert = std::fs::read(path)
+                .with_context(|| format!("reading REDIS_CA_FILE {}", path.display()))?;
+            redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )
+            .context("REDIS_URL with REDIS_CA_FILE")
+        }
+    }
+}
+
+/// `url` asking for RESP3 (push messages), once.
+pub fn with_resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
 pub async fn connect_redis(config: &Config) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(config.redis_url.expose()).context("parsing REDIS_URL")?;
+    let client = redis_client(config, false)?;
     // Bounded timeouts so a dead Redis turns into a 503, not a hung request.
     let manager_config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))

@@ -162,26 +162,57 @@ async fn verify_email_limits_attempts_and_rejects_expired_codes(db: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
-async fn register_rejects_a_taken_email_in_any_case(db: PgPool) {
+async fn register_does_not_reveal_a_taken_email_in_any_case(db: PgPool) {
     let app = spawn(db).await;
     let email = unique_email("dup");
-    register(&app, "First", &email, PASSWORD).await;
-    let (status, body) = read(
+    let first = read(
         post(
             &app,
             "/api/auth/register",
-            json!({"name": "Second", "email": email.to_uppercase(), "password": PASSWORD}),
+            json!({"name": "First", "email": email, "password": PASSWORD}),
         )
         .await,
     )
     .await;
-    assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
-    let count: i64 = sqlx::query_scalar("select count(*) from users where lower(email) = $1")
-        .bind(&email)
-        .fetch_one(&app.state.db)
+    let second = read(
+        post(
+            &app,
+            "/api/auth/register",
+            json!({"name": "Second", "email": email.to_uppercase(), "password": "another-password-2"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(first.0, StatusCode::ACCEPTED, "{}", first.1);
+    assert_eq!(first, second, "a taken address gets the very same answer");
+    let (count, name): (i64, String) =
+        sqlx::query_as("select count(*) over (), name from users where lower(email) = $1")
+            .bind(&email)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        (count, name.as_str()),
+        (1, "First"),
+        "the account is unchanged"
+    );
+    // The owner is told instead; the password stays the owner's.
+    let notice = outbox_mail(&app, &email, "registration_attempt")
         .await
-        .unwrap();
-    assert_eq!(count, 1);
+        .expect("notice to the owner");
+    assert_eq!(notice["name"], "First");
+    assert!(notice.get("otp").is_none(), "{notice}");
+    login_session(&app, &email, PASSWORD).await;
+    let (status, _) = read(
+        post(
+            &app,
+            "/api/auth/login",
+            json!({"email": email, "password": "another-password-2"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     app.shutdown().await.unwrap();
 }
 
@@ -614,15 +645,28 @@ async fn concurrent_registrations_of_one_email_create_one_account(db: PgPool) {
         post(&app, "/api/auth/register", body.clone()),
         post(&app, "/api/auth/register", body.clone())
     );
-    let mut statuses = [a.status(), b.status()];
-    statuses.sort();
-    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
-    let mails: i64 = sqlx::query_scalar("select count(*) from email_outbox where to_email = $1")
+    assert_eq!(
+        [a.status(), b.status()],
+        [StatusCode::ACCEPTED, StatusCode::ACCEPTED]
+    );
+    let accounts: i64 = sqlx::query_scalar("select count(*) from users where lower(email) = $1")
         .bind(&email)
         .fetch_one(&app.state.db)
         .await
         .unwrap();
-    assert_eq!(mails, 1, "the losing registration left no mail behind");
+    assert_eq!(accounts, 1);
+    let mut mails: Vec<String> =
+        sqlx::query_scalar("select template from email_outbox where to_email = $1")
+            .bind(&email)
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    mails.sort();
+    assert_eq!(
+        mails,
+        ["registration_attempt", "verify_email"],
+        "the winner got its code, the loser's attempt a notice"
+    );
     app.shutdown().await.unwrap();
 }
 

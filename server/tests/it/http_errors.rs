@@ -202,9 +202,9 @@ async fn unknown_routes_and_users_are_404(db: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
-async fn duplicate_email_is_409(db: PgPool) {
+async fn a_taken_email_is_not_revealed(db: PgPool) {
     let app = spawn(db).await;
-    // The seeded admin's address is taken too.
+    // The seeded admin's address is taken too: same 202 as any new address.
     let (status, body) = read(
         post(
             &app,
@@ -214,7 +214,11 @@ async fn duplicate_email_is_409(db: PgPool) {
         .await,
     )
     .await;
-    assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        body["data"]["message"],
+        mas_server::services::auth::REGISTER_ACCEPTED
+    );
     app.shutdown().await.unwrap();
 }
 

@@ -19,21 +19,22 @@ use crate::support::queues as qs;
 use crate::support::wait::wait_for;
 use crate::support::{TestApp, create_user};
 
-const KEY: &str = "sk-test-gateway-key";
-const RESUME: &str = "Asha Rao. SQL, Power BI, Python. Built a churn dashboard for 20k users.";
+pub(crate) const KEY: &str = "sk-test-gateway-key";
+pub(crate) const RESUME: &str =
+    "Asha Rao. SQL, Power BI, Python. Built a churn dashboard for 20k users.";
 
 #[derive(Clone, Copy)]
-enum Mode {
+pub(crate) enum Mode {
     Ok,
     ServerError,
 }
 
 #[derive(Clone)]
-struct Gateway {
+pub(crate) struct Gateway {
     mode: Mode,
     delay: Duration,
-    calls: Arc<AtomicUsize>,
-    last_request: Arc<Mutex<Option<(String, Value)>>>,
+    pub(crate) calls: Arc<AtomicUsize>,
+    pub(crate) last_request: Arc<Mutex<Option<(String, Value)>>>,
 }
 
 async fn completions(
@@ -84,7 +85,7 @@ async fn completions(
 }
 
 /// Starts the fake gateway on 127.0.0.1:0; returns its base URL and state.
-async fn start_gateway(mode: Mode, delay: Duration) -> (String, Gateway) {
+pub(crate) async fn start_gateway(mode: Mode, delay: Duration) -> (String, Gateway) {
     let g = Gateway {
         mode,
         delay,
@@ -101,7 +102,9 @@ async fn start_gateway(mode: Mode, delay: Duration) -> (String, Gateway) {
     (format!("http://{addr}"), g)
 }
 
-fn llm_env(base: &str) -> impl FnOnce(&mut std::collections::HashMap<String, String>) + use<> {
+pub(crate) fn llm_env(
+    base: &str,
+) -> impl FnOnce(&mut std::collections::HashMap<String, String>) + use<> {
     let base = format!("{base}/v1");
     move |env| {
         env.insert("LITELLM_BASE_URL".into(), base);
@@ -112,7 +115,7 @@ fn llm_env(base: &str) -> impl FnOnce(&mut std::collections::HashMap<String, Str
     }
 }
 
-async fn submit(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn submit(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
     app.client
         .post(app.url("/api/resumes/analysis"))
         .bearer_auth(token)
@@ -122,7 +125,7 @@ async fn submit(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
-async fn wait_status(app: &TestApp, token: &str, id: &str, done: &[&str]) -> Value {
+pub(crate) async fn wait_status(app: &TestApp, token: &str, id: &str, done: &[&str]) -> Value {
     wait_for("analysis to settle", Duration::from_secs(30), || async {
         let res = app
             .client

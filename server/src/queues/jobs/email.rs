@@ -1,3 +1,21 @@
+//! The email worker. Delivery is exactly once per outbox row (and per job for jobs
+//! without one) across retries, including a retry after the `sent_at` write failed:
+//!
+//! 1. the row id is the message's idempotency key, stored with the row before any
+//!    attempt; it is also the `Message-ID` (`<outbox.{id}@domain>`);
+//! 2. as soon as SMTP accepts the message a delivery record
+//!    `{QUEUE_PREFIX}:mail:delivered:{key}` goes to Redis, before PostgreSQL is
+//!    written;
+//! 3. every attempt first looks for that record: when it is there the message was
+//!    accepted already, so the attempt only settles the row (`sent_at`) and sends
+//!    nothing.
+//!
+//! What remains is at-least-once with the same `Message-ID`, which the receiving side
+//! can de-duplicate: a crash between SMTP's acceptance and the Redis write, or Redis
+//! and PostgreSQL both failing that write.
+
+use std::time::Duration;
+
 use bullmq::Job;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -5,6 +23,7 @@ use uuid::Uuid;
 
 use crate::queues::{JobError, is_last_attempt};
 use crate::services::mail::{self, Mailer};
+use crate::services::outbox;
 use crate::state::AppState;
 
 /// `{"to", "template", "payload", "outboxId"?}` — same shape the Node producers used.
@@ -23,6 +42,46 @@ pub struct EmailJob {
 /// the outbox row once it is sent or has failed for good.
 const SECRET_FIELDS: &[&str] = &["otp", "code", "resetUrl"];
 
+/// How long a delivery record outlives the message (longer than any retry schedule).
+const DELIVERED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The message's idempotency key: its outbox row, else its job.
+fn idempotency_key(email: &EmailJob, job: &Job) -> String {
+    match email.outbox_id {
+        Some(id) => outbox::message_key(id),
+        None => format!("job.{}", job.id()),
+    }
+}
+
+fn delivered_key(state: &AppState, key: &str) -> String {
+    format!("{}:mail:delivered:{key}", state.config.queues.prefix)
+}
+
+/// Whether an earlier attempt got the message accepted. Unknown (Redis down) counts
+/// as no: the job system cannot run without Redis anyway, and the row still guards.
+async fn already_delivered(state: &AppState, key: &str) -> bool {
+    let mut redis = state.redis.clone();
+    let found: Result<Option<String>, redis::RedisError> = redis::cmd("GET")
+        .arg(delivered_key(state, key))
+        .query_async(&mut redis)
+        .await;
+    matches!(found, Ok(Some(_)))
+}
+
+async fn mark_delivered(state: &AppState, key: &str) {
+    let mut redis = state.redis.clone();
+    let stored: Result<(), redis::RedisError> = redis::cmd("SET")
+        .arg(delivered_key(state, key))
+        .arg(chrono::Utc::now().to_rfc3339())
+        .arg("EX")
+        .arg(DELIVERED_TTL.as_secs())
+        .query_async(&mut redis)
+        .await;
+    if let Err(err) = stored {
+        tracing::warn!(key, error = %err, "could not record a delivered mail; a retry may send it again (same Message-ID)");
+    }
+}
+
 pub async fn process(state: &AppState, mailer: &Mailer, job: &Job) -> Result<Value, JobError> {
     let mut email: EmailJob = serde_json::from_value(job.data().clone())
         .map_err(|e| JobError::permanent(format!("invalid email job data: {e}")))?;
@@ -33,7 +92,19 @@ pub async fn process(state: &AppState, mailer: &Mailer, job: &Job) -> Result<Val
             None => return Ok(json!({"delivered": false, "reason": "outbox row already settled"})),
         }
     }
-    let outcome = deliver(mailer, &email).await;
+    let key = idempotency_key(&email, job);
+    if already_delivered(state, &key).await {
+        // Accepted by SMTP on an earlier attempt whose bookkeeping failed.
+        if let Some(outbox_id) = email.outbox_id {
+            record(state, outbox_id, job, &Ok(())).await?;
+        }
+        scrub_job_data(job).await;
+        return Ok(json!({"delivered": true, "to": email.to, "resent": false}));
+    }
+    let outcome = deliver(mailer, &email, &key).await;
+    if outcome.is_ok() {
+        mark_delivered(state, &key).await;
+    }
     if let Some(outbox_id) = email.outbox_id {
         record(state, outbox_id, job, &outcome).await?;
     }
@@ -47,16 +118,19 @@ pub async fn process(state: &AppState, mailer: &Mailer, job: &Job) -> Result<Val
     outcome.map(|()| json!({"delivered": true, "to": email.to}))
 }
 
-async fn deliver(mailer: &Mailer, email: &EmailJob) -> Result<(), JobError> {
+async fn deliver(mailer: &Mailer, email: &EmailJob, key: &str) -> Result<(), JobError> {
     let rendered = mail::render(&email.template, &email.payload)
         .map_err(|e| JobError::permanent(e.to_string()))?;
-    mailer.send(&email.to, &rendered).await.map_err(|e| {
-        if e.is_transient() {
-            JobError::retry(e.to_string())
-        } else {
-            JobError::permanent(e.to_string())
-        }
-    })
+    mailer
+        .send(&email.to, &rendered, Some(key))
+        .await
+        .map_err(|e| {
+            if e.is_transient() {
+                JobError::retry(e.to_string())
+            } else {
+                JobError::permanent(e.to_string())
+            }
+        })
 }
 
 /// Jobs added with their payload (Node producers, older relays) keep it in Redis

@@ -50,12 +50,22 @@ impl Mailer {
         Mailer { transport }
     }
 
-    pub async fn send(&self, to: &str, mail: &Rendered) -> Result<(), MailError> {
+    /// Sends `mail` to `to`. `idempotency_key` (stable across retries of the same
+    /// message) becomes the `Message-ID` `<key@sender domain>`, so a receiving system
+    /// can drop a duplicate if a retry ever sends it twice.
+    pub async fn send(
+        &self,
+        to: &str,
+        mail: &Rendered,
+        idempotency_key: Option<&str>,
+    ) -> Result<(), MailError> {
         let (transport, from) = self.transport.as_ref().map_err(clone_error)?;
         let to: Mailbox = to
             .parse()
             .map_err(|_| MailError::BadAddress(to.to_string()))?;
+        let message_id = idempotency_key.map(|key| format!("<{key}@{}>", from.email.domain()));
         let message = Message::builder()
+            .message_id(message_id)
             .from(from.clone())
             .to(to)
             .subject(mail.subject.clone())

@@ -26,6 +26,7 @@ pub fn render(template: &str, payload: &Value) -> Result<Rendered, TemplateError
     match template {
         "otp_verification" | "verify_email" | "email_verification" => otp(payload),
         "password_reset" | "reset_password" => password_reset(payload),
+        "registration_attempt" => registration_attempt(payload),
         "meeting_notification" | "meeting_scheduled" | "meeting_cancelled" => {
             meeting(template, payload)
         }
@@ -159,6 +160,33 @@ fn password_reset(p: &Value) -> Result<Rendered, TemplateError> {
         subject,
         text,
         html: html_page("Reset your MAS password", &html),
+    })
+}
+
+/// Sent instead of an error when someone registers with an address that already has
+/// an account: the owner learns of it, the person registering learns nothing.
+fn registration_attempt(p: &Value) -> Result<Rendered, TemplateError> {
+    let subject = "Someone tried to register with your email address".to_string();
+    let text = format!(
+        "{}\n\nSomeone tried to create a new MAS account with this email address, which \
+         already has one. If it was you, log in instead, or reset your password if you \
+         forgot it. If it was not you, you can ignore this email: your account is unchanged.\n",
+        greeting(p)
+    );
+    let html = html_page(
+        &subject,
+        &format!(
+            "<p>{}</p><p>Someone tried to create a new MAS account with this email address, \
+             which already has one.</p><p>If it was you, log in instead, or reset your \
+             password if you forgot it. If it was not you, you can ignore this email: your \
+             account is unchanged.</p>",
+            escape(&greeting(p))
+        ),
+    );
+    Ok(Rendered {
+        subject,
+        text,
+        html,
     })
 }
 

@@ -51,6 +51,10 @@ pub struct IssuedPairing {
 struct PairingRecord {
     user_id: Uuid,
     expires_at: DateTime<Utc>,
+    /// Expiry of the access token that asked for the pairing (absent in records
+    /// written before sessions followed their token).
+    #[serde(default)]
+    auth_expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +63,8 @@ pub struct Claimed {
     pub pairing_id: String,
     pub user_id: Uuid,
     pub expires_at: DateTime<Utc>,
+    /// When the relay session must be re-authenticated (`auth:refresh`).
+    pub auth_expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -113,12 +119,14 @@ impl PairingStore {
         format!("{}:term:ch:{pairing_id}:{}", self.prefix, role.as_str())
     }
 
-    pub async fn issue(&self, user_id: Uuid) -> redis::RedisResult<IssuedPairing> {
+    /// A new token for `user_id`, whose access token expires at `auth_exp` (unix seconds).
+    pub async fn issue(&self, user_id: Uuid, auth_exp: i64) -> redis::RedisResult<IssuedPairing> {
         let token = hex::encode(rand::random::<[u8; 32]>());
         let expires_at = Utc::now() + self.ttl;
         let record = serde_json::to_string(&PairingRecord {
             user_id,
             expires_at,
+            auth_expires_at: DateTime::from_timestamp(auth_exp, 0),
         })
         .map_err(|e| {
             redis::RedisError::from((redis::ErrorKind::Client, "encode", e.to_string()))
@@ -160,6 +168,7 @@ impl PairingStore {
             pairing_id,
             user_id: record.user_id,
             expires_at: record.expires_at,
+            auth_expires_at: record.auth_expires_at,
         })
     }
 

@@ -53,6 +53,13 @@ pub fn test_env() -> HashMap<String, String> {
         "REALTIME_REDIS_PREFIX".to_string(),
         format!("test-{}", uuid::Uuid::new_v4().simple()),
     )])
+    // Every test comes from 127.0.0.1: request limits would add up across the whole run.
+    // The abuse-limit tests switch theirs on, with a client address of their own.
+    .chain(
+        mas_server::services::rate_limit::LimitName::ALL
+            .into_iter()
+            .map(|name| (name.env_var().to_string(), "off".to_string())),
+    )
     .collect()
 }
 
@@ -145,6 +152,7 @@ impl Drop for TestApp {
 pub struct ServerProcess {
     pub child: tokio::process::Child,
     pub base: String,
+    pub port: u16,
 }
 
 impl ServerProcess {
@@ -158,13 +166,19 @@ impl ServerProcess {
         let (server, _) = root
             .rsplit_once('/')
             .expect("DATABASE_URL has a database path");
-        let port = free_port();
         let mut env = test_env();
         adjust(&mut env);
         env.insert("DATABASE_URL".into(), format!("{server}/{database}"));
+        Self::spawn_env(env).await
+    }
+
+    /// The binary with exactly `env` (plus host, port and log level).
+    pub async fn spawn_env(mut env: HashMap<String, String>) -> Self {
+        let port = free_port();
         env.insert("HOST".into(), "127.0.0.1".into());
         env.insert("PORT".into(), port.to_string());
-        env.insert("RUST_LOG".into(), "warn".into());
+        env.entry("RUST_LOG".into())
+            .or_insert_with(|| "warn".into());
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mas-server"))
             .envs(env)
             .kill_on_drop(true)
@@ -179,7 +193,13 @@ impl ServerProcess {
             || async { client.get(&live).send().await.ok().map(|_| ()) },
         )
         .await;
-        ServerProcess { child, base }
+        ServerProcess { child, base, port }
+    }
+
+    /// SIGKILL, as a crash (no drain, no shutdown hooks).
+    pub async fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
     }
 }
 

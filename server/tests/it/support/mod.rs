@@ -7,6 +7,8 @@
 //! - [`redis`] points at the shared Redis instance, one database number per area
 //! - [`wait`] polls
 //! - [`relay`] drives the terminal relay's WebSocket ends
+//! - [`instances`] runs PostgreSQL and Redis of a test's own (faults, TLS); [`net`] a
+//!   TCP balancer and a scripted DNS server on loopback
 //! - [`logs`] captures log output (to assert that secrets never appear)
 //! - [`services`] and [`agent`] drive the real outside pieces (SMTP Maildir, Node,
 //!   Chromium, Socket.IO client processes)
@@ -17,7 +19,9 @@ pub mod agent;
 pub mod app;
 pub mod auth;
 pub mod http;
+pub mod instances;
 pub mod logs;
+pub mod net;
 pub mod queues;
 pub mod realtime;
 pub mod redis;

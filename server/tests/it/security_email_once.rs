@@ -1,0 +1,138 @@
+//! Exactly-once email across a lost bookkeeping write: SMTP (the real aiosmtpd sink,
+//! Maildir at $MAS_MAIL_DIR) accepts the message, then the `sent_at` write fails once
+//! (a trigger in the test's real database raises on the first such UPDATE; a sequence
+//! counts the attempts, since it is not rolled back with the failed statement). The
+//! job is retried and must settle the row without sending again.
+
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::support::queues as qs;
+use crate::support::services::{self, mail_dir};
+use crate::support::wait::wait_for;
+
+/// Every delivered message addressed to `to`, as raw text.
+fn mails_to(to: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(mail_dir().join("new")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+        .filter(|text| {
+            text.lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("to:") && l.contains(to))
+        })
+        .collect()
+}
+
+async fn inject_one_lost_sent_at_write(db: &PgPool) {
+    for statement in [
+        "create sequence sent_at_writes",
+        "create function fail_first_sent_at_write() returns trigger language plpgsql as $$ \
+         begin \
+           if nextval('sent_at_writes') = 1 then \
+             raise exception 'injected fault: the sent_at write is lost'; \
+           end if; \
+           return new; \
+         end $$",
+        "create trigger lose_first_sent_at_write before update on email_outbox for each row \
+         when (new.sent_at is not null and old.sent_at is null) \
+         execute function fail_first_sent_at_write()",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(db)
+            .await
+            .expect("fault injection DDL");
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_lost_sent_at_write_does_not_send_the_mail_twice(db: PgPool) {
+    mail_dir();
+    let (app, prefix) = qs::spawn(db, |env| {
+        services::smtp_env(env);
+        env.insert("SMTP_FROM".into(), "MAS <no-reply@test.local>".into());
+    })
+    .await;
+    inject_one_lost_sent_at_write(&app.state.db).await;
+
+    let to = format!(
+        "once-{}@test.local",
+        &Uuid::new_v4().simple().to_string()[..12]
+    );
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "insert into email_outbox (id, to_email, template, payload) values ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(&to)
+    .bind("verify_email")
+    .bind(json!({"name": "Once", "otp": "123456"}))
+    .execute(&app.state.db)
+    .await
+    .unwrap();
+
+    let db = app.state.db.clone();
+    let (sent_at, attempts): (Option<chrono::DateTime<chrono::Utc>>, i32) =
+        wait_for("the outbox row settled", Duration::from_secs(30), || {
+            let db = db.clone();
+            async move {
+                let row: (Option<chrono::DateTime<chrono::Utc>>, i32) =
+                    sqlx::query_as("select sent_at, attempts from email_outbox where id = $1")
+                        .bind(id)
+                        .fetch_one(&db)
+                        .await
+                        .ok()?;
+                row.0.is_some().then_some(row)
+            }
+        })
+        .await;
+    assert!(sent_at.is_some());
+    let writes: i64 = sqlx::query_scalar("select last_value from sent_at_writes")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        writes, 2,
+        "the first sent_at write failed, the retry's succeeded"
+    );
+    assert_eq!(attempts, 1, "only the settling write counted");
+
+    // Give a second delivery every chance to show up before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mails = mails_to(&to);
+    assert_eq!(
+        mails.len(),
+        1,
+        "delivered exactly once, got {}",
+        mails.len()
+    );
+    let message_id = mails[0]
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+        .map(|l| l["message-id:".len()..].trim().to_string());
+    assert_eq!(
+        message_id.as_deref(),
+        Some(format!("<outbox.{id}@test.local>").as_str()),
+        "the idempotency key is the Message-ID"
+    );
+
+    let q = qs::queue(&prefix, "emailQueue").await;
+    let job = q
+        .get_job(&format!("outbox-{id}"))
+        .await
+        .unwrap()
+        .expect("job kept");
+    q.close().await;
+    assert_eq!(
+        job.attempts_made(),
+        2,
+        "the job ran twice, the mail went out once"
+    );
+    app.shutdown().await.unwrap();
+    qs::purge(&prefix).await;
+}
