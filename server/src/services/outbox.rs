@@ -15,6 +15,9 @@ pub mod templates {
     pub const VERIFY_EMAIL: &str = "verify_email";
     /// Data: `name`, `otp`, `expiresInMinutes`.
     pub const PASSWORD_RESET: &str = "password_reset";
+    /// Data: `name`, `invoiceNumber`, `item`, `amount`, `attachments`
+    /// (`[{filename, contentType, base64}]`).
+    pub const PAYMENT_INVOICE: &str = "payment_invoice";
 }
 
 /// Channel notified (with the row id) when a message is enqueued, so a worker

@@ -28,3 +28,4 @@ mod shutdown_drain;
 mod slots;
 mod startup;
 mod uploads;
+mod webhooks;

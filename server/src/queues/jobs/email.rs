@@ -19,9 +19,10 @@ pub struct EmailJob {
     pub outbox_id: Option<Uuid>,
 }
 
-/// Payload fields that are secrets (one-time codes, reset links): removed from
-/// the outbox row once it is sent or has failed for good.
-const SECRET_FIELDS: &[&str] = &["otp", "code", "resetUrl"];
+/// Payload fields that are secrets (one-time codes, reset links) or bulky
+/// (attachments, e.g. an invoice PDF that is archived elsewhere): removed from the
+/// outbox row once it is sent or has failed for good.
+const SECRET_FIELDS: &[&str] = &["otp", "code", "resetUrl", "attachments"];
 
 pub async fn process(state: &AppState, mailer: &Mailer, job: &Job) -> Result<Value, JobError> {
     let mut email: EmailJob = serde_json::from_value(job.data().clone())
