@@ -15,6 +15,7 @@ mod health;
 mod http_errors;
 mod integrations;
 mod openapi;
+mod payments;
 mod queues_dashboard;
 mod queues_dashboard_browser;
 mod queues_email;
