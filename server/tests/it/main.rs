@@ -28,5 +28,6 @@ mod realtime_terminal;
 mod shutdown_drain;
 mod slots;
 mod startup;
+mod storage_buckets;
 mod uploads;
 mod webhooks;
