@@ -10,6 +10,7 @@ mod auth;
 mod catalog;
 mod cli_commands;
 mod connection_drain;
+mod crm;
 mod cross_cutting;
 mod health;
 mod http_errors;
