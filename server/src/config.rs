@@ -62,15 +62,6 @@ pub struct Credentials {
     pub password: Secret,
 }
 
-#[derive(Debug, Clone)]
-pub struct S3Config {
-    pub bucket: String,
-    pub region: String,
-    /// Custom endpoint (moto, MinIO); path-style addressing is used when set.
-    pub endpoint: Option<String>,
-    pub presign_ttl: Duration,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpTls {
     None,
@@ -155,7 +146,8 @@ pub struct Config {
     /// Reverse proxies (ingress, load balancer) in front of the server that append
     /// to `X-Forwarded-For`; 0 means the header is never trusted.
     pub trusted_proxy_hops: usize,
-    pub s3: Option<S3Config>,
+    /// Object storage: the four buckets and their shared client settings.
+    pub storage: StorageConfig,
     pub smtp: Option<SmtpConfig>,
     pub llm: Option<LlmConfig>,
     /// Shared facts about the third-party integrations (see the block below).
@@ -165,6 +157,8 @@ pub struct Config {
     pub realtime: RealtimeConfig,
     /// Abuse limits, key rotation, TLS to the data stores, session follow-up (see below).
     pub security: SecurityConfig,
+    /// Payments, inbound webhooks, CRM calling, messaging and eSign (block below).
+    pub commerce: CommerceConfig,
 }
 
 /// Socket.IO, presence and terminal relay settings.
@@ -505,8 +499,382 @@ impl SecurityConfig {
             redis_ca_file: env.opt("REDIS_CA_FILE").map(PathBuf::from),
             outbound_dns_server: env.optional("OUTBOUND_DNS_SERVER")?,
             outbound_connect_to,
+// --- Object storage: four buckets ---------------------------------------------------
+// Each bucket is its own integration (`s3-documents`, ...): boot never fails on a missing
+// one (a blue/green standby must come up whatever is configured, and `/api/health`
+// never depends on a third party); a purpose whose bucket is unset answers 503
+// INTEGRATION_DISABLED at use. The invoice bucket is optional by design: without it an
+// invoice is still emailed, just not archived.
+
+/// One bucket setting: its canonical variable and the names the Node seed used for it.
+struct BucketVar {
+    canonical: &'static str,
+    aliases: &'static [&'static str],
+}
+
+pub const RECORDINGS_BUCKET_VARS: &[&str] = &["S3_RECORDINGS_BUCKET", "AWS_S3_BUCKET_NAME"];
+pub const DOCUMENTS_BUCKET_VARS: &[&str] = &[
+    "S3_DOCUMENTS_BUCKET",
+    "S3_BUCKET",
+    "AWS_S3_DOCUMENTS_BUCKET",
+];
+pub const ASSETS_BUCKET_VARS: &[&str] = &["S3_ASSETS_BUCKET", "AWS_S3_BANNER_BUCKET"];
+pub const INVOICES_BUCKET_VARS: &[&str] = &["S3_INVOICES_BUCKET", "AWS_S3_INVOICE_BUCKET"];
+
+impl BucketVar {
+    fn from(names: &'static [&'static str]) -> Self {
+        BucketVar {
+            canonical: names[0],
+            aliases: &names[1..],
+        }
+    }
+
+    /// The bucket under any of its names; two names with different values is an error
+    /// naming both (which one wins would otherwise be a guess).
+    fn read(&self, env: &Env<'_>) -> Result<Option<String>, ConfigError> {
+        let mut found: Option<(&'static str, &str)> = None;
+        for name in std::iter::once(&self.canonical).chain(self.aliases) {
+            let Some(value) = env.opt(name) else { continue };
+            match found {
+                None => found = Some((name, value)),
+                Some((first, seen)) if seen != value => {
+                    return Err(invalid(
+                        first,
+                        format!(
+                            "{first} and {name} name different buckets ({seen:?} and {value:?}); set only {}",
+                            self.canonical
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let Some((var, bucket)) = found else {
+            return Ok(None);
+        };
+        // S3 bucket naming rules (3-63 of a-z, 0-9, '.', '-'), so a typo fails at start.
+        let valid = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && bucket.as_bytes()[0].is_ascii_alphanumeric();
+        if !valid {
+            return Err(invalid(
+                var,
+                "not an S3 bucket name (3-63 characters of a-z, 0-9, '.', '-')",
+            ));
+        }
+        Ok(Some(bucket.to_string()))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub region: String,
+    /// Custom endpoint (moto, MinIO); path-style addressing is used when set.
+    pub endpoint: Option<String>,
+    /// Validity of a presigned upload URL.
+    pub presign_ttl: Duration,
+    /// Validity of a signed GET of a private object: short, it is a bearer credential.
+    pub private_get_ttl: Duration,
+    /// How long an issued upload may stay unconfirmed before the cleanup deletes it.
+    pub upload_confirm_window: Duration,
+    /// Recordings of meetings (private).
+    pub recordings: Option<String>,
+    /// Student documents: resumes, documents, avatars, signed agreements (private).
+    pub documents: Option<String>,
+    /// Banner assets (public: served from `MAS_ASSETS_CDN_URL` or the bucket origin).
+    pub assets: Option<String>,
+    /// Invoices (private, optional).
+    pub invoices: Option<String>,
+    /// Public base URL of the assets bucket (a CDN in front of it).
+    pub assets_cdn_url: Option<String>,
+}
+
+impl StorageConfig {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let assets_cdn_url = match env.opt("MAS_ASSETS_CDN_URL") {
+            None => None,
+            Some(url) => Some(http_url("MAS_ASSETS_CDN_URL", url)?),
+        };
+        Ok(StorageConfig {
+            region: env
+                .opt("AWS_REGION")
+                .or_else(|| env.opt("AWS_DEFAULT_REGION"))
+                .unwrap_or("us-east-1")
+                .to_string(),
+            endpoint: env
+                .opt("S3_ENDPOINT")
+                .or_else(|| env.opt("AWS_ENDPOINT_URL"))
+                .map(|e| e.trim_end_matches('/').to_string()),
+            presign_ttl: env.seconds("S3_PRESIGN_TTL_SECONDS", 900)?,
+            private_get_ttl: bounded_seconds(env, "S3_PRIVATE_GET_TTL_SECONDS", 300, 1, 3600)?,
+            upload_confirm_window: env.seconds("UPLOAD_CONFIRM_WINDOW_SECONDS", 24 * 3600)?,
+            recordings: BucketVar::from(RECORDINGS_BUCKET_VARS).read(env)?,
+            documents: BucketVar::from(DOCUMENTS_BUCKET_VARS).read(env)?,
+            assets: BucketVar::from(ASSETS_BUCKET_VARS).read(env)?,
+            invoices: BucketVar::from(INVOICES_BUCKET_VARS).read(env)?,
+            assets_cdn_url,
         })
     }
+}
+
+fn bounded_seconds(
+    env: &Env<'_>,
+    var: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<Duration, ConfigError> {
+    let secs = env.parse::<u64>(var, default)?;
+    if !(min..=max).contains(&secs) {
+        return Err(invalid(var, format!("must be between {min} and {max}")));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// An absolute http(s) URL without a trailing slash.
+fn http_url(var: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let parsed = reqwest::Url::parse(raw).map_err(|e| invalid(var, format!("not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(invalid(var, "must be an http(s) URL"));
+    }
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+// --- Payments, webhooks, CRM calling, messaging, eSign ------------------------------
+// Outbound calls of each provider are one integration, its inbound webhook another
+// (the webhook needs only its secret): either can be configured alone.
+
+/// Razorpay: orders, checkout verification, refunds (key pair) and webhooks (secret).
+#[derive(Debug, Clone)]
+pub struct RazorpayConfig {
+    pub key_id: String,
+    pub key_secret: Secret,
+    /// `https://api.razorpay.com` unless `RAZORPAY_BASE_URL` points elsewhere (tests).
+    pub base_url: String,
+}
+
+/// Exotel click-to-call and SMS.
+#[derive(Debug, Clone)]
+pub struct ExotelConfig {
+    pub api_key: String,
+    pub api_token: Secret,
+    pub account_sid: String,
+    /// The regional API host: `api.exotel.com` (Singapore) or `api.in.exotel.com` (Mumbai).
+    pub subdomain: String,
+    /// The ExoPhone shown to the called party and used as the SMS sender.
+    pub caller_id: String,
+    /// `https://<subdomain>` unless `EXOTEL_BASE_URL` points elsewhere (tests).
+    pub base_url: String,
+}
+
+/// WhatsApp Cloud API template sends.
+#[derive(Debug, Clone)]
+pub struct WhatsAppConfig {
+    pub access_token: Secret,
+    pub phone_number_id: String,
+    pub graph_api_version: String,
+    /// `https://graph.facebook.com` unless `WHATSAPP_GRAPH_BASE_URL` points elsewhere.
+    pub base_url: String,
+    pub booking_template: String,
+    pub reminder_template: String,
+    pub template_language: String,
+}
+
+/// Leegality eSign of the PAP agreement.
+#[derive(Debug, Clone)]
+pub struct LeegalityConfig {
+    pub auth_token: Secret,
+    /// `https://app1.leegality.com/api` (production) or the sandbox, or a test server.
+    pub base_url: String,
+    /// The published workflow (with the PAP template) signing requests are made from.
+    pub pap_profile_id: String,
+    pub pap_document_name: String,
+}
+
+/// The webhooks' verification secrets; each webhook answers 503 while its is unset.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSecrets {
+    pub razorpay: Option<Secret>,
+    pub whatsapp_app_secret: Option<Secret>,
+    pub whatsapp_verify_token: Option<Secret>,
+    pub exotel_token: Option<Secret>,
+    pub leegality_private_salt: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CommerceConfig {
+    /// Where providers reach this backend (`BACKEND_PUBLIC_URL`): callback URLs.
+    pub public_url: Option<String>,
+    pub razorpay: Option<RazorpayConfig>,
+    pub exotel: Option<ExotelConfig>,
+    pub whatsapp: Option<WhatsAppConfig>,
+    pub leegality: Option<LeegalityConfig>,
+    pub webhooks: WebhookSecrets,
+    /// Bearer tokens mr-hire-backend presents (current, and the previous one while
+    /// rotating); its routes answer 503 while none is set.
+    pub mr_hire_tokens: Vec<Secret>,
+    /// Largest webhook body accepted (413 above); far below the global body limit.
+    pub webhook_body_limit: usize,
+}
+
+impl CommerceConfig {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let public_url = match env.opt("BACKEND_PUBLIC_URL") {
+            None => None,
+            Some(url) => Some(http_url("BACKEND_PUBLIC_URL", url)?),
+        };
+        let razorpay = match env.pair("RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET")? {
+            None => None,
+            Some((key_id, key_secret)) => Some(RazorpayConfig {
+                key_id: key_id.to_string(),
+                key_secret: Secret::new(key_secret),
+                base_url: http_url(
+                    "RAZORPAY_BASE_URL",
+                    env.opt("RAZORPAY_BASE_URL")
+                        .unwrap_or("https://api.razorpay.com"),
+                )?,
+            }),
+        };
+        let exotel = match env.opt("EXOTEL_API_KEY") {
+            None => None,
+            Some(api_key) => {
+                let subdomain = exotel_subdomain(env.required("EXOTEL_SUBDOMAIN")?)?;
+                let base_url = match env.opt("EXOTEL_BASE_URL") {
+                    Some(url) => http_url("EXOTEL_BASE_URL", url)?,
+                    None => format!("https://{subdomain}"),
+                };
+                Some(ExotelConfig {
+                    api_key: api_key.to_string(),
+                    api_token: Secret::new(env.required("EXOTEL_API_TOKEN")?),
+                    account_sid: env.required("EXOTEL_SID")?.to_string(),
+                    subdomain,
+                    caller_id: env.required("EXOTEL_CALLER_ID")?.to_string(),
+                    base_url,
+                })
+            }
+        };
+        let whatsapp = match env.pair("WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID")? {
+            None => None,
+            Some((token, phone_number_id)) => {
+                let version = env.opt("WHATSAPP_GRAPH_API_VERSION").unwrap_or("v21.0");
+                let valid_version = version
+                    .strip_prefix('v')
+                    .and_then(|v| v.split_once('.'))
+                    .is_some_and(|(major, minor)| {
+                        !major.is_empty()
+                            && !minor.is_empty()
+                            && major
+                                .bytes()
+                                .chain(minor.bytes())
+                                .all(|b| b.is_ascii_digit())
+                    });
+                if !valid_version {
+                    return Err(invalid(
+                        "WHATSAPP_GRAPH_API_VERSION",
+                        format!("expected a Graph API version like v21.0, got {version:?}"),
+                    ));
+                }
+                Some(WhatsAppConfig {
+                    access_token: Secret::new(token),
+                    phone_number_id: phone_number_id.to_string(),
+                    graph_api_version: version.to_string(),
+                    base_url: http_url(
+                        "WHATSAPP_GRAPH_BASE_URL",
+                        env.opt("WHATSAPP_GRAPH_BASE_URL")
+                            .unwrap_or("https://graph.facebook.com"),
+                    )?,
+                    booking_template: env
+                        .opt("WHATSAPP_TEMPLATE_BOOKING_CONFIRMATION")
+                        .unwrap_or("booking_confirmation")
+                        .to_string(),
+                    reminder_template: env
+                        .opt("WHATSAPP_TEMPLATE_REMINDER")
+                        .unwrap_or("session_reminder")
+                        .to_string(),
+                    template_language: env
+                        .opt("WHATSAPP_TEMPLATE_LANGUAGE")
+                        .unwrap_or("en")
+                        .to_string(),
+                })
+            }
+        };
+        let leegality = match env.pair("LEEGALITY_AUTH_TOKEN", "LEEGALITY_PAP_PROFILE_ID")? {
+            None => None,
+            Some((token, profile)) => Some(LeegalityConfig {
+                auth_token: Secret::new(token),
+                base_url: http_url(
+                    "LEEGALITY_BASE_URL",
+                    env.opt("LEEGALITY_BASE_URL")
+                        .unwrap_or("https://app1.leegality.com/api"),
+                )?,
+                pap_profile_id: profile.to_string(),
+                pap_document_name: env
+                    .opt("LEEGALITY_PAP_DOCUMENT_NAME")
+                    .unwrap_or("PAP Agreement")
+                    .to_string(),
+            }),
+        };
+        let webhooks = WebhookSecrets {
+            razorpay: env.secret_min("RAZORPAY_WEBHOOK_SECRET", 8)?,
+            whatsapp_app_secret: env.secret_min("WHATSAPP_APP_SECRET", 8)?,
+            whatsapp_verify_token: env.secret_min("WHATSAPP_VERIFY_TOKEN", 8)?,
+            exotel_token: env.secret_min("EXOTEL_WEBHOOK_TOKEN", 16)?,
+            leegality_private_salt: env.secret_min("LEEGALITY_PRIVATE_SALT", 8)?,
+        };
+        let mr_hire_tokens = match (
+            env.secret_min("MR_HIRE_SERVICE_TOKEN", 32)?,
+            env.secret_min("MR_HIRE_SERVICE_TOKEN_PREVIOUS", 32)?,
+        ) {
+            (None, Some(_)) => return Err(ConfigError::Missing("MR_HIRE_SERVICE_TOKEN")),
+            (current, previous) => current.into_iter().chain(previous).collect(),
+        };
+        let webhook_body_limit: usize = env.parse("WEBHOOK_BODY_LIMIT_BYTES", 256 * 1024)?;
+        if !(1024..=2 * 1024 * 1024).contains(&webhook_body_limit) {
+            return Err(invalid(
+                "WEBHOOK_BODY_LIMIT_BYTES",
+                "must be between 1024 and 2097152",
+            ));
+        }
+        Ok(CommerceConfig {
+            public_url,
+            razorpay,
+            exotel,
+            whatsapp,
+            leegality,
+            webhooks,
+            mr_hire_tokens,
+            webhook_body_limit,
+        })
+    }
+}
+
+/// `EXOTEL_SUBDOMAIN` is a regional API host such as `api.exotel.com` (Singapore) or
+/// `api.in.exotel.com` (Mumbai) — https://developer.exotel.com/docs/voice-v1/api-reference/connect-two-numbers
+/// ("Regional Endpoints"). Exotel's console writes the URL as
+/// `https://<key>:<token><subdomain>`, so a leading `@` is accepted and dropped; a
+/// scheme, a path or another host is an error at start, not a failed call later.
+pub fn exotel_subdomain(raw: &str) -> Result<String, ConfigError> {
+    const VAR: &str = "EXOTEL_SUBDOMAIN";
+    let host = raw.trim().trim_start_matches('@').to_ascii_lowercase();
+    let labels: Vec<&str> = host.split('.').collect();
+    let regional = match labels.as_slice() {
+        ["api", "exotel", "com"] => true,
+        ["api", region, "exotel", "com"] => {
+            !region.is_empty() && region.bytes().all(|b| b.is_ascii_lowercase())
+        }
+        _ => false,
+    };
+    if !regional {
+        return Err(invalid(
+            VAR,
+            format!(
+                "expected the regional API host, like api.exotel.com or api.in.exotel.com (no scheme, no path), got {raw:?}"
+            ),
+        ));
+    }
+    Ok(host)
 }
 
 /// One clear line naming the offending variable.
@@ -659,6 +1027,31 @@ impl<'a> Env<'a> {
         self.parse::<u64>(var, default).map(Duration::from_secs)
     }
 
+    /// Both variables or neither (half a pair names the missing one).
+    fn pair(
+        &self,
+        first: &'static str,
+        second: &'static str,
+    ) -> Result<Option<(&str, &str)>, ConfigError> {
+        match (self.opt(first), self.opt(second)) {
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError::Missing(second)),
+            (None, Some(_)) => Err(ConfigError::Missing(first)),
+            (Some(a), Some(b)) => Ok(Some((a, b))),
+        }
+    }
+
+    /// An optional secret of at least `min` bytes (a short one is guessable).
+    fn secret_min(&self, var: &'static str, min: usize) -> Result<Option<Secret>, ConfigError> {
+        match self.opt(var) {
+            None => Ok(None),
+            Some(v) if v.len() < min => {
+                Err(invalid(var, format!("must be at least {min} characters")))
+            }
+            Some(v) => Ok(Some(Secret::new(v))),
+        }
+    }
+
     /// Both variables or neither: half a pair is a mistake worth stopping for.
     fn credentials(
         &self,
@@ -759,6 +1152,8 @@ impl Config {
                 presign_ttl: env.seconds("S3_PRESIGN_TTL_SECONDS", 900)?,
             }),
         };
+        let storage = StorageConfig::read(&env)?;
+        let commerce = CommerceConfig::read(&env)?;
 
         let smtp = match env.opt("SMTP_HOST") {
             None => None,
@@ -826,7 +1221,7 @@ impl Config {
             login_max_attempts: env.parse("LOGIN_MAX_ATTEMPTS", 10)?,
             login_window: env.seconds("LOGIN_WINDOW_SECONDS", 15 * 60)?,
             trusted_proxy_hops: env.parse("TRUSTED_PROXY_HOPS", 0)?,
-            s3,
+            storage,
             smtp,
             llm,
             integrations: IntegrationsConfig::read(env),
@@ -872,6 +1267,7 @@ impl Config {
                 terminal_pairing_ttl: env.seconds("TERMINAL_PAIRING_TTL_SECONDS", 300)?,
             },
             security: SecurityConfig::read(&env, app_env)?,
+            commerce,
         })
     }
 
@@ -937,7 +1333,7 @@ mod tests {
         assert_eq!(c.app_env, AppEnv::Production);
         assert!(!c.is_development() && c.log_json);
         assert_eq!(c.body_limit_bytes, 20 * 1024 * 1024);
-        assert!(c.s3.is_none() && c.smtp.is_none() && c.llm.is_none());
+        assert!(c.storage.documents.is_none() && c.smtp.is_none() && c.llm.is_none());
         assert_eq!(c.trusted_proxy_hops, 0);
         assert!(c.migrate_on_start);
         assert_eq!(c.app_version, env!("CARGO_PKG_VERSION"));
@@ -978,6 +1374,127 @@ mod tests {
             let err = Config::from_map(&v).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");
         }
+    }
+
+    #[test]
+    fn buckets_accept_the_seed_names_and_refuse_conflicts() {
+        let mut v = base();
+        v.insert("AWS_S3_BUCKET_NAME".into(), "mas-recordings".into());
+        v.insert("S3_BUCKET".into(), "mas-docs".into());
+        v.insert("S3_DOCUMENTS_BUCKET".into(), "mas-docs".into());
+        v.insert("S3_ASSETS_BUCKET".into(), "mas-assets".into());
+        v.insert(
+            "MAS_ASSETS_CDN_URL".into(),
+            "https://cdn.example.com/".into(),
+        );
+        let c = Config::from_map(&v).unwrap();
+        assert_eq!(c.storage.recordings.as_deref(), Some("mas-recordings"));
+        // The same value under two names is fine.
+        assert_eq!(c.storage.documents.as_deref(), Some("mas-docs"));
+        assert_eq!(c.storage.assets.as_deref(), Some("mas-assets"));
+        assert_eq!(c.storage.invoices, None);
+        assert_eq!(
+            c.storage.assets_cdn_url.as_deref(),
+            Some("https://cdn.example.com")
+        );
+        assert_eq!(c.storage.private_get_ttl, Duration::from_secs(300));
+
+        v.insert("S3_BUCKET".into(), "other-docs".into());
+        let err = Config::from_map(&v).unwrap_err().to_string();
+        assert!(
+            err.contains("S3_DOCUMENTS_BUCKET") && err.contains("S3_BUCKET"),
+            "{err}"
+        );
+
+        let mut v = base();
+        v.insert("S3_INVOICES_BUCKET".into(), "Bad_Bucket".into());
+        let err = Config::from_map(&v).unwrap_err().to_string();
+        assert!(err.contains("S3_INVOICES_BUCKET"), "{err}");
+    }
+
+    #[test]
+    fn exotel_subdomain_is_a_regional_api_host() {
+        assert_eq!(
+            exotel_subdomain("api.exotel.com").unwrap(),
+            "api.exotel.com"
+        );
+        assert_eq!(
+            exotel_subdomain("@api.in.exotel.com").unwrap(),
+            "api.in.exotel.com"
+        );
+        for bad in [
+            "https://api.exotel.com",
+            "api.exotel.com/v1",
+            "twilix.exotel.in",
+            "exotel.com",
+            "api.in.exotel.com.evil.com",
+            "",
+        ] {
+            let err = exotel_subdomain(bad).unwrap_err().to_string();
+            assert!(err.contains("EXOTEL_SUBDOMAIN"), "{bad}: {err}");
+        }
+        let mut v = base();
+        for (k, val) in [
+            ("EXOTEL_API_KEY", "key"),
+            ("EXOTEL_API_TOKEN", "token"),
+            ("EXOTEL_SID", "sid"),
+            ("EXOTEL_CALLER_ID", "08012345678"),
+            ("EXOTEL_SUBDOMAIN", "https://api.exotel.com"),
+        ] {
+            v.insert(k.into(), val.into());
+        }
+        let err = Config::from_map(&v).unwrap_err().to_string();
+        assert!(err.contains("EXOTEL_SUBDOMAIN"), "{err}");
+        v.insert("EXOTEL_SUBDOMAIN".into(), "api.in.exotel.com".into());
+        let c = Config::from_map(&v).unwrap();
+        let e = c.commerce.exotel.unwrap();
+        assert_eq!(e.base_url, "https://api.in.exotel.com");
+        assert!(!format!("{e:?}").contains("token\""));
+    }
+
+    #[test]
+    fn provider_settings_come_in_pairs_and_secrets_stay_hidden() {
+        let mut v = base();
+        v.insert("RAZORPAY_KEY_ID".into(), "rzp_test_1".into());
+        assert_eq!(
+            Config::from_map(&v).unwrap_err(),
+            ConfigError::Missing("RAZORPAY_KEY_SECRET")
+        );
+        v.insert("RAZORPAY_KEY_SECRET".into(), "razorpay-key-secret".into());
+        v.insert(
+            "RAZORPAY_WEBHOOK_SECRET".into(),
+            "razorpay-webhook-secret".into(),
+        );
+        v.insert("WHATSAPP_GRAPH_API_VERSION".into(), "21".into());
+        v.insert("WHATSAPP_ACCESS_TOKEN".into(), "wa-token".into());
+        v.insert("WHATSAPP_PHONE_NUMBER_ID".into(), "1234".into());
+        let err = Config::from_map(&v).unwrap_err().to_string();
+        assert!(err.contains("WHATSAPP_GRAPH_API_VERSION"), "{err}");
+        v.insert("WHATSAPP_GRAPH_API_VERSION".into(), "v22.0".into());
+        let c = Config::from_map(&v).unwrap();
+        assert_eq!(
+            c.commerce.razorpay.as_ref().unwrap().base_url,
+            "https://api.razorpay.com"
+        );
+        assert_eq!(
+            c.commerce.whatsapp.as_ref().unwrap().graph_api_version,
+            "v22.0"
+        );
+        let dbg = format!("{c:?}");
+        assert!(
+            !dbg.contains("razorpay-key-secret") && !dbg.contains("razorpay-webhook-secret"),
+            "{dbg}"
+        );
+
+        let mut v = base();
+        v.insert("MR_HIRE_SERVICE_TOKEN_PREVIOUS".into(), "x".repeat(40));
+        assert_eq!(
+            Config::from_map(&v).unwrap_err(),
+            ConfigError::Missing("MR_HIRE_SERVICE_TOKEN")
+        );
+        v.insert("MR_HIRE_SERVICE_TOKEN".into(), "short".into());
+        let err = Config::from_map(&v).unwrap_err().to_string();
+        assert!(err.contains("MR_HIRE_SERVICE_TOKEN"), "{err}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::error::AppError;
-use crate::services::integrations::{IntegrationId, Integrations};
+use crate::services::integrations::Integrations;
 use crate::services::storage::Storage;
 
 #[derive(Clone)]
@@ -37,14 +37,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The object store, or 503 `INTEGRATION_DISABLED` when S3 is not configured.
+    /// The object store client. Each bucket is checked at use
+    /// ([`Storage::bucket`]): an unset one answers 503 `INTEGRATION_DISABLED`.
     pub async fn storage(&self) -> Result<&Storage, AppError> {
-        self.integrations.ensure(IntegrationId::S3)?;
-        let Some(s3) = &self.config.s3 else {
-            return Err(AppError::internal(anyhow::anyhow!(
-                "S3 is registered as configured without its settings"
-            )));
-        };
-        Ok(self.storage.get_or_init(|| Storage::connect(s3)).await)
+        Ok(self
+            .storage
+            .get_or_init(|| Storage::connect(&self.config.storage, self.integrations.clone()))
+            .await)
     }
 }

@@ -128,4 +128,10 @@ pub mod roles {
     impl RoleSet for Superadmins {
         const ROLES: &'static [Role] = &[Role::Superadmin];
     }
+
+    /// The CRM: the sales team, and admins who oversee it.
+    pub struct SalesTeam;
+    impl RoleSet for SalesTeam {
+        const ROLES: &'static [Role] = &[Role::Sales, Role::Admin, Role::Superadmin];
+    }
 }

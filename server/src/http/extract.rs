@@ -37,6 +37,39 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A webhook's raw body, read before anything parses it (signatures are over these
+/// exact bytes), capped at `WEBHOOK_BODY_LIMIT_BYTES` — far below the global body
+/// limit: a provider event is a few kilobytes, and a signature can only be checked
+/// after the whole body was read. Over the cap: 413.
+pub struct WebhookBody(pub axum::body::Bytes);
+
+impl FromRequest<AppState> for WebhookBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.config.commerce.webhook_body_limit;
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(AppError::PayloadTooLarge);
+        }
+        // A chunked body without a length is cut off at the cap as well.
+        axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map(WebhookBody)
+            .map_err(|e| {
+                if crate::error::with_sources(&e).contains("length limit") {
+                    AppError::PayloadTooLarge
+                } else {
+                    AppError::validation("the request body could not be read")
+                }
+            })
+    }
+}
+
 /// `Form<T>` (urlencoded) with JSON errors.
 pub struct ApiForm<T>(pub T);
 

@@ -7,20 +7,25 @@ pub mod batches;
 pub mod bookings;
 pub mod colleges;
 pub mod courses;
+pub mod crm;
 pub mod extract;
 pub mod health;
 pub mod integrations;
 pub mod internal;
 pub mod kpis;
 pub mod meetings;
+pub mod messaging;
 mod middleware;
 pub mod openapi;
+pub mod payments;
 pub mod queue_admin;
 pub mod realtime;
+pub mod recruiter;
 pub mod response;
 pub mod resumes;
 pub mod slots;
 pub mod uploads;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -68,6 +73,11 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(queue_admin::routes())
         .merge(integrations::routes())
         .merge(realtime::routes())
+        .merge(payments::routes())
+        .merge(webhooks::routes())
+        .merge(crm::routes())
+        .merge(recruiter::routes())
+        .merge(messaging::routes())
 }
 
 /// What a `PROCESS_ROLE=workers` process serves: only the health probes.

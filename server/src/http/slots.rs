@@ -101,7 +101,23 @@ async fn book_slot(
     student: RequireRole<roles::Students>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<(StatusCode, Json<Envelope<Confirmed>>)> {
-    Ok(created(
-        bookings::book(&state.db, id, student.user().id()).await?,
-    ))
+    let confirmed = bookings::book(&state.db, id, student.user().id()).await?;
+    // Best effort: a booking never fails because its WhatsApp confirmation could not
+    // be queued (and nothing is queued while WhatsApp is off or the student has no phone).
+    let starts = confirmed
+        .meeting
+        .starts_at
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string();
+    if let Err(err) = crate::services::whatsapp::queue_template(
+        &state,
+        confirmed.meeting.student_id,
+        crate::services::whatsapp::TemplateKind::BookingConfirmation,
+        vec![starts],
+    )
+    .await
+    {
+        tracing::warn!(meeting = %confirmed.meeting.id, error = %err, "booking confirmation not queued");
+    }
+    Ok(created(confirmed))
 }

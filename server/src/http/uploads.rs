@@ -1,43 +1,62 @@
-//! Presigned uploads: the client asks for a URL, then PUTs the file straight to the bucket.
+//! Presigned uploads: the client asks for a URL, PUTs the file straight to the bucket
+//! of its purpose, then confirms; unconfirmed uploads expire and are deleted.
 
+use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::error::AppError;
-use crate::http::extract::{ApiJson, ApiQuery, ClientAddr};
+use crate::error::{AppError, AppResult, ErrorBody};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr};
 use crate::http::response::{Envelope, ok};
 use crate::services::rate_limit::{self, LimitName};
 use crate::services::storage::{self, UploadPurpose, UploadRequest};
+use crate::services::uploads::{self, Upload};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_upload))
         .routes(routes!(download_url))
+        .routes(routes!(get_upload))
+        .routes(routes!(confirm_upload))
+        .routes(routes!(download_by_id))
 }
 
+/// Limits per purpose: avatar and banner (admins only) ≤ 5 MB of png/jpeg/webp;
+/// resume ≤ 10 MB of pdf/docx/txt; recording ≤ 2 GB of webm/mp4; document ≤ 50 MB
+/// of pdf/png/jpeg/txt/csv/zip.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateUpload {
     pub purpose: UploadPurpose,
+    /// Sanitised to `[A-Za-z0-9._-]`, at most 100 characters.
+    #[schema(min_length = 1)]
     pub file_name: String,
     pub content_type: String,
+    /// Exact size in bytes; the PUT must carry exactly this `Content-Length`.
+    #[schema(minimum = 1)]
     pub size_bytes: u64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadTicket {
+    /// Confirm with `POST /api/uploads/{uploadId}/confirm` after the PUT.
+    pub upload_id: Uuid,
     /// PUT the file here with exactly the `Content-Type` and `Content-Length` you declared.
     pub upload_url: String,
     pub method: &'static str,
     pub key: String,
+    /// The upload URL's expiry.
     pub expires_at: DateTime<Utc>,
+    /// An unconfirmed upload is deleted after this.
+    pub confirm_by: DateTime<Utc>,
 }
 
 #[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
@@ -48,24 +67,30 @@ pub struct DownloadQuery {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DownloadTicket {
+    /// A signed GET (private buckets, valid S3_PRIVATE_GET_TTL_SECONDS), or the public
+    /// URL of a banner (MAS_ASSETS_CDN_URL or the bucket origin).
     pub download_url: String,
     pub key: String,
     pub expires_at: DateTime<Utc>,
 }
 
-/// Issue a presigned upload URL.
+/// Issue a presigned upload URL into the bucket of the purpose.
 #[utoipa::path(post, path = "/api/uploads", tag = "uploads", request_body = CreateUpload,
     security(("bearer" = [])),
-    responses((status = 200, body = Envelope<UploadTicket>), (status = 400), (status = 401),
-        (status = 429, description = "Too many uploads for this user or client address (`RATE_LIMIT_UPLOAD`)",
+    responses(
+        (status = 200, body = Envelope<UploadTicket>, description = "The URL to PUT to"),
+        (status = 400, body = ErrorBody, description = "Content type, size or file name not allowed for the purpose"),
+        (status = 401, body = ErrorBody, description = "Not signed in"),
+        (status = 403, body = ErrorBody, description = "Banners are for admins"),
+        (status = 429, body = ErrorBody, description = "Too many uploads for this user or client address (`RATE_LIMIT_UPLOAD`)",
             headers(("retry-after" = u64, description = "Seconds until the limit resets"))),
-        (status = 503)))]
+        (status = 503, body = ErrorBody, description = "The purpose's bucket is not configured (INTEGRATION_DISABLED)")))]
 async fn create_upload(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     user: AuthUser,
     ApiJson(body): ApiJson<CreateUpload>,
-) -> Result<axum::Json<Envelope<UploadTicket>>, AppError> {
+) -> AppResult<Json<Envelope<UploadTicket>>> {
     rate_limit::enforce(&state, LimitName::Upload, Some(user.id()), &client).await?;
     let request = UploadRequest {
         purpose: body.purpose,
@@ -73,34 +98,109 @@ async fn create_upload(
         content_type: body.content_type,
         size_bytes: body.size_bytes,
     };
+    let (upload, url) = uploads::issue(&state, user.id(), user.role(), &request).await?;
+    Ok(ok(UploadTicket {
+        upload_id: upload.id,
+        upload_url: url.url,
+        method: "PUT",
+        key: url.key,
+        expires_at: url.expires_at,
+        confirm_by: upload.expires_at,
+    }))
+}
+
+/// One of the caller's uploads (admins: any).
+#[utoipa::path(get, path = "/api/uploads/{id}", tag = "uploads", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Envelope<Upload>, description = "The upload's metadata"),
+        (status = 401, body = ErrorBody, description = "Not signed in"),
+        (status = 404, body = ErrorBody, description = "No such upload of the caller's")))]
+async fn get_upload(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<Json<Envelope<Upload>>> {
+    Ok(ok(uploads::get(&state, user.id(), user.role(), id).await?))
+}
+
+/// Confirms an upload: the object must be in its bucket with exactly the announced
+/// size and content type (checked with a HEAD); the metadata row becomes `confirmed`.
+/// A mismatching object is deleted.
+#[utoipa::path(post, path = "/api/uploads/{id}/confirm", tag = "uploads", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Envelope<Upload>, description = "Confirmed (again, if it already was)"),
+        (status = 401, body = ErrorBody, description = "Not signed in"),
+        (status = 404, body = ErrorBody, description = "No such upload of the caller's"),
+        (status = 409, body = ErrorBody, description = "Not uploaded yet, expired, or not what was announced"),
+        (status = 502, body = ErrorBody, description = "The object store answered badly"),
+        (status = 503, body = ErrorBody, description = "The bucket is not configured (INTEGRATION_DISABLED)")))]
+async fn confirm_upload(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<Json<Envelope<Upload>>> {
+    Ok(ok(uploads::confirm(&state, user.id(), id).await?))
+}
+
+/// A read URL of a confirmed upload of the caller's (admins: any).
+#[utoipa::path(get, path = "/api/uploads/{id}/download", tag = "uploads", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Envelope<DownloadTicket>, description = "Signed GET or public URL"),
+        (status = 401, body = ErrorBody, description = "Not signed in"),
+        (status = 404, body = ErrorBody, description = "No such upload of the caller's"),
+        (status = 409, body = ErrorBody, description = "Not confirmed yet"),
+        (status = 503, body = ErrorBody, description = "The bucket is not configured (INTEGRATION_DISABLED)")))]
+async fn download_by_id(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> AppResult<Json<Envelope<DownloadTicket>>> {
+    let upload = uploads::get(&state, user.id(), user.role(), id).await?;
+    if upload.status != "confirmed" {
+        return Err(AppError::conflict("confirm the upload first"));
+    }
+    let bucket = uploads::purpose_of(&upload)?.bucket();
     let url = state
         .storage()
         .await?
-        .presign_upload(user.id(), &request)
+        .download_url(bucket, &upload.key)
         .await?;
-    Ok(ok(UploadTicket {
-        upload_url: url.url,
-        method: "PUT",
+    Ok(ok(DownloadTicket {
+        download_url: url.url,
         key: url.key,
         expires_at: url.expires_at,
     }))
 }
 
-/// Issue a presigned download URL for an object the caller owns (admins: any object).
+/// A read URL for an object the caller owns (admins: any object), by key.
 #[utoipa::path(get, path = "/api/uploads/download", tag = "uploads", params(DownloadQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = Envelope<DownloadTicket>), (status = 401), (status = 403), (status = 503)))]
+    responses(
+        (status = 200, body = Envelope<DownloadTicket>, description = "Signed GET or public URL"),
+        (status = 400, body = ErrorBody, description = "The key names no upload purpose"),
+        (status = 401, body = ErrorBody, description = "Not signed in"),
+        (status = 403, body = ErrorBody, description = "Not the caller's file"),
+        (status = 503, body = ErrorBody, description = "The bucket is not configured (INTEGRATION_DISABLED)")))]
 async fn download_url(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(query): ApiQuery<DownloadQuery>,
-) -> Result<axum::Json<Envelope<DownloadTicket>>, AppError> {
+) -> AppResult<Json<Envelope<DownloadTicket>>> {
     if !storage::may_read(&query.key, user.id(), user.role().is_admin()) {
         return Err(AppError::Forbidden(
             "you can only download your own files".into(),
         ));
     }
-    let url = state.storage().await?.presign_download(&query.key).await?;
+    let bucket = uploads::bucket_of_key(&query.key)
+        .ok_or_else(|| AppError::validation("the key names no upload purpose"))?;
+    let url = state
+        .storage()
+        .await?
+        .download_url(bucket, &query.key)
+        .await?;
     Ok(ok(DownloadTicket {
         download_url: url.url,
         key: url.key,

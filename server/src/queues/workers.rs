@@ -143,6 +143,7 @@ fn concurrency(config: &QueueConfig, queue: QueueName) -> usize {
 pub struct WorkerSet {
     workers: Vec<RunningWorker>,
     relay: JoinHandle<()>,
+    inbox_relay: JoinHandle<()>,
     stop_relay: CancellationToken,
 }
 
@@ -177,10 +178,18 @@ impl WorkerSet {
             config.outbox_poll,
             stop_relay.clone(),
         ));
+        // Webhooks and WhatsApp sends whose job never reached Redis, same cadence.
+        let inbox_relay = tokio::spawn(crate::services::webhooks::run_relay(
+            state.db.clone(),
+            state.queues.clone(),
+            config.outbox_poll,
+            stop_relay.clone(),
+        ));
         tracing::info!(prefix = %config.prefix, "queue workers started");
         Ok(WorkerSet {
             workers,
             relay,
+            inbox_relay,
             stop_relay,
         })
     }
@@ -194,6 +203,7 @@ impl WorkerSet {
         self.stop_relay.cancel();
         futures::future::join_all(self.workers.into_iter().map(|w| w.close(grace))).await;
         let _ = self.relay.await;
+        let _ = self.inbox_relay.await;
         tracing::info!("queue workers stopped");
     }
 }

@@ -11,6 +11,9 @@ pub struct CleanupReport {
     pub deleted_otps: u64,
     pub deleted_refresh_tokens: u64,
     pub deleted_kpi_snapshots: u64,
+    /// Unconfirmed uploads past their window, deleted with their objects (set by the
+    /// cleanup job, which has the object store).
+    pub expired_uploads: u64,
 }
 
 pub async fn delete_expired_otps(db: &PgPool) -> sqlx::Result<u64> {
@@ -46,5 +49,6 @@ pub async fn run(db: &PgPool) -> sqlx::Result<CleanupReport> {
         deleted_otps: delete_expired_otps(db).await?,
         deleted_refresh_tokens: delete_dead_refresh_tokens(db).await?,
         deleted_kpi_snapshots: prune_kpi_snapshots(db).await?,
+        expired_uploads: 0,
     })
 }

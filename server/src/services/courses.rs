@@ -142,7 +142,14 @@ pub async fn delete(db: &PgPool, id: Uuid) -> AppResult<()> {
     let done = sqlx::query("delete from courses where id = $1")
         .bind(id)
         .execute(db)
-        .await?;
+        .await
+        .map_err(|e| match violation(&e) {
+            // Payments keep their item: money records are never deleted with the catalogue.
+            Some((Violation::ForeignKey, _)) => {
+                AppError::conflict(format!("course {id} has payments and cannot be deleted"))
+            }
+            _ => e.into(),
+        })?;
     if done.rows_affected() == 0 {
         return Err(AppError::not_found(format!("course {id} not found")));
     }

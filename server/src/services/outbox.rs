@@ -17,6 +17,9 @@ pub mod templates {
     pub const PASSWORD_RESET: &str = "password_reset";
     /// Data: `name`. Someone registered with an address that has an account.
     pub const REGISTRATION_ATTEMPT: &str = "registration_attempt";
+    /// Data: `name`, `invoiceNumber`, `item`, `amount`, `attachments`
+    /// (`[{filename, contentType, base64}]`).
+    pub const PAYMENT_INVOICE: &str = "payment_invoice";
 }
 
 /// Channel notified (with the row id) when a message is enqueued, so a worker

@@ -438,15 +438,18 @@ fn start_up_logs_one_line_per_disabled_integration() {
         .lines()
         .filter(|l| l.contains("integration disabled"))
         .collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    // Every integration but SMTP is disabled: one line each, in registry order.
+    assert_eq!(lines.len(), 14, "{text}");
     assert!(
-        lines[0].contains("integration=\"s3\"") && lines[0].contains("set S3_BUCKET"),
+        lines[0].contains("integration=\"s3-documents\"")
+            && lines[0].contains("set S3_DOCUMENTS_BUCKET"),
         "{text}"
     );
     assert!(
-        lines[1].contains("integration=\"litellm\"") && lines[1].contains("set LITELLM_BASE_URL"),
+        lines[4].contains("integration=\"litellm\"") && lines[4].contains("set LITELLM_BASE_URL"),
         "{text}"
     );
+    assert!(!text.contains("integration=\"smtp\""), "{text}");
     assert!(!text.contains(KEY), "{text}");
 }
 
@@ -488,9 +491,29 @@ async fn admin_listing_when_nothing_is_configured(db: PgPool) {
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["s3", "smtp", "litellm"]);
+    assert_eq!(
+        names,
+        [
+            "s3-documents",
+            "s3-recordings",
+            "s3-assets",
+            "s3-invoices",
+            "smtp",
+            "litellm",
+            "razorpay",
+            "razorpay-webhooks",
+            "exotel",
+            "exotel-webhooks",
+            "whatsapp",
+            "whatsapp-webhooks",
+            "leegality",
+            "leegality-webhooks",
+            "mr-hire"
+        ]
+    );
     for (name, missing) in [
-        ("s3", json!(["S3_BUCKET"])),
+        ("s3-documents", json!(["S3_DOCUMENTS_BUCKET"])),
+        ("s3-invoices", json!(["S3_INVOICES_BUCKET"])),
         ("smtp", json!(["SMTP_HOST"])),
         ("litellm", json!(["LITELLM_BASE_URL", "LITELLM_API_KEY"])),
     ] {
@@ -499,7 +522,7 @@ async fn admin_listing_when_nothing_is_configured(db: PgPool) {
         assert_eq!(r["missing"], missing, "{r}");
         assert_eq!(r["settings"], json!({}), "{r}");
     }
-    assert_eq!(row(&body, "s3")["circuit"], Value::Null);
+    assert_eq!(row(&body, "s3-documents")["circuit"], Value::Null);
     assert_eq!(row(&body, "litellm")["circuit"]["state"], "closed");
     app.shutdown().await.unwrap();
 }
@@ -508,6 +531,7 @@ async fn admin_listing_when_nothing_is_configured(db: PgPool) {
 async fn admin_listing_when_everything_is_configured(db: PgPool) {
     let app = TestApp::spawn_with(db, |env| {
         for (k, v) in [
+            // The seed's name of the documents bucket.
             ("S3_BUCKET", "uploads-test"),
             ("AWS_REGION", "eu-west-1"),
             ("S3_ENDPOINT", "http://127.0.0.1:9"),
@@ -529,9 +553,10 @@ async fn admin_listing_when_everything_is_configured(db: PgPool) {
     assert_eq!(status, 200, "{body}");
     for (name, settings) in [
         (
-            "s3",
-            json!({"S3_BUCKET": "uploads-test", "AWS_REGION": "eu-west-1",
-                   "S3_ENDPOINT": "http://127.0.0.1:9", "S3_PRESIGN_TTL_SECONDS": "900"}),
+            "s3-documents",
+            json!({"S3_DOCUMENTS_BUCKET": "uploads-test", "AWS_REGION": "eu-west-1",
+                   "S3_ENDPOINT": "http://127.0.0.1:9", "S3_PRESIGN_TTL_SECONDS": "900",
+                   "S3_PRIVATE_GET_TTL_SECONDS": "300", "UPLOAD_CONFIRM_WINDOW_SECONDS": "86400"}),
         ),
         (
             "smtp",
@@ -592,7 +617,7 @@ async fn a_disabled_integration_answers_503_integration_disabled(db: PgPool) {
         (
             503,
             json!({"success": false, "error": {"code": "INTEGRATION_DISABLED",
-                "message": "s3 is not configured: set S3_BUCKET"}})
+                "message": "s3-documents is not configured: set S3_DOCUMENTS_BUCKET"}})
         )
     );
     // Disabled integrations are no reason for the health check to fail.

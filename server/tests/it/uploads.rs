@@ -190,7 +190,7 @@ async fn uploads_answer_503_when_storage_is_not_configured(db: PgPool) {
         err["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("S3_BUCKET")
+            .contains("S3_DOCUMENTS_BUCKET")
     );
     app.shutdown().await.unwrap();
 }

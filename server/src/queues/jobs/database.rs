@@ -4,10 +4,12 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::queues::{JobError, is_last_attempt};
-use crate::services::student_import;
+use crate::services::{payments, student_import, webhooks, whatsapp};
 use crate::state::AppState;
 
-/// databaseQueue jobs; `importStudents` is the bulk CSV import into a batch.
+/// databaseQueue jobs: `importStudents` (bulk CSV import into a batch),
+/// `processWebhook` (one inbound webhook), `issueInvoice` (a captured payment's
+/// invoice) and `sendWhatsApp` (one template message).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ImportJob {
@@ -32,8 +34,24 @@ pub async fn process(state: &AppState, job: &Job) -> Result<Value, JobError> {
                 }
             }
         }
+        webhooks::JOB_NAME => webhooks::process(state, id(job, "webhookId")?).await,
+        payments::INVOICE_JOB => payments::issue_invoice(state, id(job, "paymentId")?).await,
+        whatsapp::SEND_JOB => {
+            let message = id(job, "messageId")?;
+            // Whether this attempt is the last decides if a failure is final.
+            let last = job.attempts_made() + 1 >= job.opts().attempts.unwrap_or(1).max(1);
+            whatsapp::send(state, message, last).await
+        }
         other => Err(JobError::permanent(format!(
             "databaseQueue has no handler for job {other:?}"
         ))),
     }
+}
+
+/// A uuid field of the job's data.
+fn id(job: &Job, field: &str) -> Result<Uuid, JobError> {
+    job.data()[field]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| JobError::permanent(format!("job {} has no valid {field}", job.name())))
 }

@@ -38,9 +38,10 @@ pub struct EmailJob {
     pub outbox_id: Option<Uuid>,
 }
 
-/// Payload fields that are secrets (one-time codes, reset links): removed from
-/// the outbox row once it is sent or has failed for good.
-const SECRET_FIELDS: &[&str] = &["otp", "code", "resetUrl"];
+/// Payload fields that are secrets (one-time codes, reset links) or bulky
+/// (attachments, e.g. an invoice PDF that is archived elsewhere): removed from the
+/// outbox row once it is sent or has failed for good.
+const SECRET_FIELDS: &[&str] = &["otp", "code", "resetUrl", "attachments"];
 
 /// How long a delivery record outlives the message (longer than any retry schedule).
 const DELIVERED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);

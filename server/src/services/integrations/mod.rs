@@ -1,4 +1,4 @@
-//! Third-party integrations (S3, SMTP, LiteLLM, ...): one registry that knows, for
+//! Third-party integrations (S3 buckets, SMTP, LiteLLM, Razorpay, Exotel, ...): one registry that knows, for
 //! each, its variables, whether it is configured and why not, plus the one outbound
 //! HTTP policy ([`http`]) every provider call uses.
 //!
@@ -25,25 +25,69 @@ pub use http::{CircuitView, HttpClient, HttpPolicy, OutboundError};
 /// Every integration the backend knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IntegrationId {
-    S3,
+    /// Student documents bucket (resumes, documents, avatars, signed agreements).
+    S3Documents,
+    S3Recordings,
+    /// Public banner assets.
+    S3Assets,
+    /// Private invoices; optional (invoices are still emailed without it).
+    S3Invoices,
     Smtp,
     LiteLlm,
+    /// Razorpay Orders / Refunds API and checkout verification.
+    Razorpay,
+    RazorpayWebhooks,
+    /// Exotel Calls and SMS API.
+    Exotel,
+    ExotelWebhooks,
+    /// WhatsApp Cloud API template sends.
+    WhatsApp,
+    WhatsAppWebhooks,
+    /// Leegality eSign requests.
+    Leegality,
+    LeegalityWebhooks,
+    /// mr-hire-backend calling this backend (service token).
+    MrHire,
 }
 
 impl IntegrationId {
     /// In listing order; index = discriminant.
-    pub const ALL: [IntegrationId; 3] = [
-        IntegrationId::S3,
+    pub const ALL: [IntegrationId; 15] = [
+        IntegrationId::S3Documents,
+        IntegrationId::S3Recordings,
+        IntegrationId::S3Assets,
+        IntegrationId::S3Invoices,
         IntegrationId::Smtp,
         IntegrationId::LiteLlm,
+        IntegrationId::Razorpay,
+        IntegrationId::RazorpayWebhooks,
+        IntegrationId::Exotel,
+        IntegrationId::ExotelWebhooks,
+        IntegrationId::WhatsApp,
+        IntegrationId::WhatsAppWebhooks,
+        IntegrationId::Leegality,
+        IntegrationId::LeegalityWebhooks,
+        IntegrationId::MrHire,
     ];
 
     /// Stable name: the listing's `name`, log fields, error messages.
     pub fn name(self) -> &'static str {
         match self {
-            IntegrationId::S3 => "s3",
+            IntegrationId::S3Documents => "s3-documents",
+            IntegrationId::S3Recordings => "s3-recordings",
+            IntegrationId::S3Assets => "s3-assets",
+            IntegrationId::S3Invoices => "s3-invoices",
             IntegrationId::Smtp => "smtp",
             IntegrationId::LiteLlm => "litellm",
+            IntegrationId::Razorpay => "razorpay",
+            IntegrationId::RazorpayWebhooks => "razorpay-webhooks",
+            IntegrationId::Exotel => "exotel",
+            IntegrationId::ExotelWebhooks => "exotel-webhooks",
+            IntegrationId::WhatsApp => "whatsapp",
+            IntegrationId::WhatsAppWebhooks => "whatsapp-webhooks",
+            IntegrationId::Leegality => "leegality",
+            IntegrationId::LeegalityWebhooks => "leegality-webhooks",
+            IntegrationId::MrHire => "mr-hire",
         }
     }
 }
@@ -304,10 +348,28 @@ mod tests {
         let reg = Integrations::from_config(&config(&[]));
         let list = reg.list();
         assert_eq!(
-            list.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-            ["s3", "smtp", "litellm"]
+            list.iter()
+                .map(|r| r.name.as_str())
+                .take(6)
+                .collect::<Vec<_>>(),
+            [
+                "s3-documents",
+                "s3-recordings",
+                "s3-assets",
+                "s3-invoices",
+                "smtp",
+                "litellm"
+            ]
         );
-        assert_eq!(row(&list, "s3").missing, ["S3_BUCKET"]);
+        assert_eq!(row(&list, "s3-documents").missing, ["S3_DOCUMENTS_BUCKET"]);
+        assert_eq!(
+            row(&list, "razorpay").missing,
+            ["RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET"]
+        );
+        assert_eq!(
+            row(&list, "exotel-webhooks").missing,
+            ["EXOTEL_WEBHOOK_TOKEN"]
+        );
         assert_eq!(row(&list, "smtp").missing, ["SMTP_HOST"]);
         assert_eq!(
             row(&list, "litellm").missing,
@@ -350,6 +412,6 @@ mod tests {
         let json = serde_json::to_string(&list).unwrap();
         assert!(!json.contains("secret-value"), "{json}");
         assert!(reg.http(IntegrationId::LiteLlm).is_ok());
-        assert!(reg.ensure(IntegrationId::S3).is_err());
+        assert!(reg.ensure(IntegrationId::S3Documents).is_err());
     }
 }

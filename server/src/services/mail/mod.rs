@@ -4,12 +4,13 @@ pub mod templates;
 
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment as MailAttachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{SmtpConfig, SmtpTls};
-pub use templates::{Rendered, TemplateError, render};
+pub use templates::{Attachment, Rendered, TemplateError, render};
 
 const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -64,15 +65,27 @@ impl Mailer {
             .parse()
             .map_err(|_| MailError::BadAddress(to.to_string()))?;
         let message_id = idempotency_key.map(|key| format!("<{key}@{}>", from.email.domain()));
+        let body = MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone());
+        // Attachments make it multipart/mixed: the readable part first, then the files.
+        let body = if mail.attachments.is_empty() {
+            body
+        } else {
+            let mut mixed = MultiPart::mixed().multipart(body);
+            for a in &mail.attachments {
+                let content_type = ContentType::parse(&a.content_type)
+                    .map_err(|e| MailError::Build(format!("attachment {}: {e}", a.filename)))?;
+                mixed = mixed.singlepart(
+                    MailAttachment::new(a.filename.clone()).body(a.bytes.clone(), content_type),
+                );
+            }
+            mixed
+        };
         let message = Message::builder()
             .message_id(message_id)
             .from(from.clone())
             .to(to)
             .subject(mail.subject.clone())
-            .multipart(MultiPart::alternative_plain_html(
-                mail.text.clone(),
-                mail.html.clone(),
-            ))
+            .multipart(body)
             .map_err(|e| MailError::Build(e.to_string()))?;
         transport
             .send(message)

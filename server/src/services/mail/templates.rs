@@ -9,6 +9,15 @@ pub struct Rendered {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// Files attached to the mail (invoices).
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -20,6 +29,8 @@ pub enum TemplateError {
         template: &'static str,
         field: &'static str,
     },
+    #[error("email attachment {0:?} is not valid base64")]
+    BadAttachment(String),
 }
 
 pub fn render(template: &str, payload: &Value) -> Result<Rendered, TemplateError> {
@@ -30,6 +41,7 @@ pub fn render(template: &str, payload: &Value) -> Result<Rendered, TemplateError
         "meeting_notification" | "meeting_scheduled" | "meeting_cancelled" => {
             meeting(template, payload)
         }
+        "payment_invoice" => invoice(payload),
         other => Err(TemplateError::Unknown(other.to_string())),
     }
 }
@@ -116,6 +128,7 @@ fn otp(p: &Value) -> Result<Rendered, TemplateError> {
         subject,
         text,
         html,
+        attachments: Vec::new(),
     })
 }
 
@@ -160,6 +173,7 @@ fn password_reset(p: &Value) -> Result<Rendered, TemplateError> {
         subject,
         text,
         html: html_page("Reset your MAS password", &html),
+        attachments: Vec::new(),
     })
 }
 
@@ -224,6 +238,54 @@ fn meeting(template: &str, p: &Value) -> Result<Rendered, TemplateError> {
         html: html_page(&subject, &html),
         subject,
         text,
+        attachments: Vec::new(),
+    })
+}
+
+/// The payment receipt mail; the invoice PDF rides along as `attachments`
+/// (`[{filename, contentType, base64}]`).
+fn invoice(p: &Value) -> Result<Rendered, TemplateError> {
+    let number = field(p, "payment_invoice", &["invoiceNumber"])?;
+    let amount = field(p, "payment_invoice", &["amount"])?;
+    let item = optional(p, "item").unwrap_or_else(|| "your purchase".to_string());
+    let subject = format!("Your MAS invoice {number}");
+    let text = format!(
+        "{}\n\nThank you for your payment of {amount} for {item}.\n\
+         Your invoice {number} is attached.\n",
+        greeting(p)
+    );
+    let html = html_page(
+        &subject,
+        &format!(
+            "<p>{}</p><p>Thank you for your payment of <strong>{}</strong> for {}.</p>\
+             <p>Your invoice {} is attached.</p>",
+            escape(&greeting(p)),
+            escape(&amount),
+            escape(&item),
+            escape(&number)
+        ),
+    );
+    let mut attachments = Vec::new();
+    for a in p["attachments"].as_array().into_iter().flatten() {
+        use base64::Engine as _;
+        let filename = a["filename"].as_str().unwrap_or("attachment").to_string();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(a["base64"].as_str().unwrap_or(""))
+            .map_err(|_| TemplateError::BadAttachment(filename.clone()))?;
+        attachments.push(Attachment {
+            content_type: a["contentType"]
+                .as_str()
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+            filename,
+            bytes,
+        });
+    }
+    Ok(Rendered {
+        subject,
+        text,
+        html,
+        attachments,
     })
 }
 
