@@ -156,6 +156,8 @@ pub struct Config {
     pub llm: Option<LlmConfig>,
     /// Shared facts about the third-party integrations (see the block below).
     pub integrations: IntegrationsConfig,
+    /// Google, code execution, voice calls, partner proxies and the CDN.
+    pub external: ExternalConfig,
     pub queues: QueueConfig,
     pub log_json: bool,
     pub realtime: RealtimeConfig,
@@ -244,16 +246,379 @@ pub struct IntegrationsConfig {
     /// Names (never values) of the declared integration variables that are set, so a
     /// disabled integration can name exactly the variables still missing.
     pub set_vars: BTreeSet<&'static str>,
+    /// Operator overrides of every provider's HTTP policy (unset: the declared values).
+    pub http_timeout: Option<Duration>,
+    pub breaker_threshold: Option<u32>,
+    pub breaker_cooldown: Option<Duration>,
 }
 
 impl IntegrationsConfig {
-    fn read(env: &Env<'_>) -> Self {
-        IntegrationsConfig {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(IntegrationsConfig {
             set_vars: crate::services::integrations::declared_vars()
                 .filter(|var| env.opt(var).is_some())
                 .collect(),
+            http_timeout: env
+                .optional::<u64>("INTEGRATIONS_HTTP_TIMEOUT_MS")?
+                .map(Duration::from_millis),
+            breaker_threshold: env
+                .optional::<u32>("INTEGRATIONS_BREAKER_THRESHOLD")?
+                .map(|n| n.max(1)),
+            breaker_cooldown: env
+                .optional::<u64>("INTEGRATIONS_BREAKER_COOLDOWN_MS")?
+                .map(Duration::from_millis),
+        })
+    }
+
+    /// `policy` with the operator's overrides applied.
+    pub fn tune(
+        &self,
+        policy: crate::services::integrations::HttpPolicy,
+    ) -> crate::services::integrations::HttpPolicy {
+        crate::services::integrations::HttpPolicy {
+            timeout: self.http_timeout.unwrap_or(policy.timeout),
+            breaker_threshold: self.breaker_threshold.unwrap_or(policy.breaker_threshold),
+            breaker_cooldown: self.breaker_cooldown.unwrap_or(policy.breaker_cooldown),
+            ..policy
         }
     }
+}
+
+// --- External integrations: Google, code execution, voice calls, partners, CDN ----
+// (integrations-2) Each one is `None` while its switching variable is unset; the
+// registry (`services::integrations::catalog`) declares the variables and reports why.
+
+/// Google sign-in (OpenID Connect authorization-code flow with PKCE).
+#[derive(Debug, Clone)]
+pub struct GoogleOidcConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Our callback (`/api/auth/google/callback` on the public origin).
+    pub redirect_uri: String,
+    /// Issuer whose `/.well-known/openid-configuration` is used; tests point it at a
+    /// local OpenID Provider.
+    pub issuer: String,
+    /// When set, the callback redirects the browser here with the tokens in the URL
+    /// fragment (never sent to a server); when unset it answers JSON.
+    pub post_login_redirect: Option<String>,
+    /// Lifetime of a started sign-in (state, nonce, PKCE verifier).
+    pub flow_ttl: Duration,
+}
+
+/// OAuth client endpoints shared by Calendar and Drive (Google's defaults).
+#[derive(Debug, Clone)]
+pub struct GoogleOAuthEndpoints {
+    pub auth_url: String,
+    pub token_url: String,
+}
+
+/// Calendar events for meetings, created as one organizer account (its refresh token).
+#[derive(Debug, Clone)]
+pub struct GoogleCalendarConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub refresh_token: Secret,
+    pub calendar_id: String,
+    pub api_url: String,
+    pub oauth: GoogleOAuthEndpoints,
+}
+
+/// Mentors' Drive connection (recordings), refresh tokens encrypted at rest.
+#[derive(Debug, Clone)]
+pub struct GoogleDriveConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub redirect_uri: String,
+    /// AES-256-GCM key for refresh tokens at rest (32 bytes).
+    pub token_key: Secret,
+    pub api_url: String,
+    pub oauth: GoogleOAuthEndpoints,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judge0Auth {
+    /// Self-hosted Judge0: `X-Auth-Token` (its `AUTHN_HEADER` default).
+    AuthToken,
+    /// Judge0 on RapidAPI: `X-RapidAPI-Key` + `X-RapidAPI-Host`.
+    RapidApi,
+}
+
+/// Code execution through Judge0 and the limits every run gets.
+#[derive(Debug, Clone)]
+pub struct Judge0Config {
+    pub url: String,
+    pub api_key: Option<Secret>,
+    pub auth: Judge0Auth,
+    pub max_source_bytes: usize,
+    pub max_stdin_bytes: usize,
+    pub cpu_time_limit_secs: f64,
+    pub memory_limit_kb: u32,
+    pub runs_per_minute: u32,
+    /// Ask Judge0 to answer with the result (`wait=true`); else runs are polled.
+    pub wait: bool,
+    pub languages_ttl: Duration,
+}
+
+/// ElevenLabs conversational agent ("Aarya") placing interview calls.
+#[derive(Debug, Clone)]
+pub struct ElevenLabsConfig {
+    pub api_url: String,
+    pub api_key: Secret,
+    pub agent_id: String,
+    pub agent_phone_number_id: String,
+    pub webhook_secret: Secret,
+    /// Oldest accepted webhook timestamp (replay window).
+    pub webhook_tolerance: Duration,
+}
+
+/// Graphy (Mr. Learn) public API: merchant id and key.
+#[derive(Debug, Clone)]
+pub struct GraphyConfig {
+    pub api_url: String,
+    pub mid: String,
+    pub api_key: Secret,
+}
+
+/// A partner backend behind a fixed base URL and an optional key.
+#[derive(Debug, Clone)]
+pub struct PartnerConfig {
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+}
+
+/// Proxy bounds shared by the partner proxies.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxyLimits {
+    pub max_request_bytes: usize,
+    pub max_response_bytes: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExternalConfig {
+    pub google_oidc: Option<GoogleOidcConfig>,
+    pub google_calendar: Option<GoogleCalendarConfig>,
+    pub google_drive: Option<GoogleDriveConfig>,
+    pub judge0: Option<Judge0Config>,
+    pub elevenlabs: Option<ElevenLabsConfig>,
+    pub graphy: Option<GraphyConfig>,
+    pub mr_hire: Option<PartnerConfig>,
+    pub class_agent: Option<PartnerConfig>,
+    pub proxy_limits: Option<ProxyLimits>,
+    /// Base URL of the CDN serving `/assets` (no trailing slash).
+    pub assets_cdn_url: Option<String>,
+}
+
+impl ExternalConfig {
+    pub fn proxy_limits(&self) -> ProxyLimits {
+        self.proxy_limits.unwrap_or(ProxyLimits {
+            max_request_bytes: 256 * 1024,
+            max_response_bytes: 2 * 1024 * 1024,
+        })
+    }
+
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let client = match (env.opt("GOOGLE_CLIENT_ID"), env.opt("GOOGLE_CLIENT_SECRET")) {
+            (Some(id), Some(secret)) => Some((id.to_string(), Secret::new(secret))),
+            _ => None,
+        };
+        let oauth = GoogleOAuthEndpoints {
+            auth_url: http_url(env, "GOOGLE_OAUTH_AUTH_URL")?
+                .unwrap_or_else(|| "https://accounts.google.com/o/oauth2/v2/auth".into()),
+            token_url: http_url(env, "GOOGLE_OAUTH_TOKEN_URL")?
+                .unwrap_or_else(|| "https://oauth2.googleapis.com/token".into()),
+        };
+
+        // Parsed even while sign-in is off, so a typo shows at boot, not at enablement.
+        let issuer = http_url(env, "GOOGLE_OIDC_ISSUER")?;
+        let post_login_redirect = http_url(env, "GOOGLE_POST_LOGIN_REDIRECT")?;
+        let google_oidc = match (&client, http_url(env, "GOOGLE_REDIRECT_URI")?) {
+            (Some((id, secret)), Some(redirect_uri)) => Some(GoogleOidcConfig {
+                client_id: id.clone(),
+                client_secret: secret.clone(),
+                redirect_uri,
+                issuer: issuer.unwrap_or_else(|| "https://accounts.google.com".into()),
+                post_login_redirect,
+                flow_ttl: env.seconds("GOOGLE_SIGNIN_TTL_SECONDS", 600)?,
+            }),
+            _ => None,
+        };
+
+        let google_calendar = match (&client, env.opt("GOOGLE_CALENDAR_REFRESH_TOKEN")) {
+            (Some((id, secret)), Some(refresh)) => Some(GoogleCalendarConfig {
+                client_id: id.clone(),
+                client_secret: secret.clone(),
+                refresh_token: Secret::new(refresh),
+                calendar_id: env.opt("GOOGLE_CALENDAR_ID").unwrap_or("primary").into(),
+                api_url: http_url(env, "GOOGLE_CALENDAR_API_URL")?
+                    .unwrap_or_else(|| "https://www.googleapis.com/calendar/v3".into()),
+                oauth: oauth.clone(),
+            }),
+            _ => None,
+        };
+
+        let token_key = match env.opt("TOKEN_ENCRYPTION_KEY") {
+            None => None,
+            Some(raw) => Some(Secret::new(hex::encode(encryption_key(raw)?))),
+        };
+        let google_drive = match (
+            &client,
+            http_url(env, "GOOGLE_DRIVE_REDIRECT_URI")?,
+            token_key,
+        ) {
+            (Some((id, secret)), Some(redirect_uri), Some(token_key)) => Some(GoogleDriveConfig {
+                client_id: id.clone(),
+                client_secret: secret.clone(),
+                redirect_uri,
+                token_key,
+                api_url: http_url(env, "GOOGLE_DRIVE_API_URL")?
+                    .unwrap_or_else(|| "https://www.googleapis.com/drive/v3".into()),
+                oauth,
+            }),
+            _ => None,
+        };
+
+        let judge0 = match http_url(env, "JUDGE0_URL")? {
+            None => None,
+            Some(url) => {
+                let auth = match env
+                    .opt("JUDGE0_AUTH")
+                    .map(str::to_ascii_lowercase)
+                    .as_deref()
+                {
+                    None if url.contains(".rapidapi.com") => Judge0Auth::RapidApi,
+                    None | Some("auth-token") => Judge0Auth::AuthToken,
+                    Some("rapidapi") => Judge0Auth::RapidApi,
+                    Some(other) => {
+                        return Err(invalid(
+                            "JUDGE0_AUTH",
+                            format!("expected auth-token or rapidapi, got {other:?}"),
+                        ));
+                    }
+                };
+                let cpu: f64 = env.parse("CODE_RUN_CPU_SECONDS", 5.0)?;
+                if !(cpu > 0.0 && cpu <= 15.0) {
+                    return Err(invalid("CODE_RUN_CPU_SECONDS", "must be in (0, 15]"));
+                }
+                Some(Judge0Config {
+                    url,
+                    api_key: env.opt("JUDGE0_API_KEY").map(Secret::new),
+                    auth,
+                    max_source_bytes: positive(
+                        env.parse("CODE_RUN_MAX_SOURCE_BYTES", 64 * 1024)?,
+                        "CODE_RUN_MAX_SOURCE_BYTES",
+                    )?,
+                    max_stdin_bytes: positive(
+                        env.parse("CODE_RUN_MAX_STDIN_BYTES", 64 * 1024)?,
+                        "CODE_RUN_MAX_STDIN_BYTES",
+                    )?,
+                    cpu_time_limit_secs: cpu,
+                    memory_limit_kb: env.parse("CODE_RUN_MEMORY_KB", 128_000)?,
+                    runs_per_minute: env.parse::<u32>("CODE_RUN_PER_MINUTE", 10)?.max(1),
+                    wait: env.bool("JUDGE0_WAIT", true)?,
+                    languages_ttl: env.seconds("JUDGE0_LANGUAGES_TTL_SECONDS", 3600)?,
+                })
+            }
+        };
+
+        let elevenlabs = match (
+            env.opt("ELEVENLABS_API_KEY"),
+            env.opt("ELEVENLABS_AGENT_ID"),
+            env.opt("ELEVENLABS_AGENT_PHONE_NUMBER_ID"),
+            env.opt("ELEVENLABS_WEBHOOK_SECRET"),
+        ) {
+            (Some(key), Some(agent), Some(phone), Some(hook)) => Some(ElevenLabsConfig {
+                api_url: http_url(env, "ELEVENLABS_API_URL")?
+                    .unwrap_or_else(|| "https://api.elevenlabs.io".into()),
+                api_key: Secret::new(key),
+                agent_id: agent.into(),
+                agent_phone_number_id: phone.into(),
+                webhook_secret: Secret::new(hook),
+                webhook_tolerance: env.seconds("ELEVENLABS_WEBHOOK_TOLERANCE_SECONDS", 1800)?,
+            }),
+            // Half-configured voice calls stay off; the registry names what is missing.
+            _ => None,
+        };
+        Ok(ExternalConfig {
+            elevenlabs,
+            ..Self::partners(env, google_oidc, google_calendar, google_drive, judge0)?
+        })
+    }
+
+    /// The partner proxies and the CDN, plus what [`ExternalConfig::read`] parsed.
+    fn partners(
+        env: &Env<'_>,
+        google_oidc: Option<GoogleOidcConfig>,
+        google_calendar: Option<GoogleCalendarConfig>,
+        google_drive: Option<GoogleDriveConfig>,
+        judge0: Option<Judge0Config>,
+    ) -> Result<Self, ConfigError> {
+        let graphy = match (env.opt("GRAPHY_MID"), env.opt("GRAPHY_API_KEY")) {
+            (Some(mid), Some(key)) => Some(GraphyConfig {
+                api_url: http_url(env, "GRAPHY_API_URL")?
+                    .unwrap_or_else(|| "https://api.ongraphy.com/public/v1".into()),
+                mid: mid.into(),
+                api_key: Secret::new(key),
+            }),
+            _ => None,
+        };
+        let partner = |url_var: &'static str, key_var: &'static str, key_required: bool| {
+            let url = http_url(env, url_var)?;
+            let key = env.opt(key_var).map(Secret::new);
+            Ok::<_, ConfigError>(match (url, key) {
+                (Some(base_url), key) if key.is_some() || !key_required => Some(PartnerConfig {
+                    base_url,
+                    api_key: key,
+                }),
+                _ => None,
+            })
+        };
+        Ok(ExternalConfig {
+            google_oidc,
+            google_calendar,
+            google_drive,
+            judge0,
+            elevenlabs: None,
+            graphy,
+            mr_hire: partner("MR_HIRE_BACKEND_URL", "MR_HIRE_API_KEY", false)?,
+            class_agent: partner("CLASS_AGENT_URL", "CLASS_AGENT_API_KEY", true)?,
+            proxy_limits: Some(ProxyLimits {
+                max_request_bytes: env.parse("PARTNER_PROXY_MAX_REQUEST_BYTES", 256 * 1024)?,
+                max_response_bytes: env
+                    .parse("PARTNER_PROXY_MAX_RESPONSE_BYTES", 2 * 1024 * 1024)?,
+            }),
+            assets_cdn_url: http_url(env, "MAS_ASSETS_CDN_URL")?,
+        })
+    }
+}
+
+/// An absolute http(s) URL without a trailing slash, or `None` when unset.
+fn http_url(env: &Env<'_>, var: &'static str) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = env.opt(var) else {
+        return Ok(None);
+    };
+    let parsed = url::Url::parse(raw).map_err(|e| invalid(var, format!("not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(invalid(var, "must be an absolute http:// or https:// URL"));
+    }
+    Ok(Some(raw.trim_end_matches('/').to_string()))
+}
+
+/// A 256-bit key given as 64 hex digits or standard base64 (never echoed back).
+fn encryption_key(raw: &str) -> Result<[u8; 32], ConfigError> {
+    use base64::Engine as _;
+    let bytes = if raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode(raw).ok()
+    } else {
+        base64::engine::general_purpose::STANDARD.decode(raw).ok()
+    };
+    bytes
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            invalid(
+                "TOKEN_ENCRYPTION_KEY",
+                "must be 32 bytes, as 64 hex digits or base64",
+            )
+        })
 }
 
 /// One clear line naming the offending variable.
@@ -511,7 +876,8 @@ impl Config {
             s3,
             smtp,
             llm,
-            integrations: IntegrationsConfig::read(&env),
+            integrations: IntegrationsConfig::read(&env)?,
+            external: ExternalConfig::read(&env)?,
             queues: QueueConfig {
                 prefix: env.opt("QUEUE_PREFIX").unwrap_or("bull").to_string(),
                 email_concurrency: positive(

@@ -54,6 +54,7 @@ pub fn build_state(
         queues: queues::Queues::new(config.redis_url.expose(), config.queues.clone()),
         jwt: auth::JwtKeys::new(config.jwt_secret.expose().as_bytes()),
         integrations: Arc::new(services::integrations::Integrations::new(&config)),
+        external: Arc::default(),
         config: Arc::new(config),
         db,
         redis,

@@ -30,6 +30,8 @@ pub struct AppState {
     pub storage: Arc<tokio::sync::OnceCell<Storage>>,
     /// Which third-party integrations are configured, and their HTTP clients.
     pub integrations: Arc<Integrations>,
+    /// Caches of the Google, Judge0, ... integrations (keys, tokens, language lists).
+    pub external: Arc<crate::services::external_caches::ExternalCaches>,
 }
 
 impl AppState {

@@ -101,7 +101,8 @@ async fn book_slot(
     student: RequireRole<roles::Students>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<(StatusCode, Json<Envelope<Confirmed>>)> {
-    Ok(created(
-        bookings::book(&state.db, id, student.user().id()).await?,
-    ))
+    let confirmed = bookings::book(&state.db, id, student.user().id()).await?;
+    // The calendar event follows through the queue; the booking never waits on Google.
+    crate::services::google::calendar::meeting_changed(&state, confirmed.meeting.id).await;
+    Ok(created(confirmed))
 }

@@ -7,6 +7,15 @@ pub mod cleanup;
 pub mod colleges;
 pub mod courses;
 pub mod db;
+// --- integrations-2 ---
+pub mod assets;
+pub mod code_runs;
+pub mod external_caches;
+pub mod google;
+pub mod partners;
+pub mod token_crypto;
+pub mod voice_calls;
+// ---
 pub mod integrations;
 pub mod kpi;
 pub mod mail;

@@ -4,7 +4,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::queues::{JobError, is_last_attempt};
-use crate::services::student_import;
+use crate::services::{google, student_import, voice_calls};
 use crate::state::AppState;
 
 /// databaseQueue jobs; `importStudents` is the bulk CSV import into a batch.
@@ -12,6 +12,18 @@ use crate::state::AppState;
 #[serde(rename_all = "camelCase")]
 struct ImportJob {
     import_id: Uuid,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MeetingJob {
+    meeting_id: Uuid,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VoiceCallJob {
+    call_id: Uuid,
 }
 
 pub async fn process(state: &AppState, job: &Job) -> Result<Value, JobError> {
@@ -26,6 +38,40 @@ pub async fn process(state: &AppState, job: &Job) -> Result<Value, JobError> {
                 Err(err) => {
                     if is_last_attempt(job, &err) {
                         student_import::record_failure(&state.db, data.import_id, &err.to_string())
+                            .await?;
+                    }
+                    Err(err)
+                }
+            }
+        }
+        // --- integrations-2 ---
+        google::calendar::JOB_NAME => {
+            let data: MeetingJob = serde_json::from_value(job.data().clone())
+                .map_err(|e| JobError::permanent(format!("invalid calendar job data: {e}")))?;
+            match google::calendar::sync(state, data.meeting_id).await {
+                Ok(done) => Ok(done),
+                Err(err) => {
+                    let last = is_last_attempt(job, &err);
+                    google::calendar::record_failure(
+                        state,
+                        data.meeting_id,
+                        &err.to_string(),
+                        last,
+                    )
+                    .await?;
+                    Err(err)
+                }
+            }
+        }
+        voice_calls::JOB_NAME => {
+            let data: VoiceCallJob = serde_json::from_value(job.data().clone())
+                .map_err(|e| JobError::permanent(format!("invalid voice call job data: {e}")))?;
+            match voice_calls::place(state, data.call_id).await {
+                Ok(()) => Ok(serde_json::json!({"callId": data.call_id})),
+                Err(err) => {
+                    let err = err.into_job();
+                    if is_last_attempt(job, &err) {
+                        voice_calls::record_failure(state, data.call_id, &err.to_string(), true)
                             .await?;
                     }
                     Err(err)

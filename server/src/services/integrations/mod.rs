@@ -28,14 +28,35 @@ pub enum IntegrationId {
     S3,
     Smtp,
     LiteLlm,
+    // --- integrations-2: Google, code execution, voice calls, partners, CDN ---
+    /// Sign-in with Google (OpenID Connect).
+    Google,
+    GoogleCalendar,
+    GoogleDrive,
+    Judge0,
+    ElevenLabs,
+    Graphy,
+    MrHire,
+    ClassAgent,
+    Cdn,
 }
 
 impl IntegrationId {
     /// In listing order; index = discriminant.
-    pub const ALL: [IntegrationId; 3] = [
+    pub const ALL: [IntegrationId; 12] = [
         IntegrationId::S3,
         IntegrationId::Smtp,
         IntegrationId::LiteLlm,
+        // --- integrations-2 ---
+        IntegrationId::Google,
+        IntegrationId::GoogleCalendar,
+        IntegrationId::GoogleDrive,
+        IntegrationId::Judge0,
+        IntegrationId::ElevenLabs,
+        IntegrationId::Graphy,
+        IntegrationId::MrHire,
+        IntegrationId::ClassAgent,
+        IntegrationId::Cdn,
     ];
 
     /// Stable name: the listing's `name`, log fields, error messages.
@@ -44,6 +65,16 @@ impl IntegrationId {
             IntegrationId::S3 => "s3",
             IntegrationId::Smtp => "smtp",
             IntegrationId::LiteLlm => "litellm",
+            // --- integrations-2 ---
+            IntegrationId::Google => "google",
+            IntegrationId::GoogleCalendar => "google_calendar",
+            IntegrationId::GoogleDrive => "google_drive",
+            IntegrationId::Judge0 => "judge0",
+            IntegrationId::ElevenLabs => "elevenlabs",
+            IntegrationId::Graphy => "graphy",
+            IntegrationId::MrHire => "mr_hire",
+            IntegrationId::ClassAgent => "class_agent",
+            IntegrationId::Cdn => "cdn",
         }
     }
 }
@@ -208,9 +239,9 @@ impl Integrations {
                     configured,
                     missing,
                     settings: values,
-                    http: spec
-                        .http
-                        .map(|policy| HttpClient::new(id.name(), policy, secrets)),
+                    http: spec.http.map(|policy| {
+                        HttpClient::new(id.name(), config.integrations.tune(policy), secrets)
+                    }),
                 }
             })
             .collect();
@@ -304,9 +335,13 @@ mod tests {
         let reg = Integrations::from_config(&config(&[]));
         let list = reg.list();
         assert_eq!(
-            list.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            list.iter()
+                .map(|r| r.name.as_str())
+                .take(3)
+                .collect::<Vec<_>>(),
             ["s3", "smtp", "litellm"]
         );
+        assert!(list.iter().all(|r| !r.configured), "{list:?}");
         assert_eq!(row(&list, "s3").missing, ["S3_BUCKET"]);
         assert_eq!(row(&list, "smtp").missing, ["SMTP_HOST"]);
         assert_eq!(
