@@ -80,6 +80,9 @@ function buildProvider(issuer, key) {
 }
 
 const server = createServer();
+// Idle connections stay open longer than any pause in the tests driving this provider.
+server.keepAliveTimeout = 120_000;
+server.headersTimeout = 125_000;
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const { port } = server.address();
 const issuer = `http://127.0.0.1:${port}`;

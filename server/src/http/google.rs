@@ -121,6 +121,9 @@ pub async fn google_callback(
     ApiQuery(callback): ApiQuery<oidc::Callback>,
 ) -> Response {
     let cookie = cookie_value(&headers, oidc::STATE_COOKIE);
+    // Cleared only once this browser's own flow was used: a forged callback must not
+    // end a sign-in that is still under way.
+    let used = cookie.is_some() && cookie == callback.state;
     let clear = set_cookie(oidc::STATE_COOKIE, "", SIGNIN_COOKIE_PATH, 0, false);
     let mut res = match oidc::finish(&state, &callback, cookie.as_deref()).await {
         Ok(session) => match state
@@ -149,7 +152,9 @@ pub async fn google_callback(
         Err(err) => err.into_response(),
     };
     let headers = res.headers_mut();
-    headers.append(header::SET_COOKIE, clear);
+    if used {
+        headers.append(header::SET_COOKIE, clear);
+    }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
@@ -207,14 +212,18 @@ pub async fn drive_callback(
     ApiQuery(callback): ApiQuery<drive::Callback>,
 ) -> Response {
     let cookie = cookie_value(&headers, drive::STATE_COOKIE);
+    // As for sign-in: only this browser's own (now used) consent clears the cookie.
+    let used = cookie.is_some() && cookie == callback.state;
     let mut res = match drive::finish(&state, &callback, cookie.as_deref()).await {
         Ok(connection) => ok(connection).into_response(),
         Err(err) => err.into_response(),
     };
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(drive::STATE_COOKIE, "", DRIVE_COOKIE_PATH, 0, false),
-    );
+    if used {
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(drive::STATE_COOKIE, "", DRIVE_COOKIE_PATH, 0, false),
+        );
+    }
     res
 }
 

@@ -180,7 +180,14 @@ pub async fn create(
                 return Err(err.into());
             }
         }
-        None => place(state, id).await.map_err(|e| e.into_app())?,
+        None => {
+            if let Err(err) = place(state, id).await {
+                // Placed right away, nothing retries it later: the call is over.
+                let err = err.into_app();
+                record_failure(state, id, &err.to_string(), true).await?;
+                return Err(err);
+            }
+        }
     }
     fetch(state, id).await
 }

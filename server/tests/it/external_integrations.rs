@@ -196,16 +196,16 @@ async fn every_integration_is_listed_configured_without_secrets(db: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn asset_urls_use_the_cdn_when_set(db: PgPool) {
-    let app = TestApp::spawn_with(db.clone(), |env| {
+    let cdn_app = TestApp::spawn_with(db.clone(), |env| {
         env.insert(
             "MAS_ASSETS_CDN_URL".into(),
             "https://cdn.example.com/mas".into(),
         );
     })
     .await;
-    let page = app
+    let page = cdn_app
         .client
-        .get(app.url("/terminal"))
+        .get(cdn_app.url("/terminal"))
         .send()
         .await
         .unwrap()
@@ -217,8 +217,9 @@ async fn asset_urls_use_the_cdn_when_set(db: PgPool) {
         "{page}"
     );
     assert!(!page.contains(r#"="/assets/"#), "{page}");
-    drop(app);
 
+    // A second server on the same pool, started before the first stops (stopping a
+    // server closes its pool).
     let app = TestApp::spawn(db).await;
     let page = app
         .client

@@ -110,6 +110,9 @@ fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_provider(Arc::new(Jar::default()))
         .redirect(Policy::none())
+        // A fresh connection per request: Node closes idle keep-alive connections
+        // after a few seconds, and a reused one would race that close (ECONNRESET).
+        .pool_max_idle_per_host(0)
         .build()
         .unwrap()
 }

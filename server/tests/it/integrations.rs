@@ -438,6 +438,16 @@ fn start_up_logs_one_line_per_disabled_integration() {
         .lines()
         .filter(|l| l.contains("integration disabled"))
         .collect();
+    // The first three integrations (integrations-2 adds more; external_integrations.rs
+    // covers them): smtp configured, s3 and litellm missing a variable.
+    let lines: Vec<&str> = lines
+        .into_iter()
+        .filter(|l| {
+            ["\"s3\"", "\"smtp\"", "\"litellm\""]
+                .iter()
+                .any(|n| l.contains(n))
+        })
+        .collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(
         lines[0].contains("integration=\"s3\"") && lines[0].contains("set S3_BUCKET"),
@@ -488,7 +498,7 @@ async fn admin_listing_when_nothing_is_configured(db: PgPool) {
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["s3", "smtp", "litellm"]);
+    assert_eq!(names[..3], ["s3", "smtp", "litellm"]);
     for (name, missing) in [
         ("s3", json!(["S3_BUCKET"])),
         ("smtp", json!(["SMTP_HOST"])),
