@@ -152,6 +152,8 @@ pub struct Config {
     pub llm: Option<LlmConfig>,
     /// Shared facts about the third-party integrations (see the block below).
     pub integrations: IntegrationsConfig,
+    /// Google, code execution, voice calls, partner proxies and the CDN.
+    pub external: ExternalConfig,
     pub queues: QueueConfig,
     pub log_json: bool,
     pub realtime: RealtimeConfig,
@@ -251,14 +253,40 @@ pub struct IntegrationsConfig {
     /// Names (never values) of the declared integration variables that are set, so a
     /// disabled integration can name exactly the variables still missing.
     pub set_vars: BTreeSet<&'static str>,
+    /// Operator overrides of every provider's HTTP policy (unset: the declared values).
+    pub http_timeout: Option<Duration>,
+    pub breaker_threshold: Option<u32>,
+    pub breaker_cooldown: Option<Duration>,
 }
 
 impl IntegrationsConfig {
-    fn read(env: &Env<'_>) -> Self {
-        IntegrationsConfig {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(IntegrationsConfig {
             set_vars: crate::services::integrations::declared_vars()
                 .filter(|var| env.opt(var).is_some())
                 .collect(),
+            http_timeout: env
+                .optional::<u64>("INTEGRATIONS_HTTP_TIMEOUT_MS")?
+                .map(Duration::from_millis),
+            breaker_threshold: env
+                .optional::<u32>("INTEGRATIONS_BREAKER_THRESHOLD")?
+                .map(|n| n.max(1)),
+            breaker_cooldown: env
+                .optional::<u64>("INTEGRATIONS_BREAKER_COOLDOWN_MS")?
+                .map(Duration::from_millis),
+        })
+    }
+
+    /// `policy` with the operator's overrides applied.
+    pub fn tune(
+        &self,
+        policy: crate::services::integrations::HttpPolicy,
+    ) -> crate::services::integrations::HttpPolicy {
+        crate::services::integrations::HttpPolicy {
+            timeout: self.http_timeout.unwrap_or(policy.timeout),
+            breaker_threshold: self.breaker_threshold.unwrap_or(policy.breaker_threshold),
+            breaker_cooldown: self.breaker_cooldown.unwrap_or(policy.breaker_cooldown),
+            ..policy
         }
     }
 }
@@ -499,6 +527,10 @@ impl SecurityConfig {
             redis_ca_file: env.opt("REDIS_CA_FILE").map(PathBuf::from),
             outbound_dns_server: env.optional("OUTBOUND_DNS_SERVER")?,
             outbound_connect_to,
+        })
+    }
+}
+
 // --- Object storage: four buckets ---------------------------------------------------
 // Each bucket is its own integration (`s3-documents`, ...): boot never fails on a missing
 // one (a blue/green standby must come up whatever is configured, and `/api/health`
@@ -506,66 +538,25 @@ impl SecurityConfig {
 // INTEGRATION_DISABLED at use. The invoice bucket is optional by design: without it an
 // invoice is still emailed, just not archived.
 
-/// One bucket setting: its canonical variable and the names the Node seed used for it.
-struct BucketVar {
-    canonical: &'static str,
-    aliases: &'static [&'static str],
-}
-
-pub const RECORDINGS_BUCKET_VARS: &[&str] = &["S3_RECORDINGS_BUCKET", "AWS_S3_BUCKET_NAME"];
-pub const DOCUMENTS_BUCKET_VARS: &[&str] = &[
-    "S3_DOCUMENTS_BUCKET",
-    "S3_BUCKET",
-    "AWS_S3_DOCUMENTS_BUCKET",
-];
-pub const ASSETS_BUCKET_VARS: &[&str] = &["S3_ASSETS_BUCKET", "AWS_S3_BANNER_BUCKET"];
-pub const INVOICES_BUCKET_VARS: &[&str] = &["S3_INVOICES_BUCKET", "AWS_S3_INVOICE_BUCKET"];
-
-impl BucketVar {
-    fn from(names: &'static [&'static str]) -> Self {
-        BucketVar {
-            canonical: names[0],
-            aliases: &names[1..],
-        }
+/// A bucket name (under our variable or the seed's, see `reference::ALIASES`), checked
+/// against S3's naming rules so a typo fails at start.
+fn bucket(env: &Env<'_>, var: &'static str) -> Result<Option<String>, ConfigError> {
+    let Some(bucket) = env.opt(var) else {
+        return Ok(None);
+    };
+    // 3-63 of a-z, 0-9, '.', '-', starting with a letter or digit.
+    let valid = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && bucket.as_bytes()[0].is_ascii_alphanumeric();
+    if !valid {
+        return Err(invalid(
+            var,
+            "not an S3 bucket name (3-63 characters of a-z, 0-9, '.', '-')",
+        ));
     }
-
-    /// The bucket under any of its names; two names with different values is an error
-    /// naming both (which one wins would otherwise be a guess).
-    fn read(&self, env: &Env<'_>) -> Result<Option<String>, ConfigError> {
-        let mut found: Option<(&'static str, &str)> = None;
-        for name in std::iter::once(&self.canonical).chain(self.aliases) {
-            let Some(value) = env.opt(name) else { continue };
-            match found {
-                None => found = Some((name, value)),
-                Some((first, seen)) if seen != value => {
-                    return Err(invalid(
-                        first,
-                        format!(
-                            "{first} and {name} name different buckets ({seen:?} and {value:?}); set only {}",
-                            self.canonical
-                        ),
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        let Some((var, bucket)) = found else {
-            return Ok(None);
-        };
-        // S3 bucket naming rules (3-63 of a-z, 0-9, '.', '-'), so a typo fails at start.
-        let valid = (3..=63).contains(&bucket.len())
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-            && bucket.as_bytes()[0].is_ascii_alphanumeric();
-        if !valid {
-            return Err(invalid(
-                var,
-                "not an S3 bucket name (3-63 characters of a-z, 0-9, '.', '-')",
-            ));
-        }
-        Ok(Some(bucket.to_string()))
-    }
+    Ok(Some(bucket.to_string()))
 }
 
 #[derive(Debug, Clone)]
@@ -598,22 +589,17 @@ impl StorageConfig {
             Some(url) => Some(http_url("MAS_ASSETS_CDN_URL", url)?),
         };
         Ok(StorageConfig {
-            region: env
-                .opt("AWS_REGION")
-                .or_else(|| env.opt("AWS_DEFAULT_REGION"))
-                .unwrap_or("us-east-1")
-                .to_string(),
+            region: env.opt("AWS_REGION").unwrap_or("us-east-1").to_string(),
             endpoint: env
                 .opt("S3_ENDPOINT")
-                .or_else(|| env.opt("AWS_ENDPOINT_URL"))
                 .map(|e| e.trim_end_matches('/').to_string()),
             presign_ttl: env.seconds("S3_PRESIGN_TTL_SECONDS", 900)?,
             private_get_ttl: bounded_seconds(env, "S3_PRIVATE_GET_TTL_SECONDS", 300, 1, 3600)?,
             upload_confirm_window: env.seconds("UPLOAD_CONFIRM_WINDOW_SECONDS", 24 * 3600)?,
-            recordings: BucketVar::from(RECORDINGS_BUCKET_VARS).read(env)?,
-            documents: BucketVar::from(DOCUMENTS_BUCKET_VARS).read(env)?,
-            assets: BucketVar::from(ASSETS_BUCKET_VARS).read(env)?,
-            invoices: BucketVar::from(INVOICES_BUCKET_VARS).read(env)?,
+            recordings: bucket(env, "S3_RECORDINGS_BUCKET")?,
+            documents: bucket(env, "S3_DOCUMENTS_BUCKET")?,
+            assets: bucket(env, "S3_ASSETS_BUCKET")?,
+            invoices: bucket(env, "S3_INVOICES_BUCKET")?,
             assets_cdn_url,
         })
     }
@@ -850,6 +836,313 @@ impl CommerceConfig {
     }
 }
 
+// --- External integrations: Google, code execution, voice calls, partners, CDN ----
+// Each one is `None` while its switching variable is unset; the
+// registry (`services::integrations::catalog`) declares the variables and reports why.
+
+/// Google sign-in (OpenID Connect authorization-code flow with PKCE).
+#[derive(Debug, Clone)]
+pub struct GoogleOidcConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Our callback (`/api/auth/google/callback` on the public origin).
+    pub redirect_uri: String,
+    /// Issuer whose `/.well-known/openid-configuration` is used; tests point it at a
+    /// local OpenID Provider.
+    pub issuer: String,
+    /// When set, the callback redirects the browser here with the tokens in the URL
+    /// fragment (never sent to a server); when unset it answers JSON.
+    pub post_login_redirect: Option<String>,
+    /// Lifetime of a started sign-in (state, nonce, PKCE verifier).
+    pub flow_ttl: Duration,
+}
+
+/// OAuth client endpoints shared by Calendar and Drive (Google's defaults).
+#[derive(Debug, Clone)]
+pub struct GoogleOAuthEndpoints {
+    pub auth_url: String,
+    pub token_url: String,
+}
+
+/// Calendar events for meetings, created as one organizer account (its refresh token).
+#[derive(Debug, Clone)]
+pub struct GoogleCalendarConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub refresh_token: Secret,
+    pub calendar_id: String,
+    pub api_url: String,
+    pub oauth: GoogleOAuthEndpoints,
+}
+
+/// Mentors' Drive connection (recordings), refresh tokens encrypted at rest.
+#[derive(Debug, Clone)]
+pub struct GoogleDriveConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub redirect_uri: String,
+    /// AES-256-GCM key for refresh tokens at rest (32 bytes).
+    pub token_key: Secret,
+    pub api_url: String,
+    pub oauth: GoogleOAuthEndpoints,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judge0Auth {
+    /// Self-hosted Judge0: `X-Auth-Token` (its `AUTHN_HEADER` default).
+    AuthToken,
+    /// Judge0 on RapidAPI: `X-RapidAPI-Key` + `X-RapidAPI-Host`.
+    RapidApi,
+}
+
+/// Code execution through Judge0 and the limits every run gets.
+#[derive(Debug, Clone)]
+pub struct Judge0Config {
+    pub url: String,
+    pub api_key: Option<Secret>,
+    pub auth: Judge0Auth,
+    pub max_source_bytes: usize,
+    pub max_stdin_bytes: usize,
+    pub cpu_time_limit_secs: f64,
+    pub memory_limit_kb: u32,
+    pub runs_per_minute: u32,
+    /// Ask Judge0 to answer with the result (`wait=true`); else runs are polled.
+    pub wait: bool,
+    pub languages_ttl: Duration,
+}
+
+/// ElevenLabs conversational agent ("Aarya") placing interview calls.
+#[derive(Debug, Clone)]
+pub struct ElevenLabsConfig {
+    pub api_url: String,
+    pub api_key: Secret,
+    pub agent_id: String,
+    pub agent_phone_number_id: String,
+    pub webhook_secret: Secret,
+    /// Oldest accepted webhook timestamp (replay window).
+    pub webhook_tolerance: Duration,
+}
+
+/// Graphy (Mr. Learn) public API: merchant id and key.
+#[derive(Debug, Clone)]
+pub struct GraphyConfig {
+    pub api_url: String,
+    pub mid: String,
+    pub api_key: Secret,
+}
+
+/// A partner backend behind a fixed base URL and an optional key.
+#[derive(Debug, Clone)]
+pub struct PartnerConfig {
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+}
+
+/// Proxy bounds shared by the partner proxies.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxyLimits {
+    pub max_request_bytes: usize,
+    pub max_response_bytes: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExternalConfig {
+    pub google_oidc: Option<GoogleOidcConfig>,
+    pub google_calendar: Option<GoogleCalendarConfig>,
+    pub google_drive: Option<GoogleDriveConfig>,
+    pub judge0: Option<Judge0Config>,
+    pub elevenlabs: Option<ElevenLabsConfig>,
+    pub graphy: Option<GraphyConfig>,
+    pub mr_hire: Option<PartnerConfig>,
+    pub class_agent: Option<PartnerConfig>,
+    pub proxy_limits: Option<ProxyLimits>,
+    /// Base URL of the CDN serving `/assets` (no trailing slash).
+    pub assets_cdn_url: Option<String>,
+}
+
+impl ExternalConfig {
+    pub fn proxy_limits(&self) -> ProxyLimits {
+        self.proxy_limits.unwrap_or(ProxyLimits {
+            max_request_bytes: 256 * 1024,
+            max_response_bytes: 2 * 1024 * 1024,
+        })
+    }
+
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let client = match (env.opt("GOOGLE_CLIENT_ID"), env.opt("GOOGLE_CLIENT_SECRET")) {
+            (Some(id), Some(secret)) => Some((id.to_string(), Secret::new(secret))),
+            _ => None,
+        };
+        let oauth = GoogleOAuthEndpoints {
+            auth_url: optional_http_url(env, "GOOGLE_OAUTH_AUTH_URL")?
+                .unwrap_or_else(|| "https://accounts.google.com/o/oauth2/v2/auth".into()),
+            token_url: optional_http_url(env, "GOOGLE_OAUTH_TOKEN_URL")?
+                .unwrap_or_else(|| "https://oauth2.googleapis.com/token".into()),
+        };
+
+        // Parsed even while sign-in is off, so a typo shows at boot, not at enablement.
+        let issuer = optional_http_url(env, "GOOGLE_OIDC_ISSUER")?;
+        let post_login_redirect = optional_http_url(env, "GOOGLE_POST_LOGIN_REDIRECT")?;
+        let google_oidc = match (&client, optional_http_url(env, "GOOGLE_REDIRECT_URI")?) {
+            (Some((id, secret)), Some(redirect_uri)) => Some(GoogleOidcConfig {
+                client_id: id.clone(),
+                client_secret: secret.clone(),
+                redirect_uri,
+                issuer: issuer.unwrap_or_else(|| "https://accounts.google.com".into()),
+                post_login_redirect,
+                flow_ttl: env.seconds("GOOGLE_SIGNIN_TTL_SECONDS", 600)?,
+            }),
+            _ => None,
+        };
+
+        let google_calendar = match (&client, env.opt("GOOGLE_CALENDAR_REFRESH_TOKEN")) {
+            (Some((id, secret)), Some(refresh)) => Some(GoogleCalendarConfig {
+                client_id: id.clone(),
+                client_secret: secret.clone(),
+                refresh_token: Secret::new(refresh),
+                calendar_id: env.opt("GOOGLE_CALENDAR_ID").unwrap_or("primary").into(),
+                api_url: optional_http_url(env, "GOOGLE_CALENDAR_API_URL")?
+                    .unwrap_or_else(|| "https://www.googleapis.com/calendar/v3".into()),
+                oauth: oauth.clone(),
+            }),
+            _ => None,
+        };
+
+        let token_key = match env.opt("TOKEN_ENCRYPTION_KEY") {
+            None => None,
+            Some(raw) => Some(Secret::new(hex::encode(encryption_key(raw)?))),
+        };
+        let google_drive = match (
+            &client,
+            optional_http_url(env, "GOOGLE_DRIVE_REDIRECT_URI")?,
+            token_key,
+        ) {
+            (Some((id, secret)), Some(redirect_uri), Some(token_key)) => Some(GoogleDriveConfig {
+                client_id: id.clone(),
+                client_secret: secret.clone(),
+                redirect_uri,
+                token_key,
+                api_url: optional_http_url(env, "GOOGLE_DRIVE_API_URL")?
+                    .unwrap_or_else(|| "https://www.googleapis.com/drive/v3".into()),
+                oauth,
+            }),
+            _ => None,
+        };
+
+        let judge0 = match optional_http_url(env, "JUDGE0_URL")? {
+            None => None,
+            Some(url) => {
+                let auth = match env
+                    .opt("JUDGE0_AUTH")
+                    .map(str::to_ascii_lowercase)
+                    .as_deref()
+                {
+                    None if url.contains(".rapidapi.com") => Judge0Auth::RapidApi,
+                    None | Some("auth-token") => Judge0Auth::AuthToken,
+                    Some("rapidapi") => Judge0Auth::RapidApi,
+                    Some(other) => {
+                        return Err(invalid(
+                            "JUDGE0_AUTH",
+                            format!("expected auth-token or rapidapi, got {other:?}"),
+                        ));
+                    }
+                };
+                let cpu: f64 = env.parse("CODE_RUN_CPU_SECONDS", 5.0)?;
+                if !(cpu > 0.0 && cpu <= 15.0) {
+                    return Err(invalid("CODE_RUN_CPU_SECONDS", "must be in (0, 15]"));
+                }
+                Some(Judge0Config {
+                    url,
+                    api_key: env.opt("JUDGE0_API_KEY").map(Secret::new),
+                    auth,
+                    max_source_bytes: positive(
+                        env.parse("CODE_RUN_MAX_SOURCE_BYTES", 64 * 1024)?,
+                        "CODE_RUN_MAX_SOURCE_BYTES",
+                    )?,
+                    max_stdin_bytes: positive(
+                        env.parse("CODE_RUN_MAX_STDIN_BYTES", 64 * 1024)?,
+                        "CODE_RUN_MAX_STDIN_BYTES",
+                    )?,
+                    cpu_time_limit_secs: cpu,
+                    memory_limit_kb: env.parse("CODE_RUN_MEMORY_KB", 128_000)?,
+                    runs_per_minute: env.parse::<u32>("CODE_RUN_PER_MINUTE", 10)?.max(1),
+                    wait: env.bool("JUDGE0_WAIT", true)?,
+                    languages_ttl: env.seconds("JUDGE0_LANGUAGES_TTL_SECONDS", 3600)?,
+                })
+            }
+        };
+
+        let elevenlabs = match (
+            env.opt("ELEVENLABS_API_KEY"),
+            env.opt("ELEVENLABS_AGENT_ID"),
+            env.opt("ELEVENLABS_AGENT_PHONE_NUMBER_ID"),
+            env.opt("ELEVENLABS_WEBHOOK_SECRET"),
+        ) {
+            (Some(key), Some(agent), Some(phone), Some(hook)) => Some(ElevenLabsConfig {
+                api_url: optional_http_url(env, "ELEVENLABS_API_URL")?
+                    .unwrap_or_else(|| "https://api.elevenlabs.io".into()),
+                api_key: Secret::new(key),
+                agent_id: agent.into(),
+                agent_phone_number_id: phone.into(),
+                webhook_secret: Secret::new(hook),
+                webhook_tolerance: env.seconds("ELEVENLABS_WEBHOOK_TOLERANCE_SECONDS", 1800)?,
+            }),
+            // Half-configured voice calls stay off; the registry names what is missing.
+            _ => None,
+        };
+        Ok(ExternalConfig {
+            elevenlabs,
+            ..Self::partners(env, google_oidc, google_calendar, google_drive, judge0)?
+        })
+    }
+
+    /// The partner proxies and the CDN, plus what [`ExternalConfig::read`] parsed.
+    fn partners(
+        env: &Env<'_>,
+        google_oidc: Option<GoogleOidcConfig>,
+        google_calendar: Option<GoogleCalendarConfig>,
+        google_drive: Option<GoogleDriveConfig>,
+        judge0: Option<Judge0Config>,
+    ) -> Result<Self, ConfigError> {
+        let graphy = match (env.opt("GRAPHY_MID"), env.opt("GRAPHY_API_KEY")) {
+            (Some(mid), Some(key)) => Some(GraphyConfig {
+                api_url: optional_http_url(env, "GRAPHY_API_URL")?
+                    .unwrap_or_else(|| "https://api.ongraphy.com/public/v1".into()),
+                mid: mid.into(),
+                api_key: Secret::new(key),
+            }),
+            _ => None,
+        };
+        let partner = |url_var: &'static str, key_var: &'static str, key_required: bool| {
+            let url = optional_http_url(env, url_var)?;
+            let key = env.opt(key_var).map(Secret::new);
+            Ok::<_, ConfigError>(match (url, key) {
+                (Some(base_url), key) if key.is_some() || !key_required => Some(PartnerConfig {
+                    base_url,
+                    api_key: key,
+                }),
+                _ => None,
+            })
+        };
+        Ok(ExternalConfig {
+            google_oidc,
+            google_calendar,
+            google_drive,
+            judge0,
+            elevenlabs: None,
+            graphy,
+            mr_hire: partner("MR_HIRE_BACKEND_URL", "MR_HIRE_API_KEY", false)?,
+            class_agent: partner("CLASS_AGENT_URL", "CLASS_AGENT_API_KEY", true)?,
+            proxy_limits: Some(ProxyLimits {
+                max_request_bytes: env.parse("PARTNER_PROXY_MAX_REQUEST_BYTES", 256 * 1024)?,
+                max_response_bytes: env
+                    .parse("PARTNER_PROXY_MAX_RESPONSE_BYTES", 2 * 1024 * 1024)?,
+            }),
+            assets_cdn_url: optional_http_url(env, "MAS_ASSETS_CDN_URL")?,
+        })
+    }
+}
+
 /// `EXOTEL_SUBDOMAIN` is a regional API host such as `api.exotel.com` (Singapore) or
 /// `api.in.exotel.com` (Mumbai) — https://developer.exotel.com/docs/voice-v1/api-reference/connect-two-numbers
 /// ("Regional Endpoints"). Exotel's console writes the URL as
@@ -877,6 +1170,29 @@ pub fn exotel_subdomain(raw: &str) -> Result<String, ConfigError> {
     Ok(host)
 }
 
+/// [`http_url`] of `var`, or `None` when unset.
+fn optional_http_url(env: &Env<'_>, var: &'static str) -> Result<Option<String>, ConfigError> {
+    env.opt(var).map(|raw| http_url(var, raw)).transpose()
+}
+
+/// A 256-bit key given as 64 hex digits or standard base64 (never echoed back).
+fn encryption_key(raw: &str) -> Result<[u8; 32], ConfigError> {
+    use base64::Engine as _;
+    let bytes = if raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode(raw).ok()
+    } else {
+        base64::engine::general_purpose::STANDARD.decode(raw).ok()
+    };
+    bytes
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            invalid(
+                "TOKEN_ENCRYPTION_KEY",
+                "must be 32 bytes, as 64 hex digits or base64",
+            )
+        })
+}
+
 /// One clear line naming the offending variable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -884,7 +1200,9 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("configuration error: {var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
-    #[error("configuration error: {ours} and {seed} are both set, to different values: set one")]
+    #[error(
+        "configuration error: {ours} and {seed} name the same setting with different values: set one"
+    )]
     Conflict {
         ours: &'static str,
         seed: &'static str,
@@ -917,11 +1235,15 @@ impl<'a> Env<'a> {
     /// Refuses a variable set under both our name and the seed's with different values.
     fn new(vars: &'a HashMap<String, String>) -> Result<Self, ConfigError> {
         let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        // Every pair of names of one setting (ours and the seed's, or two of the seed's).
         for (ours, seed) in reference::ALIASES {
-            if let (Some(a), Some(b)) = (get(ours), get(seed))
-                && a != b
-            {
-                return Err(ConfigError::Conflict { ours, seed });
+            let others = std::iter::once(*ours).chain(reference::aliases_of(ours));
+            for other in others.filter(|o| o != seed) {
+                if let (Some(a), Some(b)) = (get(other), get(seed))
+                    && a != b
+                {
+                    return Err(ConfigError::Conflict { ours: other, seed });
+                }
             }
         }
         Ok(Env {
@@ -941,7 +1263,7 @@ impl<'a> Env<'a> {
     fn opt(&self, var: &'static str) -> Option<&'a str> {
         self.read.borrow_mut().insert(var);
         self.raw(var)
-            .or_else(|| reference::alias_of(var).and_then(|seed| self.raw(seed)))
+            .or_else(|| reference::aliases_of(var).find_map(|seed| self.raw(seed)))
     }
 
     /// `REDIS_URL`, or the seed's `REDIS_HOST`/`REDIS_PORT`/`REDIS_PASSWORD` composed into one;
@@ -1143,17 +1465,8 @@ impl Config {
             })?,
         };
 
-        let s3 = match env.opt("S3_BUCKET") {
-            None => None,
-            Some(bucket) => Some(S3Config {
-                bucket: bucket.to_string(),
-                region: env.opt("AWS_REGION").unwrap_or("us-east-1").to_string(),
-                endpoint: env.opt("S3_ENDPOINT").map(str::to_string),
-                presign_ttl: env.seconds("S3_PRESIGN_TTL_SECONDS", 900)?,
-            }),
-        };
-        let storage = StorageConfig::read(&env)?;
-        let commerce = CommerceConfig::read(&env)?;
+        let storage = StorageConfig::read(env)?;
+        let commerce = CommerceConfig::read(env)?;
 
         let smtp = match env.opt("SMTP_HOST") {
             None => None,
@@ -1224,7 +1537,8 @@ impl Config {
             storage,
             smtp,
             llm,
-            integrations: IntegrationsConfig::read(env),
+            integrations: IntegrationsConfig::read(env)?,
+            external: ExternalConfig::read(env)?,
             queues: QueueConfig {
                 prefix: env.opt("QUEUE_PREFIX").unwrap_or("bull").to_string(),
                 email_concurrency: positive(
@@ -1731,11 +2045,15 @@ mod tests {
         let mut v = base();
         // Switch every optional block on, so its variables are read too.
         for (k, val) in [
-            ("S3_BUCKET", "b"),
+            ("S3_DOCUMENTS_BUCKET", "docs-bucket"),
             ("SMTP_HOST", "smtp.local"),
             ("LITELLM_BASE_URL", "http://llm.local"),
             ("LITELLM_API_KEY", "k"),
             ("REDIS_HOST", "127.0.0.1"),
+            (
+                "JWT_PREVIOUS_SECRET",
+                "previous-secret-previous-secret-0123",
+            ),
         ] {
             v.insert(k.into(), val.into());
         }
@@ -1784,7 +2102,7 @@ mod tests {
         let smtp = c.smtp.unwrap();
         assert_eq!(smtp.username.as_deref(), Some("mailer"));
         assert_eq!(smtp.password.unwrap().expose(), "mail-secret");
-        assert_eq!(c.s3.unwrap().bucket, "seed-bucket");
+        assert_eq!(c.storage.recordings.as_deref(), Some("seed-bucket"));
         assert_eq!(c.llm.unwrap().api_key.expose(), "llm-secret");
         // The same value under both names is fine; different values stop the start.
         v.insert("SMTP_USER".into(), "mailer".into());

@@ -56,6 +56,7 @@ pub fn build_state(
         jwt: auth::JwtKeys::from_config(&config),
         accounts: Arc::new(auth::status::AccountStatuses::new(&config)),
         integrations: Arc::new(services::integrations::Integrations::new(&config)),
+        external: Arc::default(),
         config: Arc::new(config),
         db,
         redis,

@@ -34,6 +34,8 @@ pub struct AppState {
     pub integrations: Arc<Integrations>,
     /// Prometheus metrics (`GET /metrics` on the internal listener).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Caches of the Google, Judge0, ... integrations (keys, tokens, language lists).
+    pub external: Arc<crate::services::external_caches::ExternalCaches>,
 }
 
 impl AppState {

@@ -45,8 +45,9 @@ const fn secret(mut v: Variable) -> Variable {
     v
 }
 
-/// Ours → the seed's name. Either may be set; both set with different values is a start-up
-/// error naming both, so an existing secret works unchanged and never half-applies.
+/// Ours → a name the seed used for it (a variable may have several). Any may be set; two
+/// set with different values is a start-up error naming both, so an existing secret works
+/// unchanged and never half-applies.
 pub const ALIASES: &[(&str, &str)] = &[
     ("APP_ENV", "NODE_ENV"),
     ("SMTP_HOST", "EMAIL_HOST"),
@@ -54,15 +55,22 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("SMTP_USER", "EMAIL_USER"),
     ("SMTP_PASSWORD", "EMAIL_PASS"),
     ("SMTP_FROM", "EMAIL_FROM"),
-    ("S3_BUCKET", "AWS_S3_BUCKET_NAME"),
+    ("S3_DOCUMENTS_BUCKET", "S3_BUCKET"),
+    ("S3_DOCUMENTS_BUCKET", "AWS_S3_DOCUMENTS_BUCKET"),
+    ("S3_RECORDINGS_BUCKET", "AWS_S3_BUCKET_NAME"),
+    ("S3_ASSETS_BUCKET", "AWS_S3_BANNER_BUCKET"),
+    ("S3_INVOICES_BUCKET", "AWS_S3_INVOICE_BUCKET"),
     ("AWS_REGION", "AWS_DEFAULT_REGION"),
     ("S3_ENDPOINT", "AWS_ENDPOINT_URL"),
     ("LITELLM_API_KEY", "LITELLM_MASTER_KEY"),
 ];
 
-/// The seed's name accepted for `ours`, if any.
-pub fn alias_of(ours: &str) -> Option<&'static str> {
-    ALIASES.iter().find(|(o, _)| *o == ours).map(|(_, s)| *s)
+/// The seed's names accepted for `ours`.
+pub fn aliases_of(ours: &str) -> impl Iterator<Item = &'static str> + '_ {
+    ALIASES
+        .iter()
+        .filter(move |(o, _)| *o == ours)
+        .map(|(_, s)| *s)
 }
 
 /// Sections in document order.
@@ -77,6 +85,9 @@ pub const SECTIONS: &[(&str, &[Variable])] = &[
     ("Storage (S3)", STORAGE),
     ("Email (SMTP)", EMAIL),
     ("LLM gateway (LiteLLM)", LLM),
+    ("Security", SECURITY),
+    ("Payments, webhooks, calling, messaging, eSign", COMMERCE),
+    ("Google, code runs, voice calls, partners", EXTERNAL),
 ];
 
 const PROCESS: &[Variable] = &[
@@ -312,12 +323,29 @@ const REALTIME: &[Variable] = &[
 
 const STORAGE: &[Variable] = &[
     var(
-        "S3_BUCKET",
+        "S3_DOCUMENTS_BUCKET",
         "",
-        "Upload bucket; uploads answer 503 while unset. AWS credentials come from the SDK's \
-         default chain (IRSA, instance role or `AWS_ACCESS_KEY_ID`).",
+        "Private bucket of student documents (resumes, documents, avatars, signed agreements). \
+         Each bucket is optional at start: a purpose whose bucket is unset answers 503. AWS \
+         credentials come from the SDK's default chain (IRSA, instance role or \
+         `AWS_ACCESS_KEY_ID`).",
     ),
-    var("AWS_REGION", "us-east-1", "Region of the bucket."),
+    var(
+        "S3_RECORDINGS_BUCKET",
+        "",
+        "Private bucket of meeting recordings.",
+    ),
+    var(
+        "S3_ASSETS_BUCKET",
+        "",
+        "Public bucket of banner assets (admins upload).",
+    ),
+    var(
+        "S3_INVOICES_BUCKET",
+        "",
+        "Private bucket of invoice PDFs; without it invoices are emailed but not archived.",
+    ),
+    var("AWS_REGION", "us-east-1", "Region of the buckets."),
     var(
         "S3_ENDPOINT",
         "",
@@ -326,7 +354,23 @@ const STORAGE: &[Variable] = &[
     var(
         "S3_PRESIGN_TTL_SECONDS",
         "900",
-        "Validity of presigned upload and download URLs.",
+        "Validity of presigned upload URLs.",
+    ),
+    var(
+        "S3_PRIVATE_GET_TTL_SECONDS",
+        "300",
+        "Validity of signed GETs of private objects (1..3600): short, they are bearer links.",
+    ),
+    var(
+        "UPLOAD_CONFIRM_WINDOW_SECONDS",
+        "86400",
+        "How long an upload may stay unconfirmed before the cleanup deletes it.",
+    ),
+    var(
+        "MAS_ASSETS_CDN_URL",
+        "",
+        "Public base URL (a CDN) of the assets bucket and of `/assets/*`; unset serves from \
+         this origin.",
     ),
 ];
 
@@ -363,6 +407,406 @@ const LLM: &[Variable] = &[
         "RESUME_URL_ALLOW_PRIVATE",
         "false",
         "Let resume URLs point at private addresses (local development only).",
+    ),
+];
+
+const SECURITY: &[Variable] = &[
+    var(
+        "RATE_LIMIT_REGISTER",
+        "client=20/1h",
+        "Registrations. Every `RATE_LIMIT_*` is `off` or `user=MAX/WINDOW,client=MAX/WINDOW` \
+         (either part; window in s, m, h or d); over it: 429 with `Retry-After`.",
+    ),
+    var(
+        "RATE_LIMIT_VERIFICATION",
+        "client=30/1h",
+        "Email verification attempts.",
+    ),
+    var(
+        "RATE_LIMIT_RESEND",
+        "client=10/1h",
+        "Verification code re-sends.",
+    ),
+    var(
+        "RATE_LIMIT_PAIRING",
+        "user=20/10m,client=60/10m",
+        "Terminal pairing creations.",
+    ),
+    var(
+        "RATE_LIMIT_UPLOAD",
+        "user=60/1h,client=200/1h",
+        "Upload URL requests.",
+    ),
+    var(
+        "RATE_LIMIT_CODE_RUN",
+        "user=30/1m,client=120/1m",
+        "Code runs (with `CODE_RUN_PER_MINUTE`).",
+    ),
+    var(
+        "RATE_LIMIT_WEBHOOK",
+        "client=600/1m",
+        "Inbound webhook calls.",
+    ),
+    var(
+        "JWT_KEY_ID",
+        "derived from JWT_SECRET",
+        "`kid` of the tokens signed now.",
+    ),
+    secret(var(
+        "JWT_PREVIOUS_SECRET",
+        "",
+        "The previous signing key, still accepted (never used to sign) during a rotation; \
+         remove it once its tokens expired.",
+    )),
+    var(
+        "JWT_PREVIOUS_KEY_ID",
+        "derived from JWT_PREVIOUS_SECRET",
+        "`kid` of the previous key.",
+    ),
+    secret(var(
+        "DATA_ENCRYPTION_KEYS",
+        "unset (sealing refused)",
+        "`kid:64hex,...` AES-256-GCM keys for secrets at rest: the first encrypts, all decrypt.",
+    )),
+    var(
+        "SESSION_REAUTH_GRACE_SECONDS",
+        "30",
+        "After a socket's or relay's token expires, time to send `auth:refresh`.",
+    ),
+    var(
+        "ACCOUNT_STATUS_CACHE_SECONDS",
+        "60",
+        "Longest a replica trusts its cached account status (changes arrive by pub/sub).",
+    ),
+    var(
+        "DATABASE_CA_FILE",
+        "",
+        "PEM CA of the PostgreSQL server certificate (with `sslmode=verify-full`).",
+    ),
+    var(
+        "REDIS_CA_FILE",
+        "",
+        "PEM CA of the Redis server certificate (`rediss://`).",
+    ),
+    var(
+        "OUTBOUND_DNS_SERVER",
+        "",
+        "Tests only (`APP_ENV=test`): DNS server of the guarded outbound fetches.",
+    ),
+    var(
+        "OUTBOUND_CONNECT_TO",
+        "",
+        "Tests only (`APP_ENV=test`): `ip:port=ip:port` dial overrides after the address check.",
+    ),
+];
+
+const COMMERCE: &[Variable] = &[
+    var(
+        "BACKEND_PUBLIC_URL",
+        "",
+        "This backend's public URL; provider callbacks (Exotel status) are built from it.",
+    ),
+    var(
+        "WEBHOOK_BODY_LIMIT_BYTES",
+        "262144",
+        "Largest inbound webhook body (1024..2097152); larger: 413.",
+    ),
+    var(
+        "RAZORPAY_KEY_ID",
+        "",
+        "Razorpay key id (with `RAZORPAY_KEY_SECRET`).",
+    ),
+    secret(var("RAZORPAY_KEY_SECRET", "", "Razorpay key secret.")),
+    var(
+        "RAZORPAY_BASE_URL",
+        "https://api.razorpay.com",
+        "Razorpay API.",
+    ),
+    secret(var(
+        "RAZORPAY_WEBHOOK_SECRET",
+        "",
+        "Signs Razorpay webhooks (at least 8 characters); the webhook answers 503 while unset.",
+    )),
+    var(
+        "EXOTEL_API_KEY",
+        "",
+        "Exotel API key; requires `EXOTEL_API_TOKEN`, `EXOTEL_SID`, `EXOTEL_CALLER_ID`, \
+         `EXOTEL_SUBDOMAIN`. Unset: calls fall back to `tel:` links.",
+    ),
+    secret(var("EXOTEL_API_TOKEN", "", "Exotel API token.")),
+    var("EXOTEL_SID", "", "Exotel account SID."),
+    var(
+        "EXOTEL_CALLER_ID",
+        "",
+        "Exotel virtual number calls come from.",
+    ),
+    var(
+        "EXOTEL_SUBDOMAIN",
+        "",
+        "Regional API host, `api.exotel.com` or `api.<region>.exotel.com`; checked at start.",
+    ),
+    var(
+        "EXOTEL_BASE_URL",
+        "https://<EXOTEL_SUBDOMAIN>",
+        "Exotel API base URL.",
+    ),
+    secret(var(
+        "EXOTEL_WEBHOOK_TOKEN",
+        "",
+        "Token Exotel's status callbacks carry (at least 16 characters).",
+    )),
+    secret(var(
+        "WHATSAPP_ACCESS_TOKEN",
+        "",
+        "WhatsApp Cloud API token (with `WHATSAPP_PHONE_NUMBER_ID`).",
+    )),
+    var("WHATSAPP_PHONE_NUMBER_ID", "", "Sending phone number id."),
+    var(
+        "WHATSAPP_GRAPH_API_VERSION",
+        "v21.0",
+        "Graph API version (`vN.N`).",
+    ),
+    var(
+        "WHATSAPP_GRAPH_BASE_URL",
+        "https://graph.facebook.com",
+        "Graph API base URL.",
+    ),
+    var(
+        "WHATSAPP_TEMPLATE_BOOKING_CONFIRMATION",
+        "booking_confirmation",
+        "Template of booking confirmations.",
+    ),
+    var(
+        "WHATSAPP_TEMPLATE_REMINDER",
+        "session_reminder",
+        "Template of session reminders.",
+    ),
+    var(
+        "WHATSAPP_TEMPLATE_LANGUAGE",
+        "en",
+        "Language of the templates.",
+    ),
+    secret(var(
+        "WHATSAPP_APP_SECRET",
+        "",
+        "Signs WhatsApp webhooks (`X-Hub-Signature-256`).",
+    )),
+    secret(var(
+        "WHATSAPP_VERIFY_TOKEN",
+        "",
+        "Token of the webhook's `hub.verify_token` handshake.",
+    )),
+    secret(var(
+        "LEEGALITY_AUTH_TOKEN",
+        "",
+        "Leegality API token (with `LEEGALITY_PAP_PROFILE_ID`).",
+    )),
+    var(
+        "LEEGALITY_PAP_PROFILE_ID",
+        "",
+        "Leegality workflow profile of the PAP agreement.",
+    ),
+    var(
+        "LEEGALITY_BASE_URL",
+        "https://app1.leegality.com/api",
+        "Leegality API.",
+    ),
+    var(
+        "LEEGALITY_PAP_DOCUMENT_NAME",
+        "PAP Agreement",
+        "Name of the signing document.",
+    ),
+    secret(var(
+        "LEEGALITY_PRIVATE_SALT",
+        "",
+        "Verifies Leegality webhooks (HMAC-SHA1).",
+    )),
+    secret(var(
+        "MR_HIRE_SERVICE_TOKEN",
+        "",
+        "Token mr-hire-backend presents to this backend (at least 32 characters).",
+    )),
+    secret(var(
+        "MR_HIRE_SERVICE_TOKEN_PREVIOUS",
+        "",
+        "The previous token, still accepted during a rotation.",
+    )),
+];
+
+const EXTERNAL: &[Variable] = &[
+    var(
+        "INTEGRATIONS_HTTP_TIMEOUT_MS",
+        "each provider's own",
+        "Overrides every provider's request timeout.",
+    ),
+    var(
+        "INTEGRATIONS_BREAKER_THRESHOLD",
+        "each provider's own",
+        "Consecutive failures that open a provider's circuit.",
+    ),
+    var(
+        "INTEGRATIONS_BREAKER_COOLDOWN_MS",
+        "each provider's own",
+        "How long an open circuit stays open.",
+    ),
+    var(
+        "GOOGLE_CLIENT_ID",
+        "",
+        "Google OAuth client (sign-in, Calendar, Drive).",
+    ),
+    secret(var(
+        "GOOGLE_CLIENT_SECRET",
+        "",
+        "Google OAuth client secret.",
+    )),
+    var(
+        "GOOGLE_REDIRECT_URI",
+        "",
+        "Our `/api/auth/google/callback` URL; Google sign-in is on with the client and this.",
+    ),
+    var(
+        "GOOGLE_OIDC_ISSUER",
+        "https://accounts.google.com",
+        "OpenID Provider issuer (discovery).",
+    ),
+    var(
+        "GOOGLE_POST_LOGIN_REDIRECT",
+        "",
+        "Where the callback redirects with the tokens in the fragment; unset answers JSON.",
+    ),
+    var(
+        "GOOGLE_SIGNIN_TTL_SECONDS",
+        "600",
+        "Lifetime of a started sign-in.",
+    ),
+    secret(var(
+        "GOOGLE_CALENDAR_REFRESH_TOKEN",
+        "",
+        "Refresh token of the organizer account owning meeting events.",
+    )),
+    var(
+        "GOOGLE_CALENDAR_ID",
+        "primary",
+        "Calendar of meeting events.",
+    ),
+    var(
+        "GOOGLE_CALENDAR_API_URL",
+        "https://www.googleapis.com/calendar/v3",
+        "Calendar API.",
+    ),
+    var(
+        "GOOGLE_OAUTH_TOKEN_URL",
+        "https://oauth2.googleapis.com/token",
+        "Google token endpoint.",
+    ),
+    var(
+        "GOOGLE_OAUTH_AUTH_URL",
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        "Google consent endpoint (Drive).",
+    ),
+    var(
+        "GOOGLE_DRIVE_REDIRECT_URI",
+        "",
+        "Our Drive callback URL (Drive is on with the client, this and `TOKEN_ENCRYPTION_KEY`).",
+    ),
+    var(
+        "GOOGLE_DRIVE_API_URL",
+        "https://www.googleapis.com/drive/v3",
+        "Drive API.",
+    ),
+    secret(var(
+        "TOKEN_ENCRYPTION_KEY",
+        "",
+        "AES-256-GCM key (64 hex digits or base64) of Drive refresh tokens at rest.",
+    )),
+    var("JUDGE0_URL", "", "Judge0 API; code runs are on while set."),
+    secret(var("JUDGE0_API_KEY", "", "Judge0 key.")),
+    var(
+        "JUDGE0_AUTH",
+        "rapidapi for *.rapidapi.com, else auth-token",
+        "How the key is sent: `auth-token` or `rapidapi`.",
+    ),
+    var(
+        "JUDGE0_WAIT",
+        "true",
+        "Wait for results instead of polling.",
+    ),
+    var(
+        "JUDGE0_LANGUAGES_TTL_SECONDS",
+        "3600",
+        "Cache of the language list.",
+    ),
+    var("CODE_RUN_MAX_SOURCE_BYTES", "65536", "Largest program."),
+    var(
+        "CODE_RUN_MAX_STDIN_BYTES",
+        "65536",
+        "Largest standard input.",
+    ),
+    var("CODE_RUN_CPU_SECONDS", "5", "CPU limit of a run, (0, 15]."),
+    var("CODE_RUN_MEMORY_KB", "128000", "Memory limit of a run."),
+    var("CODE_RUN_PER_MINUTE", "10", "Runs per user per minute."),
+    secret(var(
+        "ELEVENLABS_API_KEY",
+        "",
+        "ElevenLabs key; voice calls need all four ELEVENLABS_* required values.",
+    )),
+    var(
+        "ELEVENLABS_AGENT_ID",
+        "",
+        "Conversational agent of interview calls.",
+    ),
+    var(
+        "ELEVENLABS_AGENT_PHONE_NUMBER_ID",
+        "",
+        "Phone number the agent calls from.",
+    ),
+    secret(var(
+        "ELEVENLABS_WEBHOOK_SECRET",
+        "",
+        "Verifies ElevenLabs post-call webhooks.",
+    )),
+    var(
+        "ELEVENLABS_API_URL",
+        "https://api.elevenlabs.io",
+        "ElevenLabs API.",
+    ),
+    var(
+        "ELEVENLABS_WEBHOOK_TOLERANCE_SECONDS",
+        "1800",
+        "Oldest accepted webhook timestamp.",
+    ),
+    var(
+        "GRAPHY_MID",
+        "",
+        "Graphy merchant id (with `GRAPHY_API_KEY`).",
+    ),
+    secret(var("GRAPHY_API_KEY", "", "Graphy key.")),
+    var(
+        "GRAPHY_API_URL",
+        "https://api.ongraphy.com/public/v1",
+        "Graphy API.",
+    ),
+    var(
+        "MR_HIRE_BACKEND_URL",
+        "",
+        "mr-hire-backend, reached through `/api/partners/mr-hire/*`.",
+    ),
+    secret(var("MR_HIRE_API_KEY", "", "Key sent to mr-hire-backend.")),
+    var(
+        "CLASS_AGENT_URL",
+        "",
+        "Class agent service (with `CLASS_AGENT_API_KEY`).",
+    ),
+    secret(var("CLASS_AGENT_API_KEY", "", "Class agent key.")),
+    var(
+        "PARTNER_PROXY_MAX_REQUEST_BYTES",
+        "262144",
+        "Largest request through a partner proxy.",
+    ),
+    var(
+        "PARTNER_PROXY_MAX_RESPONSE_BYTES",
+        "2097152",
+        "Largest response through a partner proxy.",
     ),
 ];
 
@@ -415,9 +859,11 @@ pub fn markdown() -> String {
                 _ => "no".to_string(),
             };
             let secret = v.secret || catalog.is_some_and(|(_, e)| e.secret);
-            let name = match alias_of(v.name) {
-                Some(seed) => format!("`{}` (or `{seed}`)", v.name),
-                None => format!("`{}`", v.name),
+            let seeds: Vec<String> = aliases_of(v.name).map(|s| format!("`{s}`")).collect();
+            let name = if seeds.is_empty() {
+                format!("`{}`", v.name)
+            } else {
+                format!("`{}` (or {})", v.name, seeds.join(", "))
             };
             let _ = writeln!(
                 out,

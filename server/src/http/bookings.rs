@@ -35,5 +35,7 @@ async fn cancel_booking(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> AppResult<Json<Envelope<Booking>>> {
-    Ok(ok(bookings::cancel(&state.db, id, &user).await?))
+    let booking = bookings::cancel(&state.db, id, &user).await?;
+    crate::services::google::calendar::booking_changed(&state, booking.id).await;
+    Ok(ok(booking))
 }

@@ -5,6 +5,12 @@ pub mod auth;
 pub mod batch_imports;
 pub mod batches;
 pub mod bookings;
+// --- integrations-2 ---
+pub mod code_runs;
+pub mod google;
+pub mod partners;
+pub mod voice_calls;
+// ---
 pub mod colleges;
 pub mod courses;
 pub mod crm;
@@ -72,6 +78,11 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(batch_imports::routes())
         .merge(queue_admin::routes())
         .merge(integrations::routes())
+        // --- integrations-2 ---
+        .merge(google::routes())
+        .merge(code_runs::routes())
+        .merge(voice_calls::routes())
+        .merge(partners::routes())
         .merge(realtime::routes())
         .merge(payments::routes())
         .merge(webhooks::routes())

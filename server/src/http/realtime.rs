@@ -142,7 +142,11 @@ pub async fn create_pairing(
     }))
 }
 
-/// Minimal xterm.js page for trying the relay (assets under `/assets/terminal`).
-async fn terminal_page() -> Html<&'static str> {
-    Html(include_str!("../../assets/terminal/index.html"))
+/// Minimal xterm.js page for trying the relay (assets under `/assets/terminal`, on
+/// the CDN when one is configured).
+async fn terminal_page(State(state): State<AppState>) -> Html<String> {
+    Html(crate::services::assets::rewrite_html(
+        &state.config,
+        include_str!("../../assets/terminal/index.html"),
+    ))
 }

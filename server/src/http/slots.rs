@@ -119,5 +119,7 @@ async fn book_slot(
     {
         tracing::warn!(meeting = %confirmed.meeting.id, error = %err, "booking confirmation not queued");
     }
+    // The calendar event follows through the queue; the booking never waits on Google.
+    crate::services::google::calendar::meeting_changed(&state, confirmed.meeting.id).await;
     Ok(created(confirmed))
 }

@@ -127,6 +127,31 @@ impl Queues {
         Ok(job.id().to_string())
     }
 
+    /// [`Queues::add`] for a job that runs no earlier than `delay` from now (scheduled
+    /// voice calls).
+    pub async fn add_delayed<T: Serialize>(
+        &self,
+        name: QueueName,
+        job_name: &str,
+        data: T,
+        job_id: Option<String>,
+        delay: std::time::Duration,
+    ) -> Result<String, QueueError> {
+        let queue = self.get(name).await?;
+        let mut options = self.job_options();
+        options.job_id = job_id;
+        options.delay = Some(delay.as_millis() as u64);
+        let job = queue
+            .add(job_name, data)
+            .options(options)
+            .await
+            .map_err(|source| QueueError {
+                queue: name,
+                source,
+            })?;
+        Ok(job.id().to_string())
+    }
+
     /// Closes the producer connections that were opened.
     pub async fn close(&self) {
         for handle in &self.inner.handles {

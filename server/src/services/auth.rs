@@ -254,6 +254,12 @@ pub async fn login(
     if !user.is_active {
         return Err(AppError::forbidden("this account has been deactivated").into());
     }
+    Ok(start_session(state, &user).await?)
+}
+
+/// A new session (a fresh refresh-token family) for an authenticated, active
+/// account: what password login and external sign-in (Google) both hand out.
+pub async fn start_session(state: &AppState, user: &UserRecord) -> AppResult<Session> {
     let mut tx = state.db.begin().await?;
     let refresh = sessions::issue(
         &mut tx,
@@ -263,7 +269,7 @@ pub async fn login(
     )
     .await?;
     tx.commit().await?;
-    Ok(session(state, &user, refresh)?)
+    session(state, user, refresh)
 }
 
 /// A real argon2id hash (of a random string) to verify against for unknown

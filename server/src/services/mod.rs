@@ -1,15 +1,19 @@
 //! Business logic, independent of HTTP.
 
+pub mod assets;
 pub mod auth;
 pub mod batches;
 pub mod bookings;
 pub mod cleanup;
+pub mod code_runs;
 pub mod colleges;
 pub mod courses;
-pub mod crypto;
 pub mod crm;
+pub mod crypto;
 pub mod db;
 pub mod esign;
+pub mod external_caches;
+pub mod google;
 pub mod integrations;
 pub mod invoice;
 pub mod kpi;
@@ -19,6 +23,7 @@ pub mod otp;
 pub mod outbound;
 pub mod outbox;
 pub mod page;
+pub mod partners;
 pub mod password;
 pub mod payments;
 pub mod queue_admin;
@@ -32,7 +37,9 @@ pub mod sessions;
 pub mod slots;
 pub mod storage;
 pub mod student_import;
+pub mod token_crypto;
 pub mod uploads;
 pub mod users;
+pub mod voice_calls;
 pub mod webhooks;
 pub mod whatsapp;

@@ -200,6 +200,15 @@ impl FailureLimiter {
         }
     }
 
+    /// Uses of a bounded resource per subject and window (e.g. code runs per user):
+    /// [`FailureLimiter::record_failure`] counts a use.
+    pub fn uses(scope: &str, subject: &str, max: u32, window: Duration) -> Self {
+        FailureLimiter {
+            key: format!("ratelimit:{scope}:{subject}"),
+            window: LimitWindow { max, window },
+        }
+    }
+
     /// `Some(seconds until the window resets)` when the subject is blocked.
     pub async fn blocked(&self, redis: &mut ConnectionManager) -> AppResult<Option<u64>> {
         let (count, ttl): (Option<u32>, i64) = redis::pipe()

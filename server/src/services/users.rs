@@ -154,6 +154,32 @@ pub async fn insert(conn: &mut PgConnection, new: &NewUser) -> AppResult<UserRec
     inserted.ok_or_else(|| AppError::conflict("an account with this email already exists"))
 }
 
+/// Marks a password that can never match: accounts created by an external sign-in
+/// (Google) have no password until they set one through the reset flow.
+pub const NO_PASSWORD: &str = "!external-sign-in";
+
+/// Inserts an account created by an external identity provider (verified email, no
+/// usable password); `None` when the email is already taken (a concurrent sign-in).
+pub async fn insert_external(
+    conn: &mut PgConnection,
+    name: &str,
+    email: &str,
+    role: Role,
+) -> AppResult<Option<UserRecord>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "insert into users (id, email, password_hash, name, role, email_verified) \
+         values ($1, $2, $3, $4, $5, true) on conflict ((lower(email))) do nothing \
+         returning {COLUMNS}"
+    )))
+    .bind(Uuid::new_v4())
+    .bind(email)
+    .bind(NO_PASSWORD)
+    .bind(name)
+    .bind(role.as_str())
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 pub async fn find_by_email(conn: &mut PgConnection, email: &str) -> AppResult<Option<UserRecord>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from users where lower(email) = lower($1)"

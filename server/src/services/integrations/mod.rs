@@ -47,12 +47,23 @@ pub enum IntegrationId {
     Leegality,
     LeegalityWebhooks,
     /// mr-hire-backend calling this backend (service token).
+    MrHireCaller,
+    // Google, code execution, voice calls, partners (outbound proxies), CDN.
+    /// Sign-in with Google (OpenID Connect).
+    Google,
+    GoogleCalendar,
+    GoogleDrive,
+    Judge0,
+    ElevenLabs,
+    Graphy,
     MrHire,
+    ClassAgent,
+    Cdn,
 }
 
 impl IntegrationId {
     /// In listing order; index = discriminant.
-    pub const ALL: [IntegrationId; 15] = [
+    pub const ALL: [IntegrationId; 24] = [
         IntegrationId::S3Documents,
         IntegrationId::S3Recordings,
         IntegrationId::S3Assets,
@@ -67,7 +78,16 @@ impl IntegrationId {
         IntegrationId::WhatsAppWebhooks,
         IntegrationId::Leegality,
         IntegrationId::LeegalityWebhooks,
+        IntegrationId::MrHireCaller,
+        IntegrationId::Google,
+        IntegrationId::GoogleCalendar,
+        IntegrationId::GoogleDrive,
+        IntegrationId::Judge0,
+        IntegrationId::ElevenLabs,
+        IntegrationId::Graphy,
         IntegrationId::MrHire,
+        IntegrationId::ClassAgent,
+        IntegrationId::Cdn,
     ];
 
     /// Stable name: the listing's `name`, log fields, error messages.
@@ -87,7 +107,16 @@ impl IntegrationId {
             IntegrationId::WhatsAppWebhooks => "whatsapp-webhooks",
             IntegrationId::Leegality => "leegality",
             IntegrationId::LeegalityWebhooks => "leegality-webhooks",
+            IntegrationId::MrHireCaller => "mr-hire-caller",
+            IntegrationId::Google => "google",
+            IntegrationId::GoogleCalendar => "google-calendar",
+            IntegrationId::GoogleDrive => "google-drive",
+            IntegrationId::Judge0 => "judge0",
+            IntegrationId::ElevenLabs => "elevenlabs",
+            IntegrationId::Graphy => "graphy",
             IntegrationId::MrHire => "mr-hire",
+            IntegrationId::ClassAgent => "class-agent",
+            IntegrationId::Cdn => "cdn",
         }
     }
 }
@@ -252,9 +281,9 @@ impl Integrations {
                     configured,
                     missing,
                     settings: values,
-                    http: spec
-                        .http
-                        .map(|policy| HttpClient::new(id.name(), policy, secrets)),
+                    http: spec.http.map(|policy| {
+                        HttpClient::new(id.name(), config.integrations.tune(policy), secrets)
+                    }),
                 }
             })
             .collect();

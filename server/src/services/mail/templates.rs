@@ -201,6 +201,7 @@ fn registration_attempt(p: &Value) -> Result<Rendered, TemplateError> {
         subject,
         text,
         html,
+        attachments: Vec::new(),
     })
 }
 

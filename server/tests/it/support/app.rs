@@ -104,10 +104,33 @@ impl TestApp {
         Self::serve_state(state).await
     }
 
+    /// [`TestApp::spawn_with`] on an already bound `listener`, for tests whose
+    /// environment names the server's own URL (OAuth redirect URIs).
+    pub async fn spawn_on(
+        listener: tokio::net::TcpListener,
+        db: PgPool,
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+    ) -> TestApp {
+        let mut env = test_env();
+        adjust(&mut env);
+        let config = Config::from_map(&env).expect("test config");
+        mas_server::startup::migrate(&db).await.expect("migrate");
+        mas_server::startup::seed(&db, &config).await.expect("seed");
+        let redis = mas_server::startup::connect_redis(&config)
+            .await
+            .expect("redis");
+        let state = mas_server::build_state(config, db, redis, CancellationToken::new());
+        Self::serve_state_on(listener, state).await
+    }
+
     pub async fn serve_state(state: AppState) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
+        Self::serve_state_on(listener, state).await
+    }
+
+    pub async fn serve_state_on(listener: tokio::net::TcpListener, state: AppState) -> TestApp {
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(mas_server::serve(listener, state.clone(), async move {

@@ -12,6 +12,7 @@
 //! - [`logs`] captures log output (to assert that secrets never appear)
 //! - [`services`] and [`agent`] drive the real outside pieces (SMTP Maildir, Node,
 //!   Chromium, Socket.IO client processes)
+//! - [`standin`] records what reaches the local stand-ins for unreachable providers
 //! - [`auth`], [`queues`] and [`realtime`] hold each area's own isolation (Redis
 //!   database, key prefix) and fixtures
 
@@ -27,6 +28,7 @@ pub mod realtime;
 pub mod redis;
 pub mod relay;
 pub mod services;
+pub mod standin;
 pub mod users;
 pub mod wait;
 

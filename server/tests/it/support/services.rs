@@ -22,9 +22,15 @@ pub fn node_dir() -> PathBuf {
     INSTALLED
         .get_or_init(|| {
             let dir = repo_root().join("tests/node");
-            let missing = ["socket.io-client", "bullmq", "ws"]
-                .iter()
-                .any(|p| !dir.join("node_modules").join(p).exists());
+            let missing = [
+                "socket.io-client",
+                "bullmq",
+                "ws",
+                "oidc-provider",
+                "playwright-core",
+            ]
+            .iter()
+            .any(|p| !dir.join("node_modules").join(p).exists());
             if missing {
                 let status = std::process::Command::new("npm")
                     .args(["install", "--no-audit", "--no-fund"])
