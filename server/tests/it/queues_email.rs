@@ -106,7 +106,7 @@ async fn otp_from_registration_is_scrubbed_after_delivery(db: PgPool) {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 201);
+    assert_eq!(res.status(), 202);
     let id: Uuid = sqlx::query_scalar("select id from email_outbox where to_email = $1")
         .bind(&to)
         .fetch_one(&app.state.db)

@@ -39,7 +39,7 @@ async fn single(db: PgPool, test: &str, grace: &str) -> TestApp {
 async fn an_expired_socket_is_told_and_a_refresh_keeps_it(db: PgPool) {
     let app = single(db, "sess-refresh", "3").await;
     let m = meeting(&app).await;
-    let token = short_token(&app, &m.student, Role::Student, Duration::from_secs(2));
+    let token = short_token(&app, &m.student, Role::Student, Duration::from_secs(6));
     let mut student = Agent::node("student").await;
     student.connect_ok(&app.base, &token, &["websocket"]).await;
     let joined = student
@@ -246,7 +246,7 @@ async fn a_relay_follows_its_token_and_its_account(db: PgPool) {
     let root = user_by_email(&a.state, SUPERADMIN_EMAIL).await;
 
     // A pairing asked for with a token that expires in 2 s.
-    let short = short_token(&a, &student, Role::Student, Duration::from_secs(2));
+    let short = short_token(&a, &student, Role::Student, Duration::from_secs(6));
     let token = pairing(&a, &short).await;
     let (mut browser, mut cli) = paired(&a, &b, &token).await;
     let expired = json_frame(next(&mut browser).await);
