@@ -26,6 +26,7 @@ mod queues_resume;
 mod queues_workers;
 mod realtime_socketio;
 mod realtime_terminal;
+mod recruiter;
 mod shutdown_drain;
 mod slots;
 mod startup;
