@@ -33,3 +33,4 @@ mod startup;
 mod storage_buckets;
 mod uploads;
 mod webhooks;
+mod whatsapp;
