@@ -32,9 +32,12 @@ const SID: &str = "mas-standin";
 const API_KEY: &str = "exotel-key";
 const API_TOKEN: &str = "exotel-api-token-secret";
 
+/// One request the stand-in received: its kind (`call`, `sms`) and form fields.
+type Received = (String, HashMap<String, String>);
+
 #[derive(Clone, Default)]
 struct Exotel {
-    requests: Arc<Mutex<Vec<(String, HashMap<String, String>)>>>,
+    requests: Arc<Mutex<Vec<Received>>>,
 }
 
 fn authorized(headers: &HeaderMap) -> bool {

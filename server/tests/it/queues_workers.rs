@@ -161,7 +161,8 @@ async fn cleanup_job_expires_slots_and_deletes_dead_credentials(db: PgPool) {
     let report: Value = serde_json::from_str(job.returnvalue()).unwrap();
     assert_eq!(
         report,
-        json!({"expiredSlots": 1, "deletedOtps": 1, "deletedRefreshTokens": 1, "deletedKpiSnapshots": 1})
+        json!({"expiredSlots": 1, "deletedOtps": 1, "deletedRefreshTokens": 1, "deletedKpiSnapshots": 1,
+               "expiredUploads": 0})
     );
 
     let status = |id: Uuid| {
