@@ -34,14 +34,12 @@ async function status(page, url) {
   return { status: res.status(), body: await res.text() };
 }
 
-// Captures the callback URL instead of loading it, so a scenario can alter or replay it.
+// Signs in at the provider but stops before our callback, so a scenario can alter or
+// replay it: the last hops (consent POST → /auth/{uid} → callback) are redirects, which
+// page.route cannot intercept, so they go through page.request (the context's cookies)
+// without following redirects.
 async function authorizeOnly(context, login, { nonce } = {}) {
   const page = await context.newPage();
-  let callback;
-  await page.route(`${APP}/api/auth/google/callback**`, (route) => {
-    callback = route.request().url();
-    route.fulfill({ status: 200, body: 'held' });
-  });
   const start = await page.request.get(`${APP}/api/auth/google/start`, { maxRedirects: 0 });
   let authUrl = start.headers().location;
   if (nonce) {
@@ -50,9 +48,25 @@ async function authorizeOnly(context, login, { nonce } = {}) {
     authUrl = u.toString();
   }
   await page.goto(authUrl);
-  await completeAtProvider(page, login);
-  await page.unroute(`${APP}/api/auth/google/callback**`);
-  return { page, callback };
+  for (let i = 0; i < 10; i += 1) {
+    if (await page.locator('input[name="login"]').count()) {
+      await page.fill('input[name="login"]', login);
+      await page.fill('input[name="password"]', 'any-password');
+      await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+    } else if (await page.locator('input[name="prompt"][value="consent"]').count()) {
+      const action = await page.locator('form').getAttribute('action');
+      let res = await page.request.post(action, { form: { prompt: 'consent' }, maxRedirects: 0 });
+      for (let hop = 0; hop < 5 && res.status() >= 300 && res.status() < 400; hop += 1) {
+        const next = new URL(res.headers().location, ISSUER).toString();
+        if (next.startsWith(`${APP}/api/auth/google/callback`)) return { page, callback: next };
+        res = await page.request.get(next, { maxRedirects: 0 });
+      }
+      throw new Error(`the provider did not redirect to the callback (${res.status()})`);
+    } else {
+      await page.waitForTimeout(100);
+    }
+  }
+  throw new Error(`stuck at the provider: ${page.url()}`);
 }
 
 async function fullSignIn(login) {

@@ -52,6 +52,8 @@ impl Provider {
         })
         .await
         .expect("the OpenID Provider starts within 30s");
+        // Keep reading: a closed pipe would fail the provider's later writes (EPIPE).
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Provider {
             issuer,
             _child: child,
