@@ -1580,7 +1580,7 @@ impl Config {
                 presence_ttl: env.seconds("PRESENCE_TTL_SECONDS", 30)?,
                 terminal_pairing_ttl: env.seconds("TERMINAL_PAIRING_TTL_SECONDS", 300)?,
             },
-            security: SecurityConfig::read(&env, app_env)?,
+            security: SecurityConfig::read(env, app_env)?,
             commerce,
         })
     }
