@@ -13,13 +13,12 @@ pub fn is_email(value: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !value.chars().any(char::is_whitespace)
-        && value.len() <= 254
+        && value.chars().count() <= 254
 }
 
 /// Trims and checks a required text field's length (in characters).
 pub fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let value = value.trim();
-    if value.is_empty() {
+    if value.trim().is_empty() {
         return Err(AppError::validation(format!("{field} must not be empty")));
     }
     optional_text(field, value, max)
@@ -27,13 +26,13 @@ pub fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> 
 
 /// Trims and checks an optional text field's length (in characters).
 pub fn optional_text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let value = value.trim();
+    // The length of the value as sent, the documented maxLength, not of the trimmed one.
     if value.chars().count() > max {
         return Err(AppError::validation(format!(
             "{field} must be at most {max} characters"
         )));
     }
-    Ok(value.to_string())
+    Ok(value.trim().to_string())
 }
 
 #[cfg(test)]

@@ -35,7 +35,14 @@ impl UploadPurpose {
         }
     }
 
-    fn max_bytes(self) -> u64 {
+    pub const ALL: [UploadPurpose; 4] = [
+        UploadPurpose::Avatar,
+        UploadPurpose::Resume,
+        UploadPurpose::Recording,
+        UploadPurpose::Document,
+    ];
+
+    pub fn max_bytes(self) -> u64 {
         const MB: u64 = 1024 * 1024;
         match self {
             UploadPurpose::Avatar => 5 * MB,
@@ -45,7 +52,7 @@ impl UploadPurpose {
         }
     }
 
-    fn allowed_types(self) -> &'static [&'static str] {
+    pub fn allowed_types(self) -> &'static [&'static str] {
         match self {
             UploadPurpose::Avatar => &["image/png", "image/jpeg", "image/webp"],
             UploadPurpose::Resume => &[
@@ -227,9 +234,15 @@ fn sanitize_file_name(name: &str) -> String {
                 '_'
             }
         })
+        .collect();
+    // Trimmed before truncating, so a name is empty exactly when its last segment has no
+    // ASCII letter or digit (the documented `fileName` pattern).
+    let kept: String = cleaned
+        .trim_matches(['.', '_'])
+        .chars()
         .take(100)
         .collect();
-    cleaned.trim_matches(['.', '_']).to_string()
+    kept.trim_matches(['.', '_']).to_string()
 }
 
 #[cfg(test)]
