@@ -129,6 +129,9 @@ async fn download_url(
     user: AuthUser,
     ApiQuery(query): ApiQuery<DownloadQuery>,
 ) -> Result<axum::Json<Envelope<DownloadTicket>>, AppError> {
+    if query.key.is_empty() {
+        return Err(AppError::validation("key must not be empty"));
+    }
     if !storage::may_read(&query.key, user.id(), user.role().is_admin()) {
         return Err(AppError::Forbidden(
             "you can only download your own files".into(),
