@@ -49,7 +49,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page number, 1..=1000000 (default 1).
-    #[param(minimum = 1, maximum = 1_000_000)]
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
@@ -62,9 +62,15 @@ pub struct ListQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateUserRequest {
-    #[schema(pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]", max_length = 100)]
+    #[schema(
+        pattern = r"^[^\u0000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$",
+        max_length = 100
+    )]
     pub name: String,
-    #[schema(pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@.\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^@\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@.\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$", max_length = 254)]
+    #[schema(
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000]+@[^@.\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^@\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000]*\.[^@\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000]*[^@.\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
+        max_length = 254
+    )]
     pub email: String,
     #[schema(min_length = 8, max_length = 256)]
     pub password: String,
@@ -76,7 +82,10 @@ pub struct CreateUserRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateUserRequest {
-    #[schema(pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]", max_length = 100)]
+    #[schema(
+        pattern = r"^[^\u0000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$",
+        max_length = 100
+    )]
     pub name: Option<String>,
     pub role: Option<Role>,
     pub is_active: Option<bool>,
@@ -102,7 +111,13 @@ pub async fn list_users(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Json<Envelope<UserPage>>> {
     current_admin(&state, &admin).await?;
-    let page = users::list(&state.db, q.page.unwrap_or(1), q.limit.unwrap_or(20), q.role).await?;
+    let page = users::list(
+        &state.db,
+        q.page.unwrap_or(1),
+        q.limit.unwrap_or(20),
+        q.role,
+    )
+    .await?;
     Ok(ok(page))
 }
 

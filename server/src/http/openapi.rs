@@ -75,9 +75,107 @@ pub fn complete(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi 
     if let Some(schema) = value.pointer_mut("/components/schemas/AnalysisRequest") {
         *schema = crate::services::resume_analysis::request_schema();
     }
+    forbid_nul(&mut value);
     complete_responses(&mut value);
     add_links(&mut value);
     serde_json::from_value(value).unwrap_or(document)
+}
+
+/// Any string without NUL: the body and query extractors refuse NUL anywhere (see
+/// `extract.rs`), so every free-form string of a request says so.
+const NO_NUL: &str = r"^[^\u0000]*$";
+
+fn forbid_nul(doc: &mut Value) {
+    let mut bodies: Vec<String> = Vec::new();
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for item in paths.values_mut() {
+            for method in METHODS {
+                let Some(op) = item.get_mut(method) else {
+                    continue;
+                };
+                if let Some(content) = op
+                    .pointer("/requestBody/content")
+                    .and_then(Value::as_object)
+                {
+                    for media in content.values() {
+                        if let Some(name) = media
+                            .pointer("/schema/$ref")
+                            .and_then(Value::as_str)
+                            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                        {
+                            bodies.push(name.to_string());
+                        }
+                    }
+                }
+                if let Some(content) = op
+                    .pointer_mut("/requestBody/content")
+                    .and_then(Value::as_object_mut)
+                {
+                    for media in content.values_mut() {
+                        if let Some(schema) = media.get_mut("schema") {
+                            no_nul_strings(schema);
+                        }
+                    }
+                }
+                for param in op
+                    .get_mut("parameters")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    if param.get("in").and_then(Value::as_str) == Some("query")
+                        && let Some(schema) = param.get_mut("schema")
+                    {
+                        no_nul_strings(schema);
+                        // A query parameter is text or absent; it cannot be JSON null.
+                        if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
+                            types.retain(|t| t != "null");
+                            if let [only] = types.as_slice() {
+                                let only = only.clone();
+                                schema["type"] = only;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for name in bodies {
+        if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{}", escape(&name))) {
+            no_nul_strings(schema);
+        }
+    }
+}
+
+/// Adds [`NO_NUL`] to every string schema below `schema` that has no pattern, enum or
+/// format of its own (those already exclude NUL).
+fn no_nul_strings(schema: &mut Value) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    let is_string = match object.get("type") {
+        Some(Value::String(t)) => t == "string",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
+        _ => false,
+    };
+    if is_string
+        && !object.contains_key("pattern")
+        && !object.contains_key("enum")
+        && !object.contains_key("format")
+    {
+        object.insert("pattern".into(), json!(NO_NUL));
+    }
+    if let Some(props) = object.get_mut("properties").and_then(Value::as_object_mut) {
+        props.values_mut().for_each(no_nul_strings);
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        if let Some(items) = object.get_mut(key).and_then(Value::as_array_mut) {
+            items.iter_mut().for_each(no_nul_strings);
+        }
+    }
+    if let Some(items) = object.get_mut("items") {
+        no_nul_strings(items);
+    }
 }
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
@@ -169,7 +267,9 @@ fn add_links(doc: &mut Value) {
     };
     let mut links: Vec<(String, String, String, Value)> = Vec::new();
     for (path, item) in &paths {
-        let Some(create) = item.get("post") else { continue };
+        let Some(create) = item.get("post") else {
+            continue;
+        };
         let Some(status) = ["201", "202"]
             .into_iter()
             .find(|s| create.pointer(&format!("/responses/{s}")).is_some())

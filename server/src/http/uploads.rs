@@ -64,7 +64,7 @@ pub fn create_upload_schema() -> serde_json::Value {
 }
 
 /// An ASCII letter or digit in the last `/`- or `\\`-separated segment.
-const FILE_NAME_PATTERN: &str = r"[A-Za-z0-9][^/\\]*$";
+const FILE_NAME_PATTERN: &str = r"^[^\u0000]*[A-Za-z0-9][^/\\\u0000]*$";
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -80,7 +80,7 @@ pub struct UploadTicket {
 #[into_params(parameter_in = Query)]
 pub struct DownloadQuery {
     /// An object key as returned by `POST /api/uploads`.
-    #[param(min_length = 1)]
+    #[param(pattern = "^[A-Za-z0-9._/-]{1,1024}$")]
     pub key: String,
 }
 
@@ -129,8 +129,17 @@ async fn download_url(
     user: AuthUser,
     ApiQuery(query): ApiQuery<DownloadQuery>,
 ) -> Result<axum::Json<Envelope<DownloadTicket>>, AppError> {
-    if query.key.is_empty() {
-        return Err(AppError::validation("key must not be empty"));
+    // The keys uploads get (`purpose/owner/uuid-name`, see `storage`), which also keeps
+    // anything the SDK cannot put in a URL (it would fail presigning: a 500) out.
+    let valid_key = (1..=1024).contains(&query.key.len())
+        && query
+            .key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-'));
+    if !valid_key {
+        return Err(AppError::validation(
+            "key must be 1 to 1024 of A-Z, a-z, 0-9, '.', '_', '/' and '-'",
+        ));
     }
     if !storage::may_read(&query.key, user.id(), user.role().is_admin()) {
         return Err(AppError::Forbidden(

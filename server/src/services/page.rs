@@ -16,7 +16,7 @@ pub const MAX_PAGE: u32 = 1_000_000;
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-based page number, 1..=1000000 (default 1).
-    #[param(minimum = 1, maximum = 1_000_000)]
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Items per page, 1..=100 (default 20).
     #[param(minimum = 1, maximum = 100)]
@@ -96,5 +96,8 @@ mod tests {
         assert!(PageRequest::new(Some(0), None).is_err());
         assert!(PageRequest::new(None, Some(0)).is_err());
         assert!(PageRequest::new(None, Some(101)).is_err());
+        // The documented maximum is enforced, not just stated.
+        assert!(PageRequest::new(Some(MAX_PAGE), None).is_ok());
+        assert!(PageRequest::new(Some(MAX_PAGE + 1), None).is_err());
     }
 }

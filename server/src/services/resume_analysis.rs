@@ -74,9 +74,9 @@ pub fn request_schema() -> serde_json::Value {
 }
 
 /// Some character that is not whitespace (Rust's `char::is_whitespace`, spelled out).
-const NON_BLANK: &str = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+const NON_BLANK: &str = r"^[^\u0000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$";
 /// Blank, or `http(s)://` after leading whitespace.
-const URL_PATTERN: &str = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:https?://[\s\S]*)?$";
+const URL_PATTERN: &str = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:https?://[^\u0000]*)?$";
 
 pub async fn request(
     state: &AppState,

@@ -52,7 +52,7 @@ pub struct OpenSlotQuery {
     /// Slots starting before this instant.
     pub to: Option<DateTime<Utc>>,
     /// 1-based page number, 1..=1000000 (default 1).
-    #[param(minimum = 1, maximum = 1_000_000)]
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Items per page, 1..=100 (default 20).
     #[param(minimum = 1, maximum = 100)]

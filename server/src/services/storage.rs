@@ -237,11 +237,7 @@ fn sanitize_file_name(name: &str) -> String {
         .collect();
     // Trimmed before truncating, so a name is empty exactly when its last segment has no
     // ASCII letter or digit (the documented `fileName` pattern).
-    let kept: String = cleaned
-        .trim_matches(['.', '_'])
-        .chars()
-        .take(100)
-        .collect();
+    let kept: String = cleaned.trim_matches(['.', '_']).chars().take(100).collect();
     kept.trim_matches(['.', '_']).to_string()
 }
 
@@ -263,6 +259,10 @@ mod tests {
         assert_eq!(sanitize_file_name("../../etc/passwd"), "passwd");
         assert_eq!(sanitize_file_name("my résumé (1).pdf"), "my_r_sum___1_.pdf");
         assert_eq!(sanitize_file_name("..."), "");
+        // Empty exactly when the last segment has no ASCII letter or digit (the documented
+        // pattern), however long the run of separators before it.
+        assert_eq!(sanitize_file_name(&format!("{}a", "_".repeat(150))), "a");
+        assert_eq!(sanitize_file_name("a/"), "");
     }
 
     #[test]
