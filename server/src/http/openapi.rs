@@ -49,7 +49,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The complete document of every API route, as served at `/api/openapi.json` and
 /// printed by `mas-server openapi`.
-pub fn document() -> utoipa::openapi::OpenApi {
+pub fn document() -> Value {
     complete(super::api_routes().split_for_parts().1)
 }
 
@@ -64,11 +64,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// Also adds OpenAPI links from each create operation to the operations on the resource
 /// it created (read/update/delete and sub-resources), so clients and the stateful
 /// contract test (`scripts/contract`) can follow them.
-pub fn complete(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    let mut value = match serde_json::to_value(&document) {
-        Ok(value) => value,
-        Err(_) => return document,
-    };
+///
+/// The result stays JSON: utoipa's model cannot hold everything added here (e.g. `anyOf`
+/// next to `properties`), so it is not converted back.
+pub fn complete(document: utoipa::openapi::OpenApi) -> Value {
+    // Serializing utoipa's own model cannot fail (string keys, no non-finite floats).
+    let mut value = serde_json::to_value(&document).unwrap_or_default();
     if let Some(schema) = value.pointer_mut("/components/schemas/CreateUpload") {
         *schema = super::uploads::create_upload_schema();
     }
@@ -78,7 +79,7 @@ pub fn complete(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi 
     forbid_nul(&mut value);
     complete_responses(&mut value);
     add_links(&mut value);
-    serde_json::from_value(value).unwrap_or(document)
+    value
 }
 
 /// Any string without NUL: the body and query extractors refuse NUL anywhere (see
@@ -365,8 +366,6 @@ fn escape(token: &str) -> String {
     tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json"))
 )]
-async fn openapi_json(
-    Extension(document): Extension<Arc<utoipa::openapi::OpenApi>>,
-) -> Json<utoipa::openapi::OpenApi> {
+async fn openapi_json(Extension(document): Extension<Arc<Value>>) -> Json<Value> {
     Json(document.as_ref().clone())
 }
