@@ -21,8 +21,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_import))
 }
 
-#[derive(Deserialize)]
-struct CsvJson {
+/// The JSON form of the CSV body.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CsvBody {
+    /// The CSV text (`name,email` header).
+    #[schema(
+        pattern = r"^[^\u0000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
+    )]
     csv: String,
 }
 
@@ -34,10 +39,14 @@ struct CsvJson {
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Batch id")),
-    request_body(content = String, content_type = "text/csv"),
+    request_body(content(
+        (String = "text/csv"),
+        (CsvBody = "application/json")
+    )),
     responses(
         (status = 202, description = "Import queued", body = Envelope<ImportReport>),
-        (status = 400, description = "Empty CSV or missing columns", body = ErrorBody),
+        (status = 400, description = "Empty CSV, larger than 5 MB, not UTF-8 or missing columns", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "Unknown batch", body = ErrorBody)
     )
 )]
@@ -53,7 +62,7 @@ pub async fn start_import(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let csv = if is_json {
-        serde_json::from_slice::<CsvJson>(&body)
+        serde_json::from_slice::<CsvBody>(&body)
             .map_err(|e| AppError::validation(format!("expected {{\"csv\": \"...\"}}: {e}")))?
             .csv
     } else {
@@ -76,6 +85,7 @@ pub async fn start_import(
     ),
     responses(
         (status = 200, description = "The import report", body = Envelope<ImportReport>),
+        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "Unknown import", body = ErrorBody)
     )
 )]

@@ -1,5 +1,6 @@
 //! Extractors whose rejections use the API's JSON error format.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -20,20 +21,71 @@ fn body_rejection(status: StatusCode, text: String) -> AppError {
     }
 }
 
-/// `Json<T>` with JSON errors (400 malformed, 413 too large).
+fn nul_error() -> AppError {
+    // PostgreSQL text cannot hold NUL; refused here rather than failing in the database.
+    AppError::validation("text must not contain NUL (U+0000) characters")
+}
+
+/// `application/json` or `application/<something>+json`, as `axum::Json` accepts.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// NUL can only reach a JSON string as the escape `\u0000`; only then is the body walked.
+fn reject_nul_in_json(bytes: &[u8]) -> Result<(), AppError> {
+    if !bytes.windows(6).any(|w| w == b"\\u0000") {
+        return Ok(());
+    }
+    fn has_nul(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(has_nul),
+            serde_json::Value::Object(map) => {
+                map.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
+            }
+            _ => false,
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(value) if has_nul(&value) => Err(nul_error()),
+        _ => Ok(()),
+    }
+}
+
+/// `Json<T>` with JSON errors (400 malformed, wrong content type or NUL in a string, 413 too large).
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => {
-                let rejection: JsonRejection = rejection;
-                Err(body_rejection(rejection.status(), rejection.body_text()))
-            }
+        if !is_json(req.headers()) {
+            return Err(body_rejection(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                String::new(),
+            ));
         }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| body_rejection(r.status(), r.body_text()))?;
+        let value = axum::Json::<T>::from_bytes(&bytes).map_err(|rejection: JsonRejection| {
+            body_rejection(rejection.status(), rejection.body_text())
+        })?;
+        reject_nul_in_json(&bytes)?;
+        Ok(ApiJson(value.0))
     }
 }
 
@@ -77,6 +129,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiForm<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let method = req.method().clone();
+        let headers = req.headers().clone();
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| body_rejection(r.status(), r.body_text()))?;
+        // A literal `%` is sent as `%25`, so `%00` in a form body is always a NUL.
+        if bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
+            return Err(nul_error());
+        }
+        let mut req = Request::new(axum::body::Body::from(bytes));
+        *req.method_mut() = method;
+        *req.headers_mut() = headers;
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(v)) => Ok(ApiForm(v)),
             Err(rejection) => {
@@ -98,6 +162,15 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
             .await
             .map(|q| ApiQuery(q.0))
             .map_err(|r: QueryRejection| AppError::validation(r.body_text()))
+            .and_then(|q| {
+                // A literal `%` is sent as `%25`, so `%00` in a query is always a NUL.
+                let query = parts.uri.query().unwrap_or_default().as_bytes();
+                if query.windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
+                    Err(nul_error())
+                } else {
+                    Ok(q)
+                }
+            })
     }
 }
 

@@ -111,7 +111,7 @@ pub fn router(state: AppState) -> Router {
 /// [`router`] plus `extra` routes that share the middleware stack (Socket.IO).
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let (api, document) = api_routes().split_for_parts();
-    let document = std::sync::Arc::new(document);
+    let document = std::sync::Arc::new(openapi::complete(document));
     let config = state.config.clone();
 
     let app = Router::new()

@@ -69,6 +69,7 @@ pub struct MessagesQuery {
     /// Cursor from a previous page (`nextCursor`); omit for the first page.
     pub after: Option<i64>,
     /// Page size, 1..=100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

@@ -41,8 +41,46 @@ pub struct CreateUpload {
     pub content_type: String,
     /// Exact size in bytes; the PUT must carry exactly this `Content-Length`.
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "crate::validation::whole_number")]
     pub size_bytes: u64,
 }
+
+/// `CreateUpload` as documented: one variant per purpose with its content types and size
+/// cap (what `storage::validate_upload` enforces), replacing the derived schema.
+pub fn create_upload_schema() -> serde_json::Value {
+    let variants: Vec<serde_json::Value> = UploadPurpose::ALL
+        .into_iter()
+        .map(|purpose| {
+            serde_json::json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["purpose", "fileName", "contentType", "sizeBytes"],
+                "properties": {
+                    "purpose": {"type": "string", "enum": [purpose.as_str()]},
+                    "fileName": {
+                        "type": "string",
+                        "description": "The last path segment must contain an ASCII letter or digit.",
+                        "pattern": FILE_NAME_PATTERN
+                    },
+                    "contentType": {"type": "string", "enum": purpose.allowed_types()},
+                    "sizeBytes": {
+                        "type": "integer",
+                        "format": "int64",
+                        "minimum": 1,
+                        "maximum": purpose.max_bytes()
+                    }
+                }
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "description": "What to upload; content types and size cap depend on the purpose.",
+        "oneOf": variants
+    })
+}
+
+/// An ASCII letter or digit in the last `/`- or `\\`-separated segment.
+const FILE_NAME_PATTERN: &str = r"^[^\u0000]*[A-Za-z0-9][^/\\\u0000]*$";
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -60,7 +98,10 @@ pub struct UploadTicket {
 }
 
 #[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DownloadQuery {
+    /// An object key as returned by `POST /api/uploads`.
+    #[param(pattern = "^[A-Za-z0-9._/-]{1,1024}$")]
     pub key: String,
 }
 

@@ -29,6 +29,10 @@ pub struct Batch {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BatchInput {
     /// 1..=100 characters, unique (case-insensitive).
+    #[schema(
+        pattern = r"^[^\u0000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$",
+        max_length = 100
+    )]
     pub name: String,
     pub course_id: Option<Uuid>,
     pub college_id: Option<Uuid>,

@@ -26,8 +26,13 @@ pub struct College {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CollegeInput {
     /// 1..=200 characters, unique (case-insensitive).
+    #[schema(
+        pattern = r"^[^\u0000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$",
+        max_length = 200
+    )]
     pub name: String,
     /// Up to 100 characters.
+    #[schema(max_length = 100)]
     pub city: Option<String>,
 }
 

@@ -27,11 +27,19 @@ pub struct Course {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CourseInput {
-    /// Unique code: 2..=64 of `a-z`, `0-9` and inner `-`.
+    /// Unique code: 2..=64 of `a-z`, `0-9` and inner `-` (surrounding whitespace is trimmed).
+    #[schema(
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[a-z0-9][a-z0-9-]{0,62}[a-z0-9][\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub slug: String,
     /// 1..=200 characters.
+    #[schema(
+        pattern = r"^[^\u0000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$",
+        max_length = 200
+    )]
     pub title: String,
     /// Up to 5000 characters (default empty).
+    #[schema(max_length = 5000)]
     #[serde(default)]
     pub description: String,
     /// Default `true`.

@@ -7,14 +7,16 @@ use crate::error::{AppError, AppResult};
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
 pub const MAX_PER_PAGE: u32 = 100;
+/// Far past any real list; bounds the offset so it stays a sane SQL value.
+pub const MAX_PAGE: u32 = 1_000_000;
 
 /// `?page=1&perPage=20` (both optional).
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// 1-based page number (default 1).
-    #[param(minimum = 1)]
+    /// 1-based page number, 1..=1000000 (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Items per page, 1..=100 (default 20).
     #[param(minimum = 1, maximum = 100)]
@@ -32,8 +34,10 @@ impl PageRequest {
     pub fn new(page: Option<u32>, per_page: Option<u32>) -> AppResult<Self> {
         let page = page.unwrap_or(1);
         let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
-        if page == 0 {
-            return Err(AppError::validation("page must be at least 1"));
+        if page == 0 || page > MAX_PAGE {
+            return Err(AppError::validation(format!(
+                "page must be between 1 and {MAX_PAGE}"
+            )));
         }
         if per_page == 0 || per_page > MAX_PER_PAGE {
             return Err(AppError::validation(format!(
@@ -81,7 +85,7 @@ impl<T> Page<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::PageRequest;
+    use super::{MAX_PAGE, PageRequest};
 
     #[test]
     fn bounds_and_offsets() {
@@ -92,5 +96,8 @@ mod tests {
         assert!(PageRequest::new(Some(0), None).is_err());
         assert!(PageRequest::new(None, Some(0)).is_err());
         assert!(PageRequest::new(None, Some(101)).is_err());
+        // The documented maximum is enforced, not just stated.
+        assert!(PageRequest::new(Some(MAX_PAGE), None).is_ok());
+        assert!(PageRequest::new(Some(MAX_PAGE + 1), None).is_err());
     }
 }

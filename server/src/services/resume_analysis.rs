@@ -55,12 +55,45 @@ pub struct AnalysisRequest {
     pub resume_url: Option<String>,
 }
 
+/// `AnalysisRequest` as documented: a non-blank `resumeText` or `resumeUrl` (what
+/// [`request`] checks), replacing the derived schema, which cannot say "one of".
+pub fn request_schema() -> serde_json::Value {
+    let text = json!({"type": ["string", "null"], "maxLength": MAX_TEXT_CHARS,
+        "description": "The resume as plain text."});
+    let url = json!({"type": ["string", "null"], "pattern": URL_PATTERN,
+        "description": "Or a public http(s) URL to fetch it from (plain text or HTML)."});
+    let present = json!({"type": "string", "pattern": NON_BLANK});
+    json!({
+        "type": "object",
+        "properties": {"resumeText": text, "resumeUrl": url},
+        "anyOf": [
+            {"required": ["resumeText"], "properties": {"resumeText": present}},
+            {"required": ["resumeUrl"], "properties": {"resumeUrl": present}}
+        ]
+    })
+}
+
+/// Some character that is not whitespace (Rust's `char::is_whitespace`, spelled out).
+const NON_BLANK: &str = r"^[^\u0000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$";
+/// Blank, or `http(s)://` after leading whitespace.
+const URL_PATTERN: &str = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:https?://[^\u0000]*)?$";
+
 pub async fn request(
     state: &AppState,
     student_id: Uuid,
     req: AnalysisRequest,
 ) -> AppResult<Analysis> {
     state.integrations.ensure(IntegrationId::LiteLlm)?;
+    // The length as sent (the documented maxLength), before trimming.
+    if req
+        .resume_text
+        .as_deref()
+        .is_some_and(|t| t.chars().count() > MAX_TEXT_CHARS)
+    {
+        return Err(AppError::validation(format!(
+            "resumeText is longer than {MAX_TEXT_CHARS} characters"
+        )));
+    }
     let text = req
         .resume_text
         .map(|t| t.trim().to_string())

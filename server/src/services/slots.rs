@@ -51,8 +51,10 @@ pub struct OpenSlotQuery {
     pub from: Option<DateTime<Utc>>,
     /// Slots starting before this instant.
     pub to: Option<DateTime<Utc>>,
-    #[param(minimum = 1)]
+    /// 1-based page number, 1..=1000000 (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
+    /// Items per page, 1..=100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
 }

@@ -70,6 +70,13 @@ impl UploadPurpose {
             UploadPurpose::Banner => Bucket::Assets,
         }
     }
+    pub const ALL: [UploadPurpose; 5] = [
+        UploadPurpose::Avatar,
+        UploadPurpose::Resume,
+        UploadPurpose::Recording,
+        UploadPurpose::Document,
+        UploadPurpose::Banner,
+    ];
 
     pub fn max_bytes(self) -> u64 {
         const MB: u64 = 1024 * 1024;
@@ -424,9 +431,11 @@ pub fn sanitize_file_name(name: &str) -> String {
                 '_'
             }
         })
-        .take(100)
         .collect();
-    cleaned.trim_matches(['.', '_']).to_string()
+    // Trimmed before truncating, so a name is empty exactly when its last segment has no
+    // ASCII letter or digit (the documented `fileName` pattern).
+    let kept: String = cleaned.trim_matches(['.', '_']).chars().take(100).collect();
+    kept.trim_matches(['.', '_']).to_string()
 }
 
 #[cfg(test)]
@@ -447,6 +456,10 @@ mod tests {
         assert_eq!(sanitize_file_name("../../etc/passwd"), "passwd");
         assert_eq!(sanitize_file_name("my résumé (1).pdf"), "my_r_sum___1_.pdf");
         assert_eq!(sanitize_file_name("..."), "");
+        // Empty exactly when the last segment has no ASCII letter or digit (the documented
+        // pattern), however long the run of separators before it.
+        assert_eq!(sanitize_file_name(&format!("{}a", "_".repeat(150))), "a");
+        assert_eq!(sanitize_file_name("a/"), "");
     }
 
     #[test]

@@ -69,9 +69,11 @@ pub struct UserView {
 }
 
 pub fn normalize_email(email: &str) -> AppResult<String> {
-    let email = email.trim().to_lowercase();
-    if crate::validation::is_email(&email) {
-        Ok(email)
+    // Checked before trimming and lowercasing, so the documented pattern and maxLength
+    // (on the value as sent) are exactly what is accepted.
+    let trimmed = email.trim();
+    if email.chars().count() <= 254 && crate::validation::is_email(trimmed) {
+        Ok(trimmed.to_lowercase())
     } else {
         Err(AppError::validation("email must be a valid email address"))
     }
@@ -93,6 +95,12 @@ pub fn check_password(password: &str) -> AppResult<()> {
 }
 
 pub fn normalize_name(name: &str) -> AppResult<String> {
+    // The length is of the value as sent (the documented maxLength), before trimming.
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(AppError::validation(format!(
+            "name must be at most {MAX_NAME_LEN} characters"
+        )));
+    }
     let name = name.trim();
     if name.is_empty() {
         return Err(AppError::validation("name is required"));
@@ -218,8 +226,11 @@ pub struct UserPage {
 pub const MAX_PAGE_SIZE: u32 = 100;
 
 pub async fn list(db: &PgPool, page: u32, limit: u32, role: Option<Role>) -> AppResult<UserPage> {
-    if page == 0 {
-        return Err(AppError::validation("page starts at 1"));
+    if page == 0 || page > crate::services::page::MAX_PAGE {
+        return Err(AppError::validation(format!(
+            "page must be between 1 and {}",
+            crate::services::page::MAX_PAGE
+        )));
     }
     if limit == 0 || limit > MAX_PAGE_SIZE {
         return Err(AppError::validation(format!(

@@ -47,6 +47,10 @@ const NOT_API: &[(&str, &str)] = &[
         "/internal/connections/resume",
         "operator control endpoint on the internal listener (INTERNAL_PORT), not the API port",
     ),
+    (
+        "/metrics",
+        "Prometheus metrics on the internal listener (INTERNAL_PORT), not the API port",
+    ),
 ];
 
 const METHODS: &[&str] = &[

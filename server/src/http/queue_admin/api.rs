@@ -5,7 +5,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AdminSession;
-use crate::error::{AppResult, ErrorBody};
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::response::{Envelope, ok};
 use crate::services::queue_admin::{self, JobView, QueueSummary};
@@ -22,17 +22,22 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct JobsQuery {
     /// waiting, active, delayed, prioritized, completed or failed (default failed).
+    #[param(pattern = "^(waiting|active|delayed|prioritized|completed|failed)$")]
     pub state: Option<String>,
-    /// At most this many, newest first (default 50, max 500).
+    /// At most this many, newest first (default 50, 1..=500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct CleanQuery {
     /// completed or failed.
+    #[param(pattern = "^(completed|failed)$")]
     pub state: String,
     /// Only jobs older than this many milliseconds (default 0 = all).
     pub grace_ms: Option<u64>,
@@ -71,7 +76,10 @@ pub async fn list_queues(
     params(("queue" = String, Path, description = "e.g. emailQueue"), JobsQuery),
     responses(
         (status = 200, description = "Jobs", body = Envelope<Vec<JobView>>),
-        (status = 404, description = "Unknown queue", body = ErrorBody)
+        (status = 400, description = "Unknown state or limit out of 1..=500", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "Unknown queue", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)
     )
 )]
 pub async fn list_jobs(
@@ -82,7 +90,11 @@ pub async fn list_jobs(
 ) -> AppResult<axum::Json<Envelope<Vec<JobView>>>> {
     let name = queue_admin::parse_queue(&queue)?;
     let job_state = queue_admin::parse_state(query.state.as_deref().unwrap_or("failed"))?;
-    let jobs = queue_admin::jobs(&state.queues, name, job_state, query.limit.unwrap_or(50)).await?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::validation("limit must be between 1 and 500"));
+    }
+    let jobs = queue_admin::jobs(&state.queues, name, job_state, limit).await?;
     Ok(ok(jobs))
 }
 
@@ -90,7 +102,12 @@ pub async fn list_jobs(
 #[utoipa::path(
     post, path = "/api/admin/queues/{queue}/retry", tag = "admin-queues", security(("bearer" = [])),
     params(("queue" = String, Path, description = "e.g. emailQueue")),
-    responses((status = 200, description = "Retried", body = Envelope<Done>))
+    responses(
+        (status = 200, description = "Retried", body = Envelope<Done>),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "Unknown queue", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)
+    )
 )]
 pub async fn retry_failed(
     _admin: AdminSession,
@@ -109,7 +126,9 @@ pub async fn retry_failed(
     params(("queue" = String, Path, description = "e.g. emailQueue"), ("job_id" = String, Path, description = "Job id")),
     responses(
         (status = 200, description = "Retried", body = Envelope<Done>),
-        (status = 404, description = "Unknown job", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "Unknown queue or job", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody),
         (status = 409, description = "Job is not failed", body = ErrorBody)
     )
 )]
@@ -127,7 +146,13 @@ pub async fn retry_job(
 #[utoipa::path(
     post, path = "/api/admin/queues/{queue}/clean", tag = "admin-queues", security(("bearer" = [])),
     params(("queue" = String, Path, description = "e.g. emailQueue"), CleanQuery),
-    responses((status = 200, description = "Removed", body = Envelope<CleanResult>))
+    responses(
+        (status = 200, description = "Removed", body = Envelope<CleanResult>),
+        (status = 400, description = "state is not completed or failed", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "Unknown queue", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)
+    )
 )]
 pub async fn clean(
     _admin: AdminSession,
