@@ -616,6 +616,6 @@ async fn drive_is_disabled_without_its_variables(db: PgPool) {
     assert_eq!(s, 503, "{body}");
     assert_eq!(
         body["error"]["message"],
-        "google_drive is not configured: set GOOGLE_DRIVE_REDIRECT_URI, TOKEN_ENCRYPTION_KEY"
+        "google-drive is not configured: set GOOGLE_DRIVE_REDIRECT_URI, TOKEN_ENCRYPTION_KEY"
     );
 }

@@ -492,11 +492,11 @@ async fn proxies_are_disabled_without_their_variables(db: PgPool) {
         ),
         (
             "/api/partners/mr-hire/jobs",
-            "mr_hire is not configured: set MR_HIRE_BACKEND_URL",
+            "mr-hire is not configured: set MR_HIRE_BACKEND_URL",
         ),
         (
             "/api/partners/class-agent/sessions/x",
-            "class_agent is not configured: set CLASS_AGENT_URL, CLASS_AGENT_API_KEY",
+            "class-agent is not configured: set CLASS_AGENT_URL, CLASS_AGENT_API_KEY",
         ),
     ] {
         let (s, body) = app.call(Method::GET, path, Some(&admin.token), None).await;
