@@ -104,7 +104,8 @@ impl DataPath {
         vec![
             kv("APP_ENV", "production"),
             kv("DATABASE_URL", &self.database_url),
-            kv("DATABASE_MAX_CONNECTIONS", "5"),
+            // Queue workers, relays and the load share it; 5 timed out (503) on a busy machine.
+            kv("DATABASE_MAX_CONNECTIONS", "10"),
             kv("REDIS_URL", &self.redis_url),
             kv("JWT_SECRET", JWT_SECRET),
             kv("ADMIN_EMAIL", ADMIN_EMAIL),
