@@ -240,6 +240,19 @@ impl Machine<'_> {
             self.s.verifying = None;
             return;
         }
+        // No pod of the live color is ready: the ingress has no endpoint and answers 503
+        // now, so waiting for `failureThreshold` probe rounds would keep clients failing.
+        if self
+            .obs
+            .facts(v.color)
+            .is_some_and(|f| f.replicas > 0 && f.ready_replicas == 0)
+        {
+            self.revert(
+                Reason::VerificationFailed,
+                format!("no pod of {} is ready", v.color),
+            );
+            return;
+        }
         let now = self.now();
         match self.obs.verification.clone() {
             Some(GateResult::Fail { detail }) => {

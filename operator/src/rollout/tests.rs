@@ -33,6 +33,8 @@ struct World {
     secrets: Result<Option<String>, String>,
     /// Revisions whose ControllerRevision exists (the apply creates the rollout's).
     releases: BTreeSet<i64>,
+    /// A color whose pods all turn unready (e.g. lost their Redis).
+    unready: Option<Color>,
 }
 
 impl World {
@@ -48,6 +50,7 @@ impl World {
             migration: Some(JobFacts::Succeeded),
             secrets: Ok(None),
             releases: BTreeSet::new(),
+            unready: None,
         }
     }
 
@@ -73,7 +76,9 @@ impl World {
         } else {
             self.mb.spec.replicas
         };
-        let ready = if self.converge || self.status.active_color == Some(c) {
+        let ready = if self.unready == Some(c) {
+            0
+        } else if self.converge || self.status.active_color == Some(c) {
             replicas
         } else {
             0
@@ -1161,4 +1166,28 @@ fn lowering_the_scale_down_delay_brings_a_pending_scale_down_forward() {
     w.step();
     assert!(w.status.scale_down.is_none());
     assert!(w.status.colors.blue.as_ref().unwrap().scaled_down);
+}
+
+#[test]
+fn a_live_color_without_ready_pods_switches_back_at_once_during_verification() {
+    let mut w = World::live("  verification: {durationSeconds: 60, failureThreshold: 5}\n");
+    w.spec().image = "api:2".into();
+    for _ in 0..10 {
+        w.step();
+        if w.status.verifying.is_some() {
+            break;
+        }
+    }
+    assert_eq!(w.status.active_color, Some(Color::Green));
+    w.unready = Some(Color::Green);
+    let d = w.step();
+    assert!(
+        d.actions
+            .contains(&Action::SwitchTraffic { to: Color::Blue })
+    );
+    assert_eq!(w.status.active_color, Some(Color::Blue));
+    assert_eq!(
+        w.cond(ConditionType::Degraded),
+        t("True VerificationFailed")
+    );
 }
