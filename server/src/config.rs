@@ -578,16 +578,13 @@ pub struct StorageConfig {
     pub assets: Option<String>,
     /// Invoices (private, optional).
     pub invoices: Option<String>,
-    /// Public base URL of the assets bucket (a CDN in front of it).
+    /// `MAS_ASSETS_CDN_URL`: public base URL (a CDN) of the assets bucket and of `/assets/*`.
     pub assets_cdn_url: Option<String>,
 }
 
 impl StorageConfig {
     fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
-        let assets_cdn_url = match env.opt("MAS_ASSETS_CDN_URL") {
-            None => None,
-            Some(url) => Some(http_url("MAS_ASSETS_CDN_URL", url)?),
-        };
+        let assets_cdn_url = optional_http_url(env, "MAS_ASSETS_CDN_URL")?;
         Ok(StorageConfig {
             region: env.opt("AWS_REGION").unwrap_or("us-east-1").to_string(),
             endpoint: env
@@ -956,8 +953,6 @@ pub struct ExternalConfig {
     pub mr_hire: Option<PartnerConfig>,
     pub class_agent: Option<PartnerConfig>,
     pub proxy_limits: Option<ProxyLimits>,
-    /// Base URL of the CDN serving `/assets` (no trailing slash).
-    pub assets_cdn_url: Option<String>,
 }
 
 impl ExternalConfig {
@@ -1138,7 +1133,6 @@ impl ExternalConfig {
                 max_response_bytes: env
                     .parse("PARTNER_PROXY_MAX_RESPONSE_BYTES", 2 * 1024 * 1024)?,
             }),
-            assets_cdn_url: optional_http_url(env, "MAS_ASSETS_CDN_URL")?,
         })
     }
 }

@@ -7,7 +7,7 @@ use crate::config::Config;
 /// `path` relative to the assets root, e.g. `terminal/xterm.js`.
 pub fn asset_url(config: &Config, path: &str) -> String {
     let path = path.trim_start_matches('/');
-    match &config.external.assets_cdn_url {
+    match &config.storage.assets_cdn_url {
         Some(cdn) => format!("{cdn}/assets/{path}"),
         // Origin-relative: the browser resolves it against whichever host served the page.
         None => format!("/assets/{path}"),
@@ -16,7 +16,7 @@ pub fn asset_url(config: &Config, path: &str) -> String {
 
 /// `html` with every origin-relative `/assets/` reference pointed at [`asset_url`].
 pub fn rewrite_html(config: &Config, html: &str) -> String {
-    if config.external.assets_cdn_url.is_none() {
+    if config.storage.assets_cdn_url.is_none() {
         return html.to_string();
     }
     html.replace("=\"/assets/", &format!("=\"{}", asset_url(config, "")))

@@ -610,6 +610,6 @@ static CDN: Spec = Spec {
 };
 
 fn cdn(config: &Config) -> Option<Settings> {
-    let url = config.external.assets_cdn_url.as_ref()?;
+    let url = config.storage.assets_cdn_url.as_ref()?;
     Some(Settings::default().value("MAS_ASSETS_CDN_URL", url))
 }
