@@ -113,9 +113,7 @@ pub struct Config {
     pub port: u16,
     pub app_env: AppEnv,
     pub role: ProcessRole,
-    pub database_url: Secret,
-    pub database_max_connections: u32,
-    pub database_ca_file: Option<PathBuf>,
+    pub database: DatabaseConfig,
     pub redis_url: Secret,
     pub cors_allowed_origins: Vec<String>,
     pub jwt_secret: Secret,
@@ -185,6 +183,8 @@ pub struct RealtimeConfig {
 pub struct DatabaseConfig {
     pub url: Secret,
     pub max_connections: u32,
+    /// Connections opened at start and kept open (at most `max_connections`).
+    pub min_connections: u32,
     /// `DATABASE_CA_FILE`: PEM CA that signs the PostgreSQL server certificate
     /// (same as `sslrootcert=` in the URL; use with `sslmode=verify-full`).
     pub ca_file: Option<PathBuf>,
@@ -204,9 +204,16 @@ impl DatabaseConfig {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(invalid("DATABASE_URL", "must start with postgres://"));
         }
+        let max_connections = env.parse("DATABASE_MAX_CONNECTIONS", 20)?;
+        if max_connections == 0 {
+            return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
         Ok(DatabaseConfig {
             url: Secret::new(url),
-            max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 20)?,
+            max_connections,
+            min_connections: env
+                .parse("DATABASE_MIN_CONNECTIONS", 4u32)?
+                .min(max_connections),
             ca_file: env.opt("DATABASE_CA_FILE").map(PathBuf::from),
         })
     }
@@ -1506,9 +1513,7 @@ impl Config {
             port: env.parse("PORT", 8000)?,
             app_env,
             role,
-            database_url: database.url,
-            database_max_connections: database.max_connections,
-            database_ca_file: database.ca_file,
+            database,
             redis_url: Secret::new(redis_url),
             cors_allowed_origins,
             jwt_secret: Secret::new(jwt_secret),
@@ -1584,11 +1589,7 @@ impl Config {
     }
 
     pub fn database(&self) -> DatabaseConfig {
-        DatabaseConfig {
-            url: self.database_url.clone(),
-            max_connections: self.database_max_connections,
-            ca_file: self.database_ca_file.clone(),
-        }
+        self.database.clone()
     }
 }
 

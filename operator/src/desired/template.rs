@@ -66,6 +66,17 @@ pub fn snapshot(owner: &Owner, spec: &MasBackendSpec, secrets_hash: Option<&str>
     }
 }
 
+/// Failed readiness probes before the kubelet takes a pod out of its Service: more than
+/// verification needs to switch a failing live color back plus the time the ingress takes to
+/// follow (`propagationSeconds`). Otherwise a dependency outage in the verification window
+/// empties the live Service before traffic is back on the previous color, and clients get the
+/// ingress controller's 503 in between.
+fn readiness_failures(spec: &MasBackendSpec) -> i32 {
+    let period = spec.health.period_seconds.max(1);
+    let follow = (spec.propagation_seconds.max(0) + period - 1) / period;
+    (spec.verification.failure_threshold + follow + 1).max(3)
+}
+
 fn http_probe(path: &str, port: &str, period: i32, timeout: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
@@ -209,7 +220,7 @@ fn base_template(
             "http",
             health.period_seconds,
             health.timeout_seconds,
-            3,
+            readiness_failures(spec),
         )),
         liveness_probe: Some(http_probe(
             &health.liveness_path,
@@ -388,11 +399,36 @@ fn apply_overlay(
 mod tests {
     use super::*;
     use crate::desired::fixtures::mb;
+    use serde_json::json;
 
     fn render(extra: &str, hash: Option<&str>) -> Value {
         let m = mb(extra);
         let owner = Owner::of(&m).unwrap();
         serde_json::to_value(snapshot(&owner, &m.spec, hash).template).unwrap()
+    }
+
+    #[test]
+    fn readiness_outlasts_verification_plus_ingress_propagation() {
+        // period 1, verification 2 rounds, ingress 4 s behind: 2 + 4 + 1.
+        let t = render(
+            "  propagationSeconds: 4\n  verification: {durationSeconds: 60, failureThreshold: 2}\n",
+            None,
+        );
+        let probe = &t["spec"]["containers"][0]["readinessProbe"];
+        assert_eq!(probe["periodSeconds"], 1);
+        assert_eq!(probe["failureThreshold"], 7);
+        // Defaults (period 5, 2 rounds, 5 s): 2 + 1 + 1 rounds of 5 s.
+        let spec: MasBackendSpec = serde_json::from_value(json!({"image": "api:1"})).unwrap();
+        assert_eq!(readiness_failures(&spec), 4);
+        // Never below the Kubernetes default of 3.
+        let t = render(
+            "  propagationSeconds: 0\n  verification: {failureThreshold: 1}\n",
+            None,
+        );
+        assert_eq!(
+            t["spec"]["containers"][0]["readinessProbe"]["failureThreshold"],
+            3
+        );
     }
 
     #[test]

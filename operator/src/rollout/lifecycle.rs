@@ -402,8 +402,18 @@ impl Machine<'_> {
         if self.s.drain.as_ref().is_some_and(|d| d.color == prev) {
             self.s.drain = None;
         }
+        // The failed color keeps serving until the ingress has followed the switch back: scaled
+        // down at once, its endpoints could go before the previous color's arrive, and the
+        // ingress controller would answer 503 until its next configuration reload.
         self.s.scale_down = None;
-        self.scale_down_now(v.color);
+        if self.spec.propagation_seconds == 0 {
+            self.scale_down_now(v.color);
+        } else {
+            self.s.scale_down = Some(ScaleDown {
+                color: v.color,
+                at: Time(plus_secs(self.obs.now, self.spec.propagation_seconds)),
+            });
+        }
         let what = failed.map_or_else(String::new, |f| format!("r{} ({})", f.revision, f.image));
         self.event(
             EventType::Warning,

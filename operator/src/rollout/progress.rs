@@ -327,10 +327,15 @@ impl Machine<'_> {
             return None;
         }
         // A lowered `scaleDownDelaySeconds` applies to the pending scale-down too (counted
-        // from the switch); a raised one does not postpone what was scheduled.
+        // from the switch, never before the ingress has followed it); a raised one does not
+        // postpone what was scheduled.
         let mut at = sd.at.0;
         if let Some(switch) = &self.s.last_switch_time {
-            at = at.min(plus_secs(switch.0, self.spec.scale_down_delay_seconds));
+            let delay = self
+                .spec
+                .scale_down_delay_seconds
+                .max(self.spec.propagation_seconds);
+            at = at.min(plus_secs(switch.0, delay));
         }
         if self.obs.now >= at {
             self.scale_down_now(sd.color);

@@ -941,6 +941,15 @@ fn verification_failure_switches_back_to_the_warm_color() {
     assert_eq!(w.status.active_revision, Some(1));
     assert_eq!(w.status.rejected[0].image, "api:2");
     assert_eq!(w.status.history[0].outcome, Outcome::Reverted);
+    // Green keeps its pods until the ingress has followed the switch back (propagationSeconds
+    // 1 in the fixture): its endpoints must not go before blue's arrive.
+    assert!(!w.status.colors.green.as_ref().unwrap().scaled_down);
+    assert_eq!(
+        w.status.scale_down.as_ref().map(|sd| sd.color),
+        Some(Color::Green)
+    );
+    w.wait(1);
+    w.step();
     assert!(w.status.colors.green.as_ref().unwrap().scaled_down);
     assert_eq!(
         w.cond(ConditionType::Degraded),

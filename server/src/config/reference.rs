@@ -131,6 +131,13 @@ const STORES: &[Variable] = &[
         "20",
         "Connection pool size per process.",
     ),
+    var(
+        "DATABASE_MIN_CONNECTIONS",
+        "4",
+        "Connections opened before the server reports ready and kept open (capped at \
+         `DATABASE_MAX_CONNECTIONS`). Set it to the pool size to keep connection setup off the \
+         request path when a new color takes traffic.",
+    ),
     secret(required(
         "REDIS_URL",
         "Redis URL (`redis://` or `rediss://` for TLS, optional `/db`). The seed's \

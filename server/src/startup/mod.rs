@@ -29,22 +29,17 @@ pub async fn connect(database: &DatabaseConfig) -> anyhow::Result<PgPool> {
         .max_connections(database.max_connections)
         // Kept open, so a burst right after start (a new color taking traffic) does not
         // wait on opening connections, which is slow on a busy database host.
-        .min_connections(database.max_connections.min(WARM_CONNECTIONS))
+        .min_connections(database.min_connections)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(pg_options(database)?)
         .await
         .context("connecting to PostgreSQL (DATABASE_URL)")?;
     // Open them before the server reports ready, not lazily under the first requests.
-    let warm: Vec<_> = futures::future::join_all(
-        (0..database.max_connections.min(WARM_CONNECTIONS)).map(|_| pool.acquire()),
-    )
-    .await;
+    let warm: Vec<_> =
+        futures::future::join_all((0..database.min_connections).map(|_| pool.acquire())).await;
     drop(warm);
     Ok(pool)
 }
-
-/// Connections opened at start and kept open.
-const WARM_CONNECTIONS: u32 = 4;
 
 /// `DATABASE_URL` (with its own `sslmode`/`sslrootcert`), plus `DATABASE_CA_FILE`.
 pub fn pg_options(database: &DatabaseConfig) -> anyhow::Result<PgConnectOptions> {

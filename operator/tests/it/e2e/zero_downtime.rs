@@ -28,7 +28,12 @@ fn load_setting(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// One scenario at a time: each runs six debug-build server pods, Traefik and an operator,
+/// and two of them at once on a 2-core machine starve the pods they measure.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Scenario {
+    _alone: tokio::sync::MutexGuard<'static, ()>,
     dp: DataPath,
     load: Load,
     members: Vec<Member>,
@@ -56,6 +61,7 @@ fn spec(dp: &DataPath, tag: &str, replicas: i32) -> Value {
 }
 
 async fn setup(test: &str, replicas: i32) -> Scenario {
+    let alone = ONE_AT_A_TIME.lock().await;
     let dp = DataPath::new(test).await;
     dp.env.apply(spec(&dp, "v1", replicas)).await;
     dp.env
@@ -81,6 +87,7 @@ async fn setup(test: &str, replicas: i32) -> Scenario {
         Duration::from_secs(900),
     );
     Scenario {
+        _alone: alone,
         dp,
         load,
         members,

@@ -106,6 +106,8 @@ impl DataPath {
             kv("DATABASE_URL", &self.database_url),
             // Queue workers, relays and the load share it; 5 timed out (503) on a busy machine.
             kv("DATABASE_MAX_CONNECTIONS", "10"),
+            // All opened before ready: a color taking traffic never waits on connection setup.
+            kv("DATABASE_MIN_CONNECTIONS", "10"),
             kv("REDIS_URL", &self.redis_url),
             kv("JWT_SECRET", JWT_SECRET),
             kv("ADMIN_EMAIL", ADMIN_EMAIL),
