@@ -39,22 +39,53 @@ pub fn optional_text(field: &str, value: &str, max: usize) -> AppResult<String> 
 
 /// A non-negative whole number, also when written with a fraction of zero (`2137.0`): JSON
 /// Schema's `integer` (what the API documents) includes those.
-pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let n = serde_json::Number::deserialize(d)?;
-    if let Some(n) = n.as_u64() {
-        return Ok(n);
-    }
-    match n.as_f64() {
-        Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0 => Ok(f as u64),
-        _ => Err(serde::de::Error::custom(format!(
-            "expected a non-negative whole number, got {n}"
-        ))),
-    }
+pub fn whole_number<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    whole(serde_json::Number::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+/// [`whole_number`] for an optional member (`null` or absent is `None`; use with
+/// `#[serde(default)]`).
+pub fn optional_whole_number<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    Option::<serde_json::Number>::deserialize(d)?
+        .map(whole)
+        .transpose()
+        .map_err(serde::de::Error::custom)
+}
+
+fn whole<T: TryFrom<u64>>(n: serde_json::Number) -> Result<T, String> {
+    let value = match (n.as_u64(), n.as_f64()) {
+        (Some(v), _) => Some(v),
+        (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0 => {
+            Some(f as u64)
+        }
+        _ => None,
+    };
+    value
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| format!("expected a non-negative whole number in range, got {n}"))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_email;
+    use super::{is_email, whole};
+
+    #[test]
+    fn whole_numbers_accept_a_zero_fraction_only() {
+        let parse = |s: &str| whole::<i32>(serde_json::from_str(s).unwrap());
+        assert_eq!(parse("47620"), Ok(47620));
+        assert_eq!(parse("47620.0"), Ok(47620));
+        assert!(parse("1.5").is_err());
+        assert!(parse("-1").is_err());
+        assert!(parse("3000000000").is_err(), "out of i32");
+    }
 
     #[test]
     fn emails() {

@@ -60,6 +60,9 @@ TMP=$(mktemp -d "$MAS_CLUSTER_CACHE/.build.XXXXXX")
 CHILD=""
 bg() { local rc=0; "$@" & CHILD=$!; wait "$CHILD" || rc=$?; CHILD=""; return "$rc"; }
 trap 'rm -rf "$TMP"' EXIT
+# Go's compile cache (several GB for these modules) is only needed while building: the
+# binaries are what is cached, so it goes with the temp dir and a CI disk keeps the space.
+export GOCACHE=${MAS_GOCACHE:-$TMP/gocache}
 trap 'if [[ -n "$CHILD" ]]; then kill "$CHILD" 2>/dev/null || true; fi; exit 130' INT TERM
 # ---- Traefik (own cache dir: bumping it never rebuilds the control plane) ---------------
 # `go install …@v3.x` is refused (its go.mod has replace directives), so the module zip is

@@ -35,13 +35,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct LeadQuery {
-    /// 1-based page number (default 1).
-    #[param(minimum = 1)]
+    /// 1-based page number, 1..=1000000 (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Items per page, 1..=100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
     /// `new`, `contacted`, `qualified`, `converted` or `lost`.
+    #[param(pattern = "^(new|contacted|qualified|converted|lost)$")]
     pub status: Option<String>,
 }
 

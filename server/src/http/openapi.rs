@@ -15,7 +15,13 @@ use crate::state::AppState;
 #[openapi(
     info(title = "MAS backend API", description = "REST API of the MAS / Mr. Mentor platform"),
     modifiers(&BearerAuth),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail))
+    // Referenced only from parameters, which utoipa does not collect on its own.
+    components(schemas(
+        crate::error::ErrorBody,
+        crate::error::ErrorDetail,
+        crate::http::payments::CatalogueKind,
+        crate::services::payments::Status
+    ))
 )]
 struct ApiDoc;
 
@@ -76,10 +82,25 @@ pub fn complete(document: utoipa::openapi::OpenApi) -> Value {
     if let Some(schema) = value.pointer_mut("/components/schemas/AnalysisRequest") {
         *schema = crate::services::resume_analysis::request_schema();
     }
+    openapi_path_templates(&mut value);
     forbid_nul(&mut value);
     complete_responses(&mut value);
     add_links(&mut value);
     value
+}
+
+/// axum's catch-all segment `{*rest}` (utoipa-axum routes by the documented path) is
+/// `{rest}` in OpenAPI, where the parameter is declared by that name.
+fn openapi_path_templates(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let catch_all: Vec<String> = paths.keys().filter(|k| k.contains("{*")).cloned().collect();
+    for key in catch_all {
+        if let Some(item) = paths.remove(&key) {
+            paths.insert(key.replace("{*", "{"), item);
+        }
+    }
 }
 
 /// Any string without NUL: the body and query extractors refuse NUL anywhere (see
@@ -103,7 +124,7 @@ fn forbid_nul(doc: &mut Value) {
                     {"type": "string", "pattern": NO_NUL},
                     {"type": ["number", "boolean", "null"]},
                     {"type": "array", "items": this},
-                    {"type": "object", "additionalProperties": this}
+                    {"type": "object", "additionalProperties": this, "propertyNames": {"pattern": NO_NUL}}
                 ]
             }),
         );
@@ -195,6 +216,7 @@ fn no_nul_strings(schema: &mut Value) {
                 "additionalProperties".into(),
                 json!({"$ref": format!("#/components/schemas/{NUL_FREE_VALUE}")}),
             );
+            object.insert("propertyNames".into(), json!({"pattern": NO_NUL}));
         }
     }
     for key in ["oneOf", "anyOf", "allOf"] {

@@ -134,8 +134,8 @@ async fn verify(
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct PaymentQuery {
-    /// 1-based page number (default 1).
-    #[param(minimum = 1)]
+    /// 1-based page number, 1..=1000000 (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Items per page, 1..=100 (default 20).
     #[param(minimum = 1, maximum = 100)]
@@ -270,6 +270,7 @@ pub enum CatalogueKind {
 pub struct PriceInput {
     /// Integer paise (> 0); `null` takes the item off sale.
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "crate::validation::optional_whole_number")]
     pub price_paise: Option<i64>,
     /// ISO 4217 code (default `INR`).
     #[serde(default = "inr")]

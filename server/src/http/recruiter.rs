@@ -136,8 +136,8 @@ async fn get_contact(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneInput {
-    /// E.164 (`+` and 8 to 15 digits), or `null` to remove it.
-    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$")]
+    /// E.164 (`+` and 8 to 15 digits), or `null` or `""` to remove it.
+    #[schema(pattern = r"^(\+[1-9][0-9]{7,14})?$")]
     pub phone: Option<String>,
 }
 

@@ -15,7 +15,7 @@ use crate::error::{AppError, AppResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr};
 use crate::http::response::{Envelope, ok};
 use crate::services::rate_limit::{self, LimitName};
-use crate::services::storage::{self, UploadPurpose, UploadRequest};
+use crate::services::storage::{self, Bucket, PresignedUrl, UploadPurpose, UploadRequest};
 use crate::services::uploads::{self, Upload};
 use crate::state::AppState;
 
@@ -100,8 +100,9 @@ pub struct UploadTicket {
 #[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DownloadQuery {
-    /// An object key as returned by `POST /api/uploads`.
-    #[param(pattern = "^[A-Za-z0-9._/-]{1,1024}$")]
+    /// An object key as returned by `POST /api/uploads`: the purpose, `/`, then up to 1000
+    /// of `A-Z a-z 0-9 . _ / -`.
+    #[param(pattern = "^(avatar|resume|recording|document|banner)/[A-Za-z0-9._/-]{1,1000}$")]
     pub key: String,
 }
 
@@ -112,7 +113,18 @@ pub struct DownloadTicket {
     /// URL of a banner (MAS_ASSETS_CDN_URL or the bucket origin).
     pub download_url: String,
     pub key: String,
-    pub expires_at: DateTime<Utc>,
+    /// When the signed URL stops working; `null` for a banner's public URL, which does not.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl DownloadTicket {
+    fn new(bucket: Bucket, url: PresignedUrl) -> Self {
+        DownloadTicket {
+            download_url: url.url,
+            key: url.key,
+            expires_at: (!bucket.is_public()).then_some(url.expires_at),
+        }
+    }
 }
 
 /// Issue a presigned upload URL into the bucket of the purpose.
@@ -209,11 +221,7 @@ async fn download_by_id(
         .await?
         .download_url(bucket, &upload.key)
         .await?;
-    Ok(ok(DownloadTicket {
-        download_url: url.url,
-        key: url.key,
-        expires_at: url.expires_at,
-    }))
+    Ok(ok(DownloadTicket::new(bucket, url)))
 }
 
 /// A read URL for an object the caller owns (admins: any object), by key.
@@ -235,16 +243,13 @@ async fn download_url(
             "you can only download your own files".into(),
         ));
     }
-    let bucket = uploads::bucket_of_key(&query.key)
-        .ok_or_else(|| AppError::validation("the key names no upload purpose"))?;
+    let bucket = uploads::bucket_of_key(&query.key).ok_or_else(|| {
+        AppError::validation("key must be <purpose>/ and 1..=1000 of A-Z a-z 0-9 . _ / -")
+    })?;
     let url = state
         .storage()
         .await?
         .download_url(bucket, &query.key)
         .await?;
-    Ok(ok(DownloadTicket {
-        download_url: url.url,
-        key: url.key,
-        expires_at: url.expires_at,
-    }))
+    Ok(ok(DownloadTicket::new(bucket, url)))
 }

@@ -334,6 +334,23 @@ async fn exotel_status(
     Ok(ack(accepted))
 }
 
+/// The documented shape of a Leegality webhook (the handler reads the raw JSON: it stores
+/// the event as sent).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct LeegalityEvent {
+    /// The signed document; its HMAC-SHA1 with LEEGALITY_PRIVATE_SALT is `mac`.
+    #[schema(min_length = 1)]
+    document_id: String,
+    /// Hex HMAC-SHA1 of `documentId` (401 when missing or wrong).
+    mac: Option<String>,
+    webhook_type: Option<String>,
+    document_status: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    request: Option<serde_json::Value>,
+}
+
 /// Leegality signing events. The body's `mac` must be the hex HMAC-SHA1 of its
 /// `documentId` with `LEEGALITY_PRIVATE_SALT`
 /// (https://knowledge.leegality.com/document-execution/api/webhooks/verify-webhook-request):
@@ -341,7 +358,7 @@ async fn exotel_status(
 /// those two fields.
 #[utoipa::path(
     post, path = "/api/webhooks/leegality", tag = "webhooks",
-    request_body(content = Object, content_type = "application/json", description = "`{documentId, mac, webhookType, documentStatus, request: {...}}`"),
+    request_body(content = LeegalityEvent, content_type = "application/json"),
     responses(
         (status = 200, description = "Stored (or already stored: `duplicate`)", body = Envelope<Ack>),
         (status = 400, description = "Not a JSON object with a documentId", body = ErrorBody),

@@ -89,6 +89,7 @@ pub async fn languages(state: &AppState) -> AppResult<Vec<Language>> {
 pub struct NewRun {
     /// A Judge0 language id from `GET /api/code/languages`.
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "crate::validation::whole_number")]
     pub language_id: i32,
     /// The program; at most `CODE_RUN_MAX_SOURCE_BYTES` bytes (default 65536).
     #[schema(min_length = 1, max_length = 65536)]

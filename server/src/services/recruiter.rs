@@ -104,7 +104,8 @@ pub async fn set_consent(db: &PgPool, user: Uuid, consent: bool) -> AppResult<Co
 }
 
 pub async fn set_phone(db: &PgPool, user: Uuid, phone: Option<&str>) -> AppResult<Contact> {
-    let phone = phone.map(str::trim).filter(|p| !p.is_empty());
+    // Exactly as documented: E.164, or empty to remove (no trimming of other input).
+    let phone = phone.filter(|p| !p.is_empty());
     if let Some(p) = phone
         && !is_phone(p)
     {

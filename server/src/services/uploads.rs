@@ -191,16 +191,34 @@ pub async fn expire(state: &AppState) -> AppResult<u64> {
 }
 
 /// The bucket of a key issued by [`issue`] (its first segment is the purpose).
+/// The bucket of a well-formed key (`<purpose>/` then 1..=1000 of `A-Za-z0-9._/-`, as the
+/// API documents it); `None` for anything else.
 pub fn bucket_of_key(key: &str) -> Option<Bucket> {
-    key.split('/')
-        .next()
-        .and_then(UploadPurpose::parse)
+    let (purpose, rest) = key.split_once('/')?;
+    let well_formed = (1..=1000).contains(&rest.len())
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-'));
+    well_formed
+        .then(|| UploadPurpose::parse(purpose))
+        .flatten()
         .map(UploadPurpose::bucket)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_name_a_purpose_and_stay_in_the_documented_alphabet() {
+        assert!(bucket_of_key("avatar/6f1c/a.png").is_some());
+        assert!(bucket_of_key("banner/x").is_some());
+        assert!(bucket_of_key("avatar").is_none());
+        assert!(bucket_of_key("avatar/").is_none());
+        assert!(bucket_of_key("nope/x").is_none());
+        assert!(bucket_of_key("avatar/a b").is_none());
+        assert!(bucket_of_key(&format!("avatar/{}", "a".repeat(1001))).is_none());
+    }
 
     #[test]
     fn media_types_compare_by_essence() {

@@ -406,6 +406,12 @@ pub async fn webhook(
     signature: Option<&str>,
     body: &[u8],
 ) -> AppResult<WebhookOutcome> {
+    // An unsigned request is refused before anything else, configured or not.
+    if signature.is_none() {
+        return Err(AppError::unauthorized(format!(
+            "missing {SIGNATURE_HEADER} header"
+        )));
+    }
     let (cfg, _) = config(state)?;
     verify_signature(
         cfg.webhook_secret.expose(),

@@ -14,7 +14,14 @@
 //! - Webhook events `{entity: "event", event: "payment.captured", payload: {payment:
 //!   {entity: {id, amount, currency, status, order_id}}}}`:
 //!   https://razorpay.com/docs/webhooks/payloads/payments/
+//! - Refunds API `POST /v1/payments/{id}/refund`, basic auth, body `{amount, receipt}` → the
+//!   refund entity `{id: "rfnd_…", entity: "refund", amount, currency, payment_id, receipt,
+//!   status: "pending" | "processed", speed_requested, …}`, errors as `{error: {code,
+//!   description}}`: https://razorpay.com/docs/api/refunds/create-normal/ ; the
+//!   `refund.processed` event carries `payload.refund.entity` and `payload.payment.entity`:
+//!   https://razorpay.com/docs/webhooks/payloads/refunds/
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +47,52 @@ const KEY_SECRET: &str = "rzp-key-secret-standin";
 #[derive(Clone, Default)]
 struct Razorpay {
     orders: Arc<Mutex<Vec<Value>>>,
+    /// (payment id, request body) of every refund request.
+    refunds: Arc<Mutex<Vec<(String, Value)>>>,
+    /// Answer refund requests with Razorpay's 400 error.
+    refuse_refunds: Arc<AtomicBool>,
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{KEY_ID}:{KEY_SECRET}"))
+    );
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+}
+
+/// Local stand-in for Razorpay's Refunds API (`POST /v1/payments/{id}/refund`); refunds
+/// stay `pending` (the `refund.processed` webhook completes them).
+async fn create_refund(
+    State(rp): State<Razorpay>,
+    axum::extract::Path(payment): axum::extract::Path<String>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> (StatusCode, axum::Json<Value>) {
+    if !authorized(&headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": {"code": "BAD_REQUEST_ERROR",
+                "description": "Authentication failed"}})),
+        );
+    }
+    let mut refunds = rp.refunds.lock().unwrap();
+    refunds.push((payment.clone(), body.clone()));
+    if rp.refuse_refunds.load(Ordering::SeqCst) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": {"code": "BAD_REQUEST_ERROR",
+                "description": "The refund amount provided is greater than amount captured."}})),
+        );
+    }
+    let refund = json!({
+        "id": format!("rfnd_{:014}", refunds.len()), "entity": "refund",
+        "amount": body["amount"], "currency": "INR", "payment_id": payment, "notes": {},
+        "receipt": body["receipt"], "acquirer_data": {"arn": null}, "created_at": 1_700_000_200,
+        "batch_id": null, "status": "pending", "speed_processed": "normal",
+        "speed_requested": "normal"
+    });
+    (StatusCode::OK, axum::Json(refund))
 }
 
 /// Local stand-in for Razorpay's Orders API (`POST /v1/orders`).
@@ -48,11 +101,7 @@ async fn create_order(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> (StatusCode, axum::Json<Value>) {
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{KEY_ID}:{KEY_SECRET}"))
-    );
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+    if !authorized(&headers) {
         // Razorpay's 401 body shape.
         return (
             StatusCode::UNAUTHORIZED,
@@ -76,6 +125,7 @@ async fn stand_in() -> (String, Razorpay) {
     let rp = Razorpay::default();
     let app = axum::Router::new()
         .route("/v1/orders", post(create_order))
+        .route("/v1/payments/{id}/refund", post(create_refund))
         .with_state(rp.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -657,6 +707,136 @@ async fn captured_payment_gets_an_archived_and_mailed_invoice(db: PgPool) {
     let archived = reqwest::get(url).await.unwrap().bytes().await.unwrap();
     assert_eq!(archived.as_ref(), mailed.as_slice());
     let _ = std::fs::remove_file(&pdf_path);
+    app.shutdown().await.unwrap();
+    qs::purge(&prefix).await;
+}
+
+/// An admin refunds a captured payment through Razorpay's Refunds API: a refused refund
+/// changes nothing and can be retried, an accepted one is pending until `refund.processed`
+/// arrives, which marks the payment refunded and removes the enrollment; students cannot
+/// refund and a payment is refunded once.
+#[sqlx::test(migrations = false)]
+async fn admin_refund_goes_through_razorpay_and_completes_on_the_webhook(db: PgPool) {
+    let (base, rp) = stand_in().await;
+    let (app, prefix) = qs::spawn(db, |env| razorpay_env(env, &base)).await;
+    let db = app.state.db.clone();
+    let c = course(&db, Some(120_000)).await;
+    let student = create_user(&app.state, Role::Student).await;
+    let admin = create_user(&app.state, Role::Admin).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/payments/orders",
+            Some(&student.token),
+            Some(json!({"courseId": c})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let order = body["data"]["razorpayOrderId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let payment: Uuid = sqlx::query_scalar("select id from payments where razorpay_order_id = $1")
+        .bind(&order)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let refund_path = format!("/api/admin/payments/{payment}/refund");
+
+    // Not captured yet: nothing to refund, and Razorpay is not asked.
+    let (status, _) = app
+        .call(Method::POST, &refund_path, Some(&admin.token), None)
+        .await;
+    assert_eq!(status, 409);
+    let capture = captured_event("payment.captured", &order, "pay_R1", 120_000);
+    let (status, _) = razorpay_webhook(&app, "evt_r_capture", &capture).await;
+    assert_eq!(status, 200);
+    wait_status(&db, &order, "captured").await;
+    assert_eq!(enrollments(&db, student.id, c).await, 1);
+
+    let (status, _) = app
+        .call(Method::POST, &refund_path, Some(&student.token), None)
+        .await;
+    assert_eq!(status, 403, "students cannot refund");
+
+    // Razorpay refuses: the payment is unchanged and the refund can be asked again.
+    rp.refuse_refunds.store(true, Ordering::SeqCst);
+    let (status, body) = app
+        .call(Method::POST, &refund_path, Some(&admin.token), None)
+        .await;
+    assert!(
+        (400..600).contains(&status) && status != 500,
+        "{status} {body}"
+    );
+    let requested: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("select refund_requested_at from payments where id = $1")
+            .bind(payment)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert!(
+        requested.is_none(),
+        "a refused refund leaves no pending mark"
+    );
+    assert_eq!(status_of(&db, &order).await, "captured");
+
+    // Accepted (pending at Razorpay): still captured, the refund id kept, not twice.
+    rp.refuse_refunds.store(false, Ordering::SeqCst);
+    let (status, body) = app
+        .call(Method::POST, &refund_path, Some(&admin.token), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "captured");
+    let (status, _) = app
+        .call(Method::POST, &refund_path, Some(&admin.token), None)
+        .await;
+    assert_eq!(status, 409, "a pending refund is not asked again");
+    {
+        let refunds = rp.refunds.lock().unwrap();
+        assert_eq!(refunds.len(), 2, "one refused, one accepted: {refunds:?}");
+        for (paid, request) in refunds.iter() {
+            assert_eq!(paid, "pay_R1");
+            assert_eq!(request["amount"], 120_000, "the captured amount, in paise");
+        }
+    }
+    let refund_id: Option<String> =
+        sqlx::query_scalar("select razorpay_refund_id from payments where id = $1")
+            .bind(payment)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(refund_id.as_deref(), Some("rfnd_00000000000002"));
+
+    // refund.processed completes it: refunded, the enrollment gone.
+    let processed = json!({
+        "entity": "event", "account_id": "acc_standin", "event": "refund.processed",
+        "contains": ["refund", "payment"],
+        "payload": {
+            "refund": {"entity": {"id": "rfnd_00000000000002", "entity": "refund",
+                "amount": 120_000, "currency": "INR", "payment_id": "pay_R1",
+                "status": "processed"}},
+            "payment": {"entity": {"id": "pay_R1", "entity": "payment", "amount": 120_000,
+                "currency": "INR", "status": "refunded", "order_id": order,
+                "amount_refunded": 120_000, "refund_status": "full"}}
+        },
+        "created_at": 1_700_000_300
+    })
+    .to_string()
+    .into_bytes();
+    let (status, _) = razorpay_webhook(&app, "evt_r_refunded", &processed).await;
+    assert_eq!(status, 200);
+    wait_status(&db, &order, "refunded").await;
+    assert_eq!(enrollments(&db, student.id, c).await, 0);
+    let (status, body) = app
+        .call(
+            Method::GET,
+            "/api/admin/payments?status=refunded",
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["items"][0]["id"], payment.to_string());
     app.shutdown().await.unwrap();
     qs::purge(&prefix).await;
 }

@@ -415,7 +415,10 @@ async fn voice_calls_are_disabled_without_elevenlabs(db: PgPool) {
         body["error"]["message"],
         "elevenlabs is not configured: set ELEVENLABS_AGENT_ID, ELEVENLABS_AGENT_PHONE_NUMBER_ID, ELEVENLABS_WEBHOOK_SECRET"
     );
+    // Unsigned webhooks are refused before anything else; signed ones learn it is off.
     let (s, _) = deliver(&app, "{}", None).await;
+    assert_eq!(s, 401);
+    let (s, _) = deliver(&app, "{}", Some("t=1,v0=00".into())).await;
     assert_eq!(s, 503);
     assert!(!body.to_string().contains(API_KEY));
 }

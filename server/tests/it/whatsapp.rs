@@ -78,8 +78,8 @@ fn notification(value: Value) -> Value {
         {"field": "messages", "value": value}]}]})
 }
 
-#[sqlx::test(migrations = false)]
-async fn templates_are_sent_and_statuses_stored(db: PgPool) {
+/// The stand-in on a free loopback port and a server (with queue workers) sending to it.
+async fn spawn_with_graph(db: PgPool) -> (TestApp, String, Graph) {
     let g = Graph::default();
     let router = axum::Router::new()
         .route("/{version}/{phone}/messages", post(messages))
@@ -95,6 +95,94 @@ async fn templates_are_sent_and_statuses_stored(db: PgPool) {
         env.insert("WHATSAPP_GRAPH_BASE_URL".into(), base);
     })
     .await;
+    (app, prefix, g)
+}
+
+/// `POST /api/admin/whatsapp/reminders`: admins only, a scheduled meeting only, the
+/// student needs a phone; the reminder template (mentor, start) reaches the Cloud API.
+#[sqlx::test(migrations = false)]
+async fn the_reminder_route_sends_the_reminder_template(db: PgPool) {
+    let (app, prefix, g) = spawn_with_graph(db).await;
+    let m = crate::support::realtime::meeting(&app).await;
+    let body = json!({"meetingId": m.meeting_id});
+    let path = "/api/admin/whatsapp/reminders";
+    let (status, _) = app
+        .call(
+            Method::POST,
+            path,
+            Some(&m.student.token),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 403, "students cannot send reminders");
+    let (status, res) = app
+        .call(Method::POST, path, Some(&m.admin.token), Some(body.clone()))
+        .await;
+    assert_eq!(status, 400, "no phone yet: {res}");
+    let (status, _) = app
+        .call(
+            Method::POST,
+            path,
+            Some(&m.admin.token),
+            Some(json!({"meetingId": uuid::Uuid::new_v4()})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    app.call(
+        Method::PUT,
+        "/api/profile/phone",
+        Some(&m.student.token),
+        Some(json!({"phone": "+919900000007"})),
+    )
+    .await;
+    let (status, res) = app
+        .call(Method::POST, path, Some(&m.admin.token), Some(body.clone()))
+        .await;
+    assert_eq!(status, 201, "{res}");
+    let sent = wait_for(
+        "the reminder at the Cloud API",
+        Duration::from_secs(20),
+        || {
+            let g = g.clone();
+            async move {
+                let sent = g.sent.lock().unwrap();
+                sent.first().map(|(_, _, body)| body.clone())
+            }
+        },
+    )
+    .await;
+    assert_eq!(sent["to"], "919900000007");
+    assert_eq!(sent["template"]["name"], "session_reminder");
+    let params = &sent["template"]["components"][0]["parameters"];
+    let mentor: String = sqlx::query_scalar("select name from users where id = $1")
+        .bind(m.mentor.id)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(params[0]["text"], mentor.as_str());
+    assert!(
+        params[1]["text"].as_str().unwrap().ends_with("UTC"),
+        "{params}"
+    );
+
+    // A cancelled meeting gets no reminder.
+    sqlx::query("update meetings set status = 'cancelled' where id = $1")
+        .bind(m.meeting_id)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let (status, _) = app
+        .call(Method::POST, path, Some(&m.admin.token), Some(body))
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(g.sent.lock().unwrap().len(), 1);
+    app.shutdown().await.unwrap();
+    qs::purge(&prefix).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn templates_are_sent_and_statuses_stored(db: PgPool) {
+    let (app, prefix, g) = spawn_with_graph(db).await;
     let student = create_user(&app.state, Role::Student).await;
     // No phone: nothing is queued.
     let none = whatsapp::queue_template(&app.state, student.id, TemplateKind::Reminder, vec![])
