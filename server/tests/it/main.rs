@@ -13,6 +13,7 @@ mod code_runs;
 mod connection_drain;
 mod crm;
 mod cross_cutting;
+mod esign;
 mod external_integrations;
 mod google_apis;
 mod google_signin;

@@ -37,7 +37,7 @@ pub fn hmac_sha256_hex(key: &str, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn hmac_sha1_hex(key: &str, body: &[u8]) -> String {
+pub fn hmac_sha1_hex(key: &str, body: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(key.as_bytes()).unwrap();
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
