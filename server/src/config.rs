@@ -103,6 +103,9 @@ pub struct QueueConfig {
     /// Base delay of the exponential backoff between attempts.
     pub backoff: Duration,
     pub outbox_poll: Duration,
+    /// A row handed to Redis but not settled after this long is handed over again (its job
+    /// was lost, e.g. Redis restarted without persistence).
+    pub redrive_after: Duration,
     pub cleanup_every: Duration,
     pub kpi_every: Duration,
 }
@@ -1565,6 +1568,7 @@ impl Config {
                 outbox_poll: Duration::from_millis(
                     env.parse("EMAIL_OUTBOX_POLL_MS", 2000)?.max(50),
                 ),
+                redrive_after: env.seconds("QUEUE_REDRIVE_AFTER_SECONDS", 120)?,
                 cleanup_every: env.seconds("CLEANUP_EVERY_SECONDS", 24 * 3600)?,
                 kpi_every: env.seconds("KPI_EVERY_SECONDS", 15 * 60)?,
             },

@@ -293,6 +293,13 @@ const QUEUES: &[Variable] = &[
         "How often the email outbox is relayed to the queue (at least 50).",
     ),
     var(
+        "QUEUE_REDRIVE_AFTER_SECONDS",
+        "120",
+        "Email outbox, webhook and WhatsApp rows handed to Redis but not settled after this \
+         long are handed over again (their job was lost, e.g. Redis restarted without \
+         persistence); a job still in Redis is not duplicated (its id is the row's).",
+    ),
+    var(
         "CLEANUP_EVERY_SECONDS",
         "86400",
         "Period of the cleanup job.",

@@ -18,9 +18,15 @@ use super::{QueueName, Queues};
 
 const BATCH: i64 = 100;
 
-pub async fn run(db: PgPool, queues: Queues, every: Duration, stop: CancellationToken) {
+pub async fn run(
+    db: PgPool,
+    queues: Queues,
+    every: Duration,
+    redrive_after: Duration,
+    stop: CancellationToken,
+) {
     loop {
-        match relay_once(&db, &queues).await {
+        match relay_once(&db, &queues, redrive_after).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "outbox rows enqueued"),
             Err(err) => tracing::warn!(error = %err, "email outbox relay failed; will retry"),
@@ -40,18 +46,24 @@ struct OutboxRow {
 }
 
 /// Enqueues one batch of pending rows; returns how many were enqueued.
-pub async fn relay_once(db: &PgPool, queues: &Queues) -> anyhow::Result<usize> {
-    // Rows handed over long ago but never settled (their job was removed from Redis,
-    // e.g. by a flush) are handed over again; the job id keeps a live job unique.
+pub async fn relay_once(
+    db: &PgPool,
+    queues: &Queues,
+    redrive_after: Duration,
+) -> anyhow::Result<usize> {
+    // Rows handed over a while ago but never settled (their job was lost from Redis, e.g.
+    // by a restart without persistence or a flush) are handed over again; the job id keeps
+    // a live job unique, and the worker skips a row that is already sent.
     let rows: Vec<OutboxRow> = sqlx::query_as(
         "update email_outbox set enqueued_at = now() where id in ( \
              select id from email_outbox \
              where sent_at is null and failed_at is null \
-               and (enqueued_at is null or enqueued_at < now() - interval '30 minutes') \
+               and (enqueued_at is null or enqueued_at < now() - make_interval(secs => $2)) \
              order by created_at limit $1 for update skip locked) \
          returning id, to_email, template",
     )
     .bind(BATCH)
+    .bind(redrive_after.as_secs_f64())
     .fetch_all(db)
     .await?;
     let mut enqueued = 0;

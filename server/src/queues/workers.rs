@@ -176,6 +176,7 @@ impl WorkerSet {
             state.db.clone(),
             state.queues.clone(),
             config.outbox_poll,
+            config.redrive_after,
             stop_relay.clone(),
         ));
         // Webhooks and WhatsApp sends whose job never reached Redis, same cadence.
@@ -183,6 +184,7 @@ impl WorkerSet {
             state.db.clone(),
             state.queues.clone(),
             config.outbox_poll,
+            config.redrive_after,
             stop_relay.clone(),
         ));
         tracing::info!(prefix = %config.prefix, "queue workers started");

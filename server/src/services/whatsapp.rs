@@ -121,13 +121,18 @@ async fn enqueue(queues: &Queues, id: Uuid) -> Result<(), crate::queues::QueueEr
 }
 
 /// Queued rows whose job was never added (Redis was down): added now.
-pub async fn relay_once(db: &PgPool, queues: &Queues) -> anyhow::Result<usize> {
+pub async fn relay_once(
+    db: &PgPool,
+    queues: &Queues,
+    redrive_after: std::time::Duration,
+) -> anyhow::Result<usize> {
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "update whatsapp_messages set enqueued_at = now() where id in ( \
            select id from whatsapp_messages where status = 'queued' \
-             and (enqueued_at is null or enqueued_at < now() - interval '10 minutes') \
+             and (enqueued_at is null or enqueued_at < now() - make_interval(secs => $1)) \
            order by created_at limit 100 for update skip locked) returning id",
     )
+    .bind(redrive_after.as_secs_f64())
     .fetch_all(db)
     .await?;
     for id in &ids {

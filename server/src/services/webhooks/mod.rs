@@ -208,14 +208,19 @@ async fn apply(state: &AppState, id: Uuid) -> Result<Value, JobError> {
 /// Rows that never reached a worker (queued while Redis was down, or their job was
 /// lost): queued again. The job id is the row id, so a row still waiting in Redis is
 /// not queued twice, and processing is exactly-once anyway.
-pub async fn relay_once(db: &PgPool, queues: &Queues) -> anyhow::Result<usize> {
+pub async fn relay_once(
+    db: &PgPool,
+    queues: &Queues,
+    redrive_after: Duration,
+) -> anyhow::Result<usize> {
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "update webhook_events set enqueued_at = now() where id in ( \
              select id from webhook_events where processed_at is null \
-               and (enqueued_at is null or enqueued_at < now() - interval '10 minutes') \
+               and (enqueued_at is null or enqueued_at < now() - make_interval(secs => $1)) \
              order by received_at limit 100 for update skip locked) \
          returning id",
     )
+    .bind(redrive_after.as_secs_f64())
     .fetch_all(db)
     .await?;
     for id in &ids {
@@ -227,7 +232,7 @@ pub async fn relay_once(db: &PgPool, queues: &Queues) -> anyhow::Result<usize> {
             return Err(err.into());
         }
     }
-    super::whatsapp::relay_once(db, queues).await?;
+    super::whatsapp::relay_once(db, queues, redrive_after).await?;
     // Captured payments whose invoice job was lost.
     for payment in super::payments::pending_invoices(db).await? {
         queues
@@ -243,9 +248,15 @@ pub async fn relay_once(db: &PgPool, queues: &Queues) -> anyhow::Result<usize> {
 }
 
 /// The relay loop, run by worker processes beside the email outbox relay.
-pub async fn run_relay(db: PgPool, queues: Queues, every: Duration, stop: CancellationToken) {
+pub async fn run_relay(
+    db: PgPool,
+    queues: Queues,
+    every: Duration,
+    redrive_after: Duration,
+    stop: CancellationToken,
+) {
     loop {
-        match relay_once(&db, &queues).await {
+        match relay_once(&db, &queues, redrive_after).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "webhook rows queued"),
             Err(err) => tracing::warn!(error = %err, "webhook relay failed; will retry"),
