@@ -449,6 +449,15 @@ impl SecurityConfig {
         for name in crate::services::rate_limit::LimitName::ALL {
             let var = name.env_var();
             let rule = match env.opt(var) {
+                // CODE_RUN_PER_MINUTE (the original setting) is the per-user ceiling of code
+                // runs unless RATE_LIMIT_CODE_RUN says otherwise.
+                None if name == crate::services::rate_limit::LimitName::CodeRun => LimitRule {
+                    per_user: Some(LimitWindow {
+                        max: env.parse::<u32>("CODE_RUN_PER_MINUTE", 10)?.max(1),
+                        window: Duration::from_secs(60),
+                    }),
+                    ..name.default_rule()
+                },
                 None => name.default_rule(),
                 Some(raw) => parse_limit_rule(raw).map_err(|reason| invalid(var, reason))?,
             };
@@ -912,7 +921,7 @@ pub struct Judge0Config {
     pub max_stdin_bytes: usize,
     pub cpu_time_limit_secs: f64,
     pub memory_limit_kb: u32,
-    pub runs_per_minute: u32,
+
     /// Ask Judge0 to answer with the result (`wait=true`); else runs are polled.
     pub wait: bool,
     pub languages_ttl: Duration,
@@ -1070,7 +1079,6 @@ impl ExternalConfig {
                     )?,
                     cpu_time_limit_secs: cpu,
                     memory_limit_kb: env.parse("CODE_RUN_MEMORY_KB", 128_000)?,
-                    runs_per_minute: env.parse::<u32>("CODE_RUN_PER_MINUTE", 10)?.max(1),
                     wait: env.bool("JUDGE0_WAIT", true)?,
                     languages_ttl: env.seconds("JUDGE0_LANGUAGES_TTL_SECONDS", 3600)?,
                 })

@@ -453,13 +453,13 @@ const SECURITY: &[Variable] = &[
     ),
     var(
         "RATE_LIMIT_CODE_RUN",
-        "user=30/1m,client=120/1m",
-        "Code runs (with `CODE_RUN_PER_MINUTE`).",
+        "user=10/1m,client=120/1m",
+        "Code runs (`POST /api/code/runs`); unset, the per-user part is `CODE_RUN_PER_MINUTE`.",
     ),
     var(
         "RATE_LIMIT_WEBHOOK",
         "client=600/1m",
-        "Inbound webhook calls.",
+        "Inbound webhook calls (Razorpay, WhatsApp, Exotel, Leegality, ElevenLabs), per address.",
     ),
     var(
         "JWT_KEY_ID",
@@ -758,7 +758,12 @@ const EXTERNAL: &[Variable] = &[
     ),
     var("CODE_RUN_CPU_SECONDS", "5", "CPU limit of a run, (0, 15]."),
     var("CODE_RUN_MEMORY_KB", "128000", "Memory limit of a run."),
-    var("CODE_RUN_PER_MINUTE", "10", "Runs per user per minute."),
+    var(
+        "CODE_RUN_PER_MINUTE",
+        "10",
+        "Runs per user per minute: the per-user part of the code-run limit unless \
+         `RATE_LIMIT_CODE_RUN` is set.",
+    ),
     secret(var(
         "ELEVENLABS_API_KEY",
         "",

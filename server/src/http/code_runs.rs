@@ -3,17 +3,17 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ClientAddr};
 use super::response::{Envelope, ok};
 use crate::auth::{AuthUser, RequireRole, roles};
-use crate::error::{AppError, AppResult, ErrorBody};
-use crate::services::code_runs::{self, CodeRun, Language, NewRun, RunError};
+use crate::error::{AppResult, ErrorBody};
+use crate::services::code_runs::{self, CodeRun, Language, NewRun};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -46,7 +46,8 @@ pub async fn list_languages(
 
 /// Runs a program (students). Limits: source ≤ `CODE_RUN_MAX_SOURCE_BYTES`, stdin ≤
 /// `CODE_RUN_MAX_STDIN_BYTES`, `CODE_RUN_CPU_SECONDS` of CPU, `CODE_RUN_MEMORY_KB` of
-/// memory, `CODE_RUN_PER_MINUTE` runs per user and minute. With `JUDGE0_WAIT` the result
+/// memory, `RATE_LIMIT_CODE_RUN` runs per user and client address (`CODE_RUN_PER_MINUTE`
+/// per user and minute by default). With `JUDGE0_WAIT` the result
 /// comes back at once (201); otherwise poll `GET /api/code/runs/{id}` (202).
 #[utoipa::path(
     post,
@@ -60,7 +61,7 @@ pub async fn list_languages(
         (status = 400, description = "Empty or oversized source or stdin, unknown language", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not a student", body = ErrorBody),
-        (status = 429, description = "Run limit per minute reached", body = ErrorBody,
+        (status = 429, description = "Run limit reached (`RATE_LIMIT_CODE_RUN`)", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds until runs are allowed again"))),
         (status = 502, description = "Judge0 answered badly", body = ErrorBody),
         (status = 503, description = "INTEGRATION_DISABLED or Judge0's circuit is open", body = ErrorBody),
@@ -69,29 +70,17 @@ pub async fn list_languages(
 )]
 pub async fn create_run(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     student: RequireRole<roles::Students>,
     ApiJson(new): ApiJson<NewRun>,
-) -> Response {
-    match code_runs::create(&state, student.user().id(), &new).await {
-        Ok(run) => {
-            let status = if run.status == "processing" {
-                StatusCode::ACCEPTED
-            } else {
-                StatusCode::CREATED
-            };
-            (status, ok(run)).into_response()
-        }
-        Err(RunError::Other(err)) => err.into_response(),
-        Err(RunError::RateLimited { retry_after_secs }) => {
-            let mut res = AppError::TooManyRequests(format!(
-                "too many code runs; try again in {retry_after_secs} seconds"
-            ))
-            .into_response();
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            res
-        }
-    }
+) -> AppResult<Response> {
+    let run = code_runs::create(&state, student.user().id(), &client, &new).await?;
+    let status = if run.status == "processing" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, ok(run)).into_response())
 }
 
 /// A run (its student or an admin); an unfinished run is refreshed from Judge0.

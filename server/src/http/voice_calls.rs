@@ -9,10 +9,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ClientAddr};
 use super::response::{Envelope, created, ok};
 use crate::auth::{AuthUser, RequireRole, Role, RoleSet};
 use crate::error::{AppResult, ErrorBody};
+use crate::services::rate_limit::{self, LimitName};
 use crate::services::voice_calls::{self, NewVoiceCall, VoiceCall, WebhookOutcome};
 use crate::state::AppState;
 
@@ -95,14 +96,18 @@ pub async fn get_call(
         (status = 200, description = "Accepted (recorded, ignored or for an unknown conversation)", body = Envelope<WebhookOutcome>),
         (status = 400, description = "Body is not JSON", body = ErrorBody),
         (status = 401, description = "Signature missing, wrong or outside the time tolerance", body = ErrorBody),
+        (status = 429, description = "Too many webhook requests from this client address (`RATE_LIMIT_WEBHOOK`)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until requests are allowed again"))),
         (status = 503, description = "INTEGRATION_DISABLED", body = ErrorBody)
     )
 )]
 pub async fn elevenlabs_webhook(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<Envelope<WebhookOutcome>>> {
+    rate_limit::enforce(&state, LimitName::Webhook, None, &client).await?;
     let signature = headers
         .get(voice_calls::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());

@@ -24,11 +24,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiQuery, WebhookBody};
+use super::extract::{ApiQuery, ClientAddr, WebhookBody};
 use super::response::{Envelope, ok};
 use crate::config::Secret;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::services::integrations::IntegrationId;
+use crate::services::rate_limit::{self, LimitName};
 use crate::services::webhooks::{self, Accepted, Inbound, Provider, signature};
 use crate::state::AppState;
 
@@ -104,14 +105,18 @@ fn json_body(body: &[u8]) -> AppResult<Value> {
         (status = 400, description = "Signed but not a JSON event", body = ErrorBody),
         (status = 401, description = "Missing or wrong X-Razorpay-Signature", body = ErrorBody),
         (status = 413, description = "Body over WEBHOOK_BODY_LIMIT_BYTES", body = ErrorBody),
+        (status = 429, description = "Too many webhook requests from this client address (`RATE_LIMIT_WEBHOOK`)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until requests are allowed again"))),
         (status = 503, description = "RAZORPAY_WEBHOOK_SECRET unset (INTEGRATION_DISABLED), or the database is down", body = ErrorBody)
     )
 )]
 async fn razorpay(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     WebhookBody(body): WebhookBody,
 ) -> AppResult<Json<Envelope<Ack>>> {
+    rate_limit::enforce(&state, LimitName::Webhook, None, &client).await?;
     let key = secret(
         &state,
         IntegrationId::RazorpayWebhooks,
@@ -172,13 +177,17 @@ pub struct HubQuery {
     responses(
         (status = 200, description = "The challenge, as text/plain", body = String, content_type = "text/plain"),
         (status = 403, description = "Wrong mode or verify token", body = ErrorBody),
+        (status = 429, description = "Too many webhook requests from this client address (`RATE_LIMIT_WEBHOOK`)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until requests are allowed again"))),
         (status = 503, description = "WHATSAPP_APP_SECRET / WHATSAPP_VERIFY_TOKEN unset (INTEGRATION_DISABLED)", body = ErrorBody)
     )
 )]
 async fn whatsapp_verify(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiQuery(query): ApiQuery<HubQuery>,
 ) -> AppResult<Response> {
+    rate_limit::enforce(&state, LimitName::Webhook, None, &client).await?;
     let expected = secret(
         &state,
         IntegrationId::WhatsAppWebhooks,
@@ -217,14 +226,18 @@ async fn whatsapp_verify(
         (status = 400, description = "Signed but not a JSON object", body = ErrorBody),
         (status = 401, description = "Missing or wrong X-Hub-Signature-256", body = ErrorBody),
         (status = 413, description = "Body over WEBHOOK_BODY_LIMIT_BYTES", body = ErrorBody),
+        (status = 429, description = "Too many webhook requests from this client address (`RATE_LIMIT_WEBHOOK`)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until requests are allowed again"))),
         (status = 503, description = "WHATSAPP_APP_SECRET / WHATSAPP_VERIFY_TOKEN unset (INTEGRATION_DISABLED)", body = ErrorBody)
     )
 )]
 async fn whatsapp(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     WebhookBody(body): WebhookBody,
 ) -> AppResult<Json<Envelope<Ack>>> {
+    rate_limit::enforce(&state, LimitName::Webhook, None, &client).await?;
     let app_secret = secret(
         &state,
         IntegrationId::WhatsAppWebhooks,
@@ -280,15 +293,19 @@ pub struct TokenQuery {
         (status = 400, description = "No CallSid, or an unreadable body", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 413, description = "Body over WEBHOOK_BODY_LIMIT_BYTES", body = ErrorBody),
+        (status = 429, description = "Too many webhook requests from this client address (`RATE_LIMIT_WEBHOOK`)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until requests are allowed again"))),
         (status = 503, description = "EXOTEL_WEBHOOK_TOKEN unset (INTEGRATION_DISABLED)", body = ErrorBody)
     )
 )]
 async fn exotel_status(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiQuery(query): ApiQuery<TokenQuery>,
     headers: HeaderMap,
     WebhookBody(body): WebhookBody,
 ) -> AppResult<Json<Envelope<Ack>>> {
+    rate_limit::enforce(&state, LimitName::Webhook, None, &client).await?;
     let expected = secret(
         &state,
         IntegrationId::ExotelWebhooks,
@@ -364,13 +381,17 @@ struct LeegalityEvent {
         (status = 400, description = "Not a JSON object with a documentId", body = ErrorBody),
         (status = 401, description = "Missing or wrong mac", body = ErrorBody),
         (status = 413, description = "Body over WEBHOOK_BODY_LIMIT_BYTES", body = ErrorBody),
+        (status = 429, description = "Too many webhook requests from this client address (`RATE_LIMIT_WEBHOOK`)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until requests are allowed again"))),
         (status = 503, description = "LEEGALITY_PRIVATE_SALT unset (INTEGRATION_DISABLED)", body = ErrorBody)
     )
 )]
 async fn leegality(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     WebhookBody(body): WebhookBody,
 ) -> AppResult<Json<Envelope<Ack>>> {
+    rate_limit::enforce(&state, LimitName::Webhook, None, &client).await?;
     let salt = secret(
         &state,
         IntegrationId::LeegalityWebhooks,

@@ -10,7 +10,7 @@
 //! `AUTHN_HEADER` default) or `X-RapidAPI-Key` + `X-RapidAPI-Host` on RapidAPI).
 //! Base64 fields may carry line breaks (Ruby's encoder), so they are stripped.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::integrations::{HttpClient, IntegrationId};
-use super::rate_limit::FailureLimiter;
+use super::rate_limit::{self, LimitName};
 use crate::auth::AuthUser;
 use crate::config::{Judge0Auth, Judge0Config};
 use crate::error::{AppError, AppResult};
@@ -143,64 +143,42 @@ struct Submission {
     memory: Option<i64>,
 }
 
-/// Runs are limited per user and minute; `Err(Some(secs))` says when to retry.
-pub enum RunError {
-    RateLimited { retry_after_secs: u64 },
-    Other(AppError),
-}
-
-impl From<AppError> for RunError {
-    fn from(e: AppError) -> Self {
-        RunError::Other(e)
-    }
-}
-
-impl From<sqlx::Error> for RunError {
-    fn from(e: sqlx::Error) -> Self {
-        RunError::Other(e.into())
-    }
-}
-
-pub async fn create(state: &AppState, user_id: Uuid, new: &NewRun) -> Result<CodeRun, RunError> {
+/// Starts a run of `user_id`'s program, counted against `RATE_LIMIT_CODE_RUN` for the user
+/// and the client address.
+pub async fn create(
+    state: &AppState,
+    user_id: Uuid,
+    client: &str,
+    new: &NewRun,
+) -> AppResult<CodeRun> {
     let (cfg, http) = config(state)?;
     if new.source.trim().is_empty() {
-        return Err(AppError::validation("source must not be empty").into());
+        return Err(AppError::validation("source must not be empty"));
     }
     if new.source.len() > cfg.max_source_bytes {
         return Err(AppError::validation(format!(
             "source must be at most {} bytes",
             cfg.max_source_bytes
-        ))
-        .into());
+        )));
     }
     let stdin = new.stdin.as_deref().unwrap_or("");
     if stdin.len() > cfg.max_stdin_bytes {
         return Err(AppError::validation(format!(
             "stdin must be at most {} bytes",
             cfg.max_stdin_bytes
-        ))
-        .into());
+        )));
     }
-    let limiter = FailureLimiter::uses(
-        "code-runs",
-        &user_id.to_string(),
-        cfg.runs_per_minute,
-        Duration::from_secs(60),
-    );
-    let mut redis = state.redis.clone();
-    if let Some(retry_after_secs) = limiter.blocked(&mut redis).await? {
-        return Err(RunError::RateLimited { retry_after_secs });
-    }
+    rate_limit::enforce(state, LimitName::CodeRun, Some(user_id), client).await?;
     if !languages(state)
         .await?
         .iter()
         .any(|l| l.id == new.language_id)
     {
-        return Err(
-            AppError::validation(format!("unknown language id {}", new.language_id)).into(),
-        );
+        return Err(AppError::validation(format!(
+            "unknown language id {}",
+            new.language_id
+        )));
     }
-    limiter.record_failure(&mut redis).await?;
 
     let id = Uuid::new_v4();
     sqlx::query(
@@ -243,12 +221,12 @@ pub async fn create(state: &AppState, user_id: Uuid, new: &NewRun) -> Result<Cod
     let submission: Submission = match sent {
         Ok(res) => match http.json(res).await {
             Ok(s) => s,
-            Err(err) => return Err(fail(state, id, err.into()).await.into()),
+            Err(err) => return Err(fail(state, id, err.into()).await),
         },
-        Err(err) => return Err(fail(state, id, err.into()).await.into()),
+        Err(err) => return Err(fail(state, id, err.into()).await),
     };
     store(state, id, &submission).await?;
-    Ok(fetch(state, id).await?)
+    fetch(state, id).await
 }
 
 /// Marks the run failed with the (secret-free) reason and hands the error back.

@@ -92,7 +92,7 @@ impl LimitName {
             LimitName::Resend => (None, per(10, 3600)),
             LimitName::Pairing => (per(20, 600), per(60, 600)),
             LimitName::Upload => (per(60, 3600), per(200, 3600)),
-            LimitName::CodeRun => (per(30, 60), per(120, 60)),
+            LimitName::CodeRun => (per(10, 60), per(120, 60)),
             LimitName::Webhook => (None, per(600, 60)),
         };
         LimitRule {

@@ -374,10 +374,51 @@ async fn runs_without_wait_are_polled(db: PgPool) {
     );
 }
 
+/// `RATE_LIMIT_CODE_RUN`, the shared limiter's rule, wins over `CODE_RUN_PER_MINUTE`.
+#[sqlx::test(migrations = false)]
+async fn the_shared_code_run_rule_wins_over_code_run_per_minute(db: PgPool) {
+    let (base, _rec) = judge0(Judge0::default()).await;
+    let app = app(
+        db,
+        &base,
+        &[
+            ("CODE_RUN_PER_MINUTE", "5"),
+            ("RATE_LIMIT_CODE_RUN", "user=1/1m"),
+        ],
+    )
+    .await;
+    let student = create_user(&app.state, Role::Student).await;
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/code/runs",
+            Some(&student.token),
+            Some(run("print(1)", "")),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/code/runs",
+            Some(&student.token),
+            Some(run("print(1)", "")),
+        )
+        .await;
+    assert_eq!(s, 429, "{body}");
+    assert_eq!(body["error"]["code"], "TOO_MANY_REQUESTS");
+}
+
 #[sqlx::test(migrations = false)]
 async fn runs_are_rate_limited_per_user(db: PgPool) {
     let (base, _rec) = judge0(Judge0::default()).await;
-    let app = app(db, &base, &[("CODE_RUN_PER_MINUTE", "2")]).await;
+    // The harness turns every RATE_LIMIT_* off; unset, CODE_RUN_PER_MINUTE is the rule.
+    let app = app(
+        db,
+        &base,
+        &[("CODE_RUN_PER_MINUTE", "2"), ("RATE_LIMIT_CODE_RUN", "")],
+    )
+    .await;
     let student = create_user(&app.state, Role::Student).await;
     for _ in 0..2 {
         let (s, body) = app

@@ -489,7 +489,6 @@ fn judge0(config: &Config) -> Option<Settings> {
             .value("CODE_RUN_MAX_STDIN_BYTES", j.max_stdin_bytes)
             .value("CODE_RUN_CPU_SECONDS", j.cpu_time_limit_secs)
             .value("CODE_RUN_MEMORY_KB", j.memory_limit_kb)
-            .value("CODE_RUN_PER_MINUTE", j.runs_per_minute)
             .opt_secret(j.api_key.as_ref()),
     )
 }
