@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
         attempts: 1,
         backoff: Duration::from_millis(1000),
         outbox_poll: Duration::from_secs(1),
-        redrive_after: Duration::from_secs(120),
+        redrive_after: Duration::from_secs(600),
         cleanup_every: Duration::from_secs(86_400),
         kpi_every: Duration::from_secs(900),
     };

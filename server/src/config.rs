@@ -1576,7 +1576,7 @@ impl Config {
                 outbox_poll: Duration::from_millis(
                     env.parse("EMAIL_OUTBOX_POLL_MS", 2000)?.max(50),
                 ),
-                redrive_after: env.seconds("QUEUE_REDRIVE_AFTER_SECONDS", 120)?,
+                redrive_after: env.seconds("QUEUE_REDRIVE_AFTER_SECONDS", 600)?,
                 cleanup_every: env.seconds("CLEANUP_EVERY_SECONDS", 24 * 3600)?,
                 kpi_every: env.seconds("KPI_EVERY_SECONDS", 15 * 60)?,
             },

@@ -294,7 +294,7 @@ const QUEUES: &[Variable] = &[
     ),
     var(
         "QUEUE_REDRIVE_AFTER_SECONDS",
-        "120",
+        "600",
         "Email outbox, webhook and WhatsApp rows handed to Redis but not settled after this \
          long are handed over again (their job was lost, e.g. Redis restarted without \
          persistence); a job still in Redis is not duplicated (its id is the row's).",

@@ -167,10 +167,6 @@ async fn every_integration_is_listed_configured_without_secrets(db: PgPool) {
         "inferred from the RapidAPI host"
     );
     assert_eq!(
-        row(&list, "judge0")["settings"]["CODE_RUN_PER_MINUTE"],
-        "10"
-    );
-    assert_eq!(
         row(&list, "elevenlabs")["settings"]["ELEVENLABS_AGENT_ID"],
         "agent_aarya"
     );
