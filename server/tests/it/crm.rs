@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::support::queues as qs;
+use crate::support::standin::serve;
 use crate::support::wait::wait_for;
 use crate::support::{TestApp, create_user};
 use crate::webhooks::{EXOTEL_TOKEN, post_raw, webhook_env};
@@ -96,10 +97,8 @@ async fn stand_in() -> (String, Exotel) {
         .route("/v1/Accounts/{sid}/Calls/connect", post(connect))
         .route("/v1/Accounts/{sid}/Sms/send", post(sms))
         .with_state(ex.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), ex)
+    let (base, _) = serve(app).await;
+    (base, ex)
 }
 
 fn exotel_env(env: &mut HashMap<String, String>, base: &str) {

@@ -29,6 +29,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::support::queues as qs;
+use crate::support::standin::serve;
 use crate::support::wait::wait_for;
 use crate::support::{TestApp, create_user};
 use crate::webhooks::{LEEGALITY_SALT, hmac_sha1_hex, post_raw, webhook_env};
@@ -116,9 +117,7 @@ async fn the_pap_agreement_is_signed_and_its_pdf_kept_and_downloadable(db: PgPoo
         .route("/v3.0/sign/request", post(sign_request))
         .route("/v3.3/document/fetchDocument", get(fetch_document))
         .with_state(l.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (base, _) = serve(router).await;
     let bucket = format!("docs-{}", &Uuid::new_v4().simple().to_string()[..10]);
     let (app, prefix) = qs::spawn(db, |env| {
         webhook_env(env);

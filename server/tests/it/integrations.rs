@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::support::app::{free_port, test_env};
+use crate::support::standin::serve;
 use crate::support::{TestApp, create_user, logs};
 
 /// An API key the client knows as a secret (sent in a header).
@@ -101,10 +102,7 @@ async fn answer(State(s): State<StandIn>, req: Request) -> Response {
 /// Starts a stand-in on 127.0.0.1:0; returns its base URL.
 async fn start(state: StandIn) -> String {
     let app = axum::Router::new().fallback(answer).with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    serve(app).await.0
 }
 
 /// Short everything, and a breaker that stays out of the way unless a test lowers it.

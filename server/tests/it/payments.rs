@@ -37,6 +37,7 @@ use uuid::Uuid;
 
 use crate::support::queues as qs;
 use crate::support::services::{self, mail_dir};
+use crate::support::standin::serve;
 use crate::support::wait::wait_for;
 use crate::support::{TestApp, create_user};
 use crate::webhooks::{hmac_sha256_hex, razorpay_webhook, webhook_env};
@@ -127,10 +128,8 @@ async fn stand_in() -> (String, Razorpay) {
         .route("/v1/orders", post(create_order))
         .route("/v1/payments/{id}/refund", post(create_refund))
         .with_state(rp.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), rp)
+    let (base, _) = serve(app).await;
+    (base, rp)
 }
 
 fn razorpay_env(env: &mut std::collections::HashMap<String, String>, base: &str) {

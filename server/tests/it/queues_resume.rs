@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 
 use crate::support::app::free_port;
 use crate::support::queues as qs;
+use crate::support::standin::serve;
 use crate::support::wait::wait_for;
 use crate::support::{TestApp, create_user};
 
@@ -96,10 +97,8 @@ pub(crate) async fn start_gateway(mode: Mode, delay: Duration) -> (String, Gatew
         .route("/v1/chat/completions", post(completions))
         .route("/resume.txt", get(|| async { RESUME }))
         .with_state(g.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), g)
+    let (base, _) = serve(app).await;
+    (base, g)
 }
 
 pub(crate) fn llm_env(

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::support::queues as qs;
+use crate::support::standin::serve;
 use crate::support::wait::wait_for;
 use crate::support::{TestApp, create_user};
 use crate::webhooks::{WA_APP_SECRET, hmac_sha256_hex, post_raw, webhook_env};
@@ -84,9 +85,7 @@ async fn spawn_with_graph(db: PgPool) -> (TestApp, String, Graph) {
     let router = axum::Router::new()
         .route("/{version}/{phone}/messages", post(messages))
         .with_state(g.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (base, _) = serve(router).await;
     let (app, prefix) = qs::spawn(db, |env| {
         webhook_env(env);
         env.insert("WHATSAPP_ACCESS_TOKEN".into(), ACCESS_TOKEN.into());
