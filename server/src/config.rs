@@ -172,6 +172,9 @@ pub struct RealtimeConfig {
     pub redis_prefix: String,
     /// Largest Socket.IO HTTP long-polling request body (engine.io `max_payload`).
     pub socketio_max_payload: u64,
+    /// Packets buffered per socket before an emit to it fails: a burst (a room of
+    /// hundreds joining at once, each announced to all) must fit.
+    pub socketio_max_buffered: usize,
     /// Largest Socket.IO / relay WebSocket message.
     pub ws_max_message: usize,
     /// A replica that misses heartbeats this long is considered dead and its
@@ -1587,6 +1590,10 @@ impl Config {
                     .unwrap_or("mas")
                     .to_string(),
                 socketio_max_payload: env.parse("SOCKETIO_MAX_PAYLOAD_BYTES", 1_000_000)?,
+                socketio_max_buffered: positive(
+                    env.parse("SOCKETIO_MAX_BUFFERED_PACKETS", 2048)?,
+                    "SOCKETIO_MAX_BUFFERED_PACKETS",
+                )?,
                 ws_max_message: env.parse("WS_MAX_MESSAGE_BYTES", 1024 * 1024)?,
                 presence_ttl: env.seconds("PRESENCE_TTL_SECONDS", 30)?,
                 terminal_pairing_ttl: env.seconds("TERMINAL_PAIRING_TTL_SECONDS", 300)?,

@@ -62,6 +62,7 @@ pub fn build_state(
         redis,
         shutdown,
         started_at: Instant::now(),
+        readiness: Arc::default(),
         storage: Arc::default(),
         connections: Default::default(),
         metrics: Arc::default(),

@@ -37,8 +37,35 @@ enum Command {
     ConfigReference,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    limit_malloc_arenas();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// glibc gives each thread that allocates its own arena (up to 8 per core), and each
+/// keeps its freed memory: about 20 MiB of a mostly idle server's 40 MiB of heap. Two
+/// arenas serve the runtime's worker threads as fast. Must run before any thread
+/// starts; `MALLOC_ARENA_MAX` in the environment still wins.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help, --version: stdout, exit 0.

@@ -24,6 +24,8 @@ pub struct AppState {
     /// Cancelled when shutdown starts: health turns 503, long-lived connections drain.
     pub shutdown: CancellationToken,
     pub started_at: Instant,
+    /// `/api/health`'s probe, shared by concurrent callers.
+    pub readiness: Arc<crate::services::readiness::Readiness>,
     /// BullMQ producers (every role can enqueue; workers run per PROCESS_ROLE).
     pub queues: crate::queues::Queues,
     /// Drain mode of the long-lived connections (operator drain and SIGTERM).

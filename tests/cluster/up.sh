@@ -171,9 +171,17 @@ chmod 600 "$KCFG"
 
 # ---- process helpers ------------------------------------------------------------------
 start() {   # start NAME ARGS... : detached (own session), log + pid file in STATE_DIR
-  local name=$1; shift
+  local name=$1 pid; shift
   setsid "$BIN/$name" "$@" >"$STATE_DIR/$name.log" 2>&1 </dev/null &
-  echo $! >"$STATE_DIR/$name.pid"
+  pid=$!
+  echo "$pid" >"$STATE_DIR/$name.pid"
+  # Until the forked shell has exec'd, /proc shows the shell's command line, which alive()
+  # would take for "exited" (seen on a busy machine): wait for the exec, bounded.
+  for _ in $(seq 250); do
+    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$BIN/$name " && return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.02
+  done
 }
 wait_for() {   # wait_for DESC COMPONENT CMD... : bounded poll; fail fast if COMPONENT died
   local desc=$1 comp=$2 deadline=$(( $(date +%s) + TIMEOUT )); shift 2

@@ -2,7 +2,10 @@
 // relays M `signal:ice` messages (at most W unacked) and every receiver records send→receive
 // latency. Receivers are spread over P child processes (IPC-coordinated) so the client side is
 // not the bottleneck; each process reports its CPU use. Prints one JSON result line.
-//   node bench-fanout.mjs <url> <config json file>
+// With a rate the sender is paced (message k is sent no earlier than k/rate s after the start,
+// still at most W unacked): latency at an offered load both servers sustain, instead of the
+// queueing delay of a saturated run.
+//   node bench-fanout.mjs <url> <config json file> [messages per second]
 // config: {meetingId, sender, receivers: [token..], messages, window, processes}
 import { fork } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -73,7 +76,8 @@ async function receiver() {
 
 // ------------------------------------------------------------------ driver
 async function driver() {
-  const [url, configPath] = process.argv.slice(2);
+  const [url, configPath, rateArg] = process.argv.slice(2);
+  const rate = Number(rateArg) || 0;
   const cfg = JSON.parse(readFileSync(configPath, "utf8"));
   const { meetingId, messages, window: win } = cfg;
   const procs = Math.max(1, Math.min(cfg.processes || 1, cfg.receivers.length));
@@ -114,9 +118,19 @@ async function driver() {
     let inFlight = 0;
     let sent = 0;
     let nacks = 0;
+    let timer = null;
     await new Promise((resolve) => {
       const pump = () => {
         while (inFlight < win && sent < count) {
+          // Paced: wait for this message's slot (in the warm-up round too).
+          const wait = rate ? started + (sent * 1000) / rate - now() : 0;
+          if (wait > 0) {
+            timer ??= setTimeout(() => {
+              timer = null;
+              pump();
+            }, wait);
+            return;
+          }
           inFlight++;
           sent++;
           const payload = { round: id, seq: sent, t: now(), candidate: "candidate:1 1 udp 2122260223 10.0.0.1 50000 typ host" };
@@ -144,6 +158,7 @@ async function driver() {
       receivers: cfg.receivers.length,
       messages: count,
       window: win,
+      rate: rate || null,
       clientProcesses: procs + 1,
       deliveries: received,
       lost: expected - received,

@@ -319,6 +319,11 @@ const REALTIME: &[Variable] = &[
         "Largest Socket.IO long-polling request body.",
     ),
     var(
+        "SOCKETIO_MAX_BUFFERED_PACKETS",
+        "2048",
+        "Packets buffered per socket before an emit to it fails (a slow client); a join burst of a large room must fit.",
+    ),
+    var(
         "WS_MAX_MESSAGE_BYTES",
         "1048576",
         "Largest Socket.IO or terminal relay WebSocket message.",

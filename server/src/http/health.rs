@@ -1,7 +1,7 @@
 //! Liveness and readiness. `/api/health` is load-bearing: the operator's blue/green
 //! gate promotes a color only when it answers 200 with `"success": true`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -11,9 +11,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::services::readiness;
 use crate::state::AppState;
-
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DependencyCheck {
@@ -55,30 +54,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(live))
 }
 
-async fn timed<F, E>(check: F) -> DependencyCheck
-where
-    F: std::future::Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    let started = Instant::now();
-    let outcome = tokio::time::timeout(CHECK_TIMEOUT, check).await;
-    let latency_ms = started.elapsed().as_millis() as u64;
-    match outcome {
-        Ok(Ok(())) => DependencyCheck {
-            status: "up",
-            latency_ms,
-            error: None,
-        },
-        Ok(Err(e)) => DependencyCheck {
-            status: "down",
-            latency_ms,
-            error: Some(e.to_string()),
-        },
-        Err(_) => DependencyCheck {
-            status: "down",
-            latency_ms,
-            error: Some("timed out".into()),
-        },
+impl From<&readiness::Check> for DependencyCheck {
+    fn from(check: &readiness::Check) -> Self {
+        DependencyCheck {
+            status: if check.up { "up" } else { "down" },
+            latency_ms: check.latency.as_millis() as u64,
+            error: check.error.clone(),
+        }
     }
 }
 
@@ -93,21 +75,11 @@ where
     )
 )]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport>) {
-    let db = state.db.clone();
-    let mut redis = state.redis.clone();
-    let (database, redis) = tokio::join!(
-        timed(async move { sqlx::query("select 1").execute(&db).await.map(|_| ()) }),
-        timed(async move {
-            redis::cmd("PING")
-                .query_async::<String>(&mut redis)
-                .await
-                .map(|_| ())
-        }),
-    );
+    let probe = state.readiness.probe(&state.db, &state.redis).await;
     // Only shutdown counts: the operator's connection drain (internal port) must leave
     // a drained color healthy, as the instant-rollback target.
     let draining = state.shutdown.is_cancelled();
-    let healthy = database.status == "up" && redis.status == "up";
+    let healthy = probe.healthy();
     let success = healthy && !draining;
     let status = match (healthy, draining) {
         (_, true) => "draining",
@@ -124,7 +96,10 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
         Json(HealthReport {
             success,
             status,
-            checks: Checks { database, redis },
+            checks: Checks {
+                database: (&probe.database).into(),
+                redis: (&probe.redis).into(),
+            },
             version: state.config.app_version.clone(),
             uptime_seconds: state.started_at.elapsed().as_secs(),
         }),

@@ -111,6 +111,7 @@ impl Realtime {
         let (svc, io) = SocketIo::builder()
             .with_state(ctx.clone())
             .max_payload(cfg.socketio_max_payload)
+            .max_buffer_size(cfg.socketio_max_buffered)
             .ws_max_message_size(cfg.ws_max_message)
             .ws_max_frame_size(cfg.ws_max_message)
             .with_adapter::<SioAdapter>(adapter)

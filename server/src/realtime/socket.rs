@@ -151,17 +151,28 @@ fn ack_ok(ack: Ack, extra: Value) {
     if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
         body.extend(extra);
     }
-    let _ = ack.send(&body);
+    send_ack(ack, &body);
+}
+
+/// A reply the client waits for; when the socket's outgoing buffer is full
+/// (`SOCKETIO_MAX_BUFFERED_PACKETS`) it is lost and the client's ack times out, so say so.
+fn send_ack(ack: Ack, body: &Value) {
+    if let Err(err) = ack.send(body) {
+        tracing::warn!(error = %err, "could not send a Socket.IO ack");
+    }
 }
 
 fn ack_err(ack: Ack, err: &AppError) {
     if let AppError::Internal(cause) = err {
         tracing::error!(error = format!("{cause:#}"), "socket handler failed");
     }
-    let _ = ack.send(&json!({
-        "ok": false,
-        "error": { "code": err.code(), "message": err.to_string() }
-    }));
+    send_ack(
+        ack,
+        &json!({
+            "ok": false,
+            "error": { "code": err.code(), "message": err.to_string() }
+        }),
+    );
 }
 
 fn parse<T>(data: Result<T, socketioxide::ParserError>) -> Result<T, AppError> {
@@ -202,19 +213,28 @@ pub(crate) async fn authenticate(
         .await
         .map_err(|e| ConnectRejected(format!("unauthorized: {e}")))?;
     s.extensions.insert(SessionClock::new(claims.exp));
+    s.join(user_room(claims.sub));
     s.extensions.insert(claims);
     s.extensions.insert(JoinedMeetings::default());
+    register_handlers(&s);
     Ok(())
 }
 
+/// Runs once the socket is connected (socketioxide spawns it after sending CONNECT):
+/// its handlers and its user room were set up by [`authenticate`] already.
 pub(crate) async fn on_connect(
     s: Socket,
     Extension(claims): Extension<Claims>,
     State(ctx): State<Ctx>,
 ) {
-    // Handlers first: the client may emit as soon as it is connected, and an
-    // event arriving before its handler exists is dropped.
+    announce_online(s, claims.sub, ctx).await;
+}
 
+/// Registered in the connect middleware, which socketioxide awaits before it sends the
+/// CONNECT packet: the connect handler is spawned after that packet, so under load a
+/// client's first event (its `meeting:join` right after connecting) could be read before
+/// a handler registered there exists, and be dropped with its ack never sent.
+fn register_handlers(s: &Socket) {
     s.on("auth:refresh", auth_refresh);
     s.on("meeting:join", meeting_join);
     s.on("meeting:leave", meeting_leave);
@@ -225,13 +245,14 @@ pub(crate) async fn on_connect(
     s.on("recording:start", recording_start);
     s.on("recording:stop", recording_stop);
     s.on_disconnect(on_disconnect);
+}
 
-    s.join(user_room(claims.sub));
-    match ctx.presence.socket_connected(claims.sub).await {
+async fn announce_online(s: Socket, user: Uuid, ctx: Ctx) {
+    match ctx.presence.socket_connected(user).await {
         Ok(true) => {
             let _ = s
                 .broadcast()
-                .emit("presence:online", &json!({ "userId": claims.sub }))
+                .emit("presence:online", &json!({ "userId": user }))
                 .await;
         }
         Ok(false) => {}

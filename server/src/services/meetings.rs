@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::page::{Page, PageRequest};
+use super::page::{Counted, Page, PageRequest};
 use crate::auth::AuthUser;
 use crate::error::{AppError, AppResult};
 
@@ -55,13 +55,9 @@ pub async fn list_for_user(
     user_id: Uuid,
     page: PageRequest,
 ) -> AppResult<Page<Meeting>> {
-    let total: i64 =
-        sqlx::query_scalar("select count(*) from meetings where mentor_id = $1 or student_id = $1")
-            .bind(user_id)
-            .fetch_one(db)
-            .await?;
-    let items = sqlx::query_as::<_, Meeting>(
-        "select id, booking_id, mentor_id, student_id, starts_at, ends_at, status, created_at \
+    let rows = sqlx::query_as::<_, Counted<Meeting>>(
+        "select id, booking_id, mentor_id, student_id, starts_at, ends_at, status, created_at, \
+         count(*) over () as total_count \
          from meetings where mentor_id = $1 or student_id = $1 \
          order by starts_at, id limit $2 offset $3",
     )
@@ -70,5 +66,14 @@ pub async fn list_for_user(
     .bind(page.offset())
     .fetch_all(db)
     .await?;
-    Ok(Page::new(items, page, total))
+    Page::from_counted(rows, page, async {
+        let total = sqlx::query_scalar(
+            "select count(*) from meetings where mentor_id = $1 or student_id = $1",
+        )
+        .bind(user_id)
+        .fetch_one(db)
+        .await?;
+        Ok(total)
+    })
+    .await
 }

@@ -29,6 +29,7 @@ pub mod payments;
 pub mod queue_admin;
 pub mod rate_limit;
 pub mod razorpay;
+pub mod readiness;
 pub mod realtime;
 pub mod recruiter;
 pub mod resume_analysis;

@@ -83,6 +83,39 @@ impl<T> Page<T> {
     }
 }
 
+/// A list row carrying its query's total (`count(*) over () as total_count`), so a page
+/// and its total come from one statement (one round trip instead of count + page).
+#[derive(Debug, sqlx::FromRow)]
+pub struct Counted<T> {
+    #[sqlx(flatten)]
+    pub item: T,
+    pub total_count: i64,
+}
+
+impl<T> Page<T> {
+    /// The page from counted rows. An empty page past the end carries no total, so
+    /// `count` is asked only then (and not at all for an empty first page).
+    pub async fn from_counted<F>(
+        rows: Vec<Counted<T>>,
+        request: PageRequest,
+        count: F,
+    ) -> AppResult<Self>
+    where
+        F: std::future::Future<Output = AppResult<i64>>,
+    {
+        let total = match rows.first() {
+            Some(row) => row.total_count,
+            None if request.offset() == 0 => 0,
+            None => count.await?,
+        };
+        Ok(Page::new(
+            rows.into_iter().map(|r| r.item).collect(),
+            request,
+            total,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{MAX_PAGE, PageRequest};

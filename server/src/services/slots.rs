@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::db::{Violation, violation};
-use super::page::{Page, PageRequest};
+use super::page::{Counted, Page, PageRequest};
 use crate::error::{AppError, AppResult};
 
 /// Longest slot a mentor may publish.
@@ -107,12 +107,9 @@ pub async fn list_for_mentor(
     mentor_id: Uuid,
     page: PageRequest,
 ) -> AppResult<Page<Slot>> {
-    let total: i64 = sqlx::query_scalar("select count(*) from mentor_slots where mentor_id = $1")
-        .bind(mentor_id)
-        .fetch_one(db)
-        .await?;
-    let items = sqlx::query_as::<_, Slot>(
-        "select id, mentor_id, starts_at, ends_at, status, created_at from mentor_slots \
+    let rows = sqlx::query_as::<_, Counted<Slot>>(
+        "select id, mentor_id, starts_at, ends_at, status, created_at, \
+         count(*) over () as total_count from mentor_slots \
          where mentor_id = $1 order by starts_at, id limit $2 offset $3",
     )
     .bind(mentor_id)
@@ -120,7 +117,14 @@ pub async fn list_for_mentor(
     .bind(page.offset())
     .fetch_all(db)
     .await?;
-    Ok(Page::new(items, page, total))
+    Page::from_counted(rows, page, async {
+        let total = sqlx::query_scalar("select count(*) from mentor_slots where mentor_id = $1")
+            .bind(mentor_id)
+            .fetch_one(db)
+            .await?;
+        Ok(total)
+    })
+    .await
 }
 
 /// Shared WHERE clause of the open-slot search; a macro so the SQL stays `&'static str`.
@@ -141,17 +145,9 @@ pub async fn list_open(db: &PgPool, query: &OpenSlotQuery) -> AppResult<Page<Slo
     {
         return Err(AppError::validation("to must be after from"));
     }
-    let total: i64 = sqlx::query_scalar(concat!(
-        "select count(*) from mentor_slots where ",
-        open_slot_filter!()
-    ))
-    .bind(query.mentor_id)
-    .bind(query.from)
-    .bind(query.to)
-    .fetch_one(db)
-    .await?;
-    let items = sqlx::query_as::<_, Slot>(concat!(
-        "select id, mentor_id, starts_at, ends_at, status, created_at from mentor_slots where ",
+    let rows = sqlx::query_as::<_, Counted<Slot>>(concat!(
+        "select id, mentor_id, starts_at, ends_at, status, created_at, \
+         count(*) over () as total_count from mentor_slots where ",
         open_slot_filter!(),
         " order by starts_at, id limit $4 offset $5"
     ))
@@ -162,7 +158,19 @@ pub async fn list_open(db: &PgPool, query: &OpenSlotQuery) -> AppResult<Page<Slo
     .bind(page.offset())
     .fetch_all(db)
     .await?;
-    Ok(Page::new(items, page, total))
+    Page::from_counted(rows, page, async {
+        let total = sqlx::query_scalar(concat!(
+            "select count(*) from mentor_slots where ",
+            open_slot_filter!()
+        ))
+        .bind(query.mentor_id)
+        .bind(query.from)
+        .bind(query.to)
+        .fetch_one(db)
+        .await?;
+        Ok(total)
+    })
+    .await
 }
 
 /// Marks open slots whose start has passed as expired; returns how many changed.

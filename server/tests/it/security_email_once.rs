@@ -136,3 +136,82 @@ async fn a_lost_sent_at_write_does_not_send_the_mail_twice(db: PgPool) {
     app.shutdown().await.unwrap();
     qs::purge(&prefix).await;
 }
+
+/// Copies of one row's job running at once (a stalled job re-run while its first attempt
+/// still runs, a row handed over again after a Redis outage while the old job is still
+/// being worked): each checks the delivery record before sending, so without the row
+/// claim they would all pass the check and all send. With it one sends; the others wait
+/// and then find the row settled.
+#[sqlx::test(migrations = false)]
+async fn concurrent_copies_of_a_job_send_the_mail_once(db: PgPool) {
+    mail_dir();
+    let (app, prefix) = qs::spawn(db, |env| {
+        services::smtp_env(env);
+        env.insert("SMTP_FROM".into(), "MAS <no-reply@test.local>".into());
+        env.insert("QUEUE_EMAIL_CONCURRENCY".into(), "8".into());
+        env.insert("QUEUE_JOB_ATTEMPTS".into(), "6".into());
+    })
+    .await;
+    let to = format!(
+        "copies-{}@test.local",
+        &Uuid::new_v4().simple().to_string()[..12]
+    );
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "insert into email_outbox (id, to_email, template, payload, enqueued_at) \
+         values ($1, $2, $3, $4, now())",
+    )
+    .bind(id)
+    .bind(&to)
+    .bind("verify_email")
+    .bind(json!({"name": "Copies", "otp": "654321"}))
+    .execute(&app.state.db)
+    .await
+    .unwrap();
+    let data = json!({"outboxId": id, "to": to, "template": "verify_email"});
+    let adds = (0..6).map(|copy| {
+        app.state.queues.add(
+            mas_server::queues::QueueName::Email,
+            "verify_email",
+            data.clone(),
+            Some(format!("copy-{copy}-{id}")),
+        )
+    });
+    for added in futures::future::join_all(adds).await {
+        added.expect("job added");
+    }
+
+    let db = app.state.db.clone();
+    wait_for("the outbox row settled", Duration::from_secs(30), || {
+        let db = db.clone();
+        async move {
+            let sent: Option<chrono::DateTime<chrono::Utc>> =
+                sqlx::query_scalar("select sent_at from email_outbox where id = $1")
+                    .bind(id)
+                    .fetch_one(&db)
+                    .await
+                    .ok()?;
+            sent.map(|_| ())
+        }
+    })
+    .await;
+    // The copies that waited settle (or find the row settled) within their retries.
+    let q = qs::queue(&prefix, "emailQueue").await;
+    for copy in 0..6 {
+        let job_id = format!("copy-{copy}-{id}");
+        let (q, job_id) = (&q, &job_id);
+        wait_for(
+            "every copy completed",
+            Duration::from_secs(30),
+            || async move {
+                (q.get_job_state(job_id).await.ok()?.as_str() == "completed").then_some(())
+            },
+        )
+        .await;
+    }
+    q.close().await;
+    let mails = mails_to(&to);
+    assert_eq!(mails.len(), 1, "six copies, one mail; got {}", mails.len());
+    app.shutdown().await.unwrap();
+    qs::purge(&prefix).await;
+}
