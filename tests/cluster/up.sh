@@ -171,15 +171,16 @@ chmod 600 "$KCFG"
 
 # ---- process helpers ------------------------------------------------------------------
 start() {   # start NAME ARGS... : detached (own session), log + pid file in STATE_DIR
-  local name=$1 pid; shift
-  setsid "$BIN/$name" "$@" >"$STATE_DIR/$name.log" 2>&1 </dev/null &
-  pid=$!
-  echo "$pid" >"$STATE_DIR/$name.pid"
-  # Until the forked shell has exec'd, /proc shows the shell's command line, which alive()
-  # would take for "exited" (seen on a busy machine): wait for the exec, bounded.
+  local name=$1 pidfile; shift
+  pidfile=$STATE_DIR/$name.pid
+  rm -f "$pidfile"
+  # The started process writes its own pid and then execs the binary: setsid forks when it
+  # happens to lead a process group, and then `$!` names a parent that has already exited,
+  # which alive() took for "exited" while the component ran.
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$BIN/$name" "$@" \
+    >"$STATE_DIR/$name.log" 2>&1 </dev/null &
   for _ in $(seq 250); do
-    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$BIN/$name " && return 0
-    kill -0 "$pid" 2>/dev/null || return 0
+    [[ -s "$pidfile" ]] && return 0
     sleep 0.02
   done
 }

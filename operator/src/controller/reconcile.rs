@@ -178,15 +178,29 @@ fn changed(prev: &MasBackendStatus, next: &MasBackendStatus) -> Result<bool, Err
         != serde_json::to_value(prev).map_err(Error::Serialize)?)
 }
 
+/// The recorder folds events with the same reason and action into one series and keeps
+/// the first note, so a later, different warning (the failing standby's body, after a
+/// round that found a pod not listening yet) would show an old message. Warnings carry a
+/// digest of their note in the action: repeats still fold, a new message is its own event.
+fn event_action(type_: &KubeEventType, note: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    if *type_ != KubeEventType::Warning {
+        return "Release".into();
+    }
+    let mut hasher = std::hash::DefaultHasher::new();
+    note.hash(&mut hasher);
+    format!("Release-{:08x}", hasher.finish() as u32)
+}
+
 /// Events are best effort: a failed publish must not undo a completed reconcile.
 async fn publish(ctx: &Context, mb: &MasBackend, notes: Vec<Note>) {
     let reference = mb.object_ref(&());
     for (type_, reason, note) in notes {
         let ev = Event {
+            action: event_action(&type_, &note),
             type_,
             reason: reason.as_str().to_owned(),
             note: Some(truncate(&note)),
-            action: "Release".into(),
             secondary: None,
         };
         if let Err(e) = ctx.recorder.publish(&ev, &reference).await {

@@ -152,6 +152,32 @@ impl Env {
         }
     }
 
+    /// The first `reason` event whose message contains `needle`, waiting for it: a gate's
+    /// early rounds may fail differently (a pod not listening yet) before the failure
+    /// under test shows.
+    pub async fn event_containing(&self, reason: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let events = self.events().await;
+            if let Some((_, note)) = events
+                .iter()
+                .find(|e| e.0 == reason && e.1.contains(needle))
+            {
+                return note.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {reason} event containing {needle:?}; have {:?}",
+                events
+                    .iter()
+                    .filter(|e| e.0 == reason)
+                    .map(|e| &e.1)
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn events(&self) -> Vec<(String, String)> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), &self.ns);
         api.list(&ListParams::default())
