@@ -4,6 +4,7 @@
 //! every answer still comes from a probe that was running when the caller asked, never
 //! from one that had finished before.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,7 +42,9 @@ type InFlight = Shared<BoxFuture<'static, Arc<Probe>>>;
 /// The shared probe of one process.
 #[derive(Default)]
 pub struct Readiness {
-    in_flight: Mutex<Option<InFlight>>,
+    /// The probe in flight and its number; the probe empties the slot as it finishes.
+    in_flight: Arc<Mutex<Option<(u64, InFlight)>>>,
+    started: AtomicU64,
 }
 
 impl Readiness {
@@ -54,21 +57,29 @@ impl Readiness {
         let probe = {
             let mut slot = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             match slot.as_ref() {
-                Some(probe) => probe.clone(),
+                Some((_, probe)) => probe.clone(),
                 None => {
-                    let probe = start().shared();
-                    *slot = Some(probe.clone());
+                    let number = self.started.fetch_add(1, Ordering::Relaxed);
+                    let check = start();
+                    let in_flight = self.in_flight.clone();
+                    // Cleared by the probe itself when it finishes, so a caller arriving
+                    // after that starts a fresh one, never joins a finished one.
+                    let probe = async move {
+                        let outcome = check.await;
+                        let mut slot = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                        if slot.as_ref().is_some_and(|(n, _)| *n == number) {
+                            *slot = None;
+                        }
+                        outcome
+                    }
+                    .boxed()
+                    .shared();
+                    *slot = Some((number, probe.clone()));
                     probe
                 }
             }
         };
-        let outcome = probe.clone().await;
-        // The first caller back clears the slot, so the next caller starts a fresh probe.
-        let mut slot = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.as_ref().is_some_and(|current| current.ptr_eq(&probe)) {
-            *slot = None;
-        }
-        outcome
+        probe.await
     }
 }
 
@@ -114,7 +125,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
 

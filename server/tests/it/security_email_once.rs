@@ -29,6 +29,37 @@ fn mails_to(to: &str) -> Vec<String> {
         .collect()
 }
 
+/// Who hands an outbox row to the email queue.
+#[derive(PartialEq)]
+enum Handover {
+    /// The outbox relay, on its next pass.
+    ToTheRelay,
+    /// The test adds the jobs itself: the row is stamped enqueued, so the relay leaves it.
+    ByTheTest,
+}
+
+/// A pending `verify_email` outbox row to a fresh `{label}-…@test.local`; its id and address.
+async fn insert_verify_mail(db: &PgPool, label: &str, handover: Handover) -> (Uuid, String) {
+    let to = format!(
+        "{label}-{}@test.local",
+        &Uuid::new_v4().simple().to_string()[..12]
+    );
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "insert into email_outbox (id, to_email, template, payload, enqueued_at) \
+         values ($1, $2, $3, $4, case when $5 then now() end)",
+    )
+    .bind(id)
+    .bind(&to)
+    .bind("verify_email")
+    .bind(json!({"name": label, "otp": "123456"}))
+    .bind(handover == Handover::ByTheTest)
+    .execute(db)
+    .await
+    .unwrap();
+    (id, to)
+}
+
 async fn inject_one_lost_sent_at_write(db: &PgPool) {
     for statement in [
         "create sequence sent_at_writes",
@@ -60,21 +91,7 @@ async fn a_lost_sent_at_write_does_not_send_the_mail_twice(db: PgPool) {
     .await;
     inject_one_lost_sent_at_write(&app.state.db).await;
 
-    let to = format!(
-        "once-{}@test.local",
-        &Uuid::new_v4().simple().to_string()[..12]
-    );
-    let id = Uuid::new_v4();
-    sqlx::query(
-        "insert into email_outbox (id, to_email, template, payload) values ($1, $2, $3, $4)",
-    )
-    .bind(id)
-    .bind(&to)
-    .bind("verify_email")
-    .bind(json!({"name": "Once", "otp": "123456"}))
-    .execute(&app.state.db)
-    .await
-    .unwrap();
+    let (id, to) = insert_verify_mail(&app.state.db, "once", Handover::ToTheRelay).await;
 
     let db = app.state.db.clone();
     let (sent_at, attempts): (Option<chrono::DateTime<chrono::Utc>>, i32) =
@@ -152,22 +169,7 @@ async fn concurrent_copies_of_a_job_send_the_mail_once(db: PgPool) {
         env.insert("QUEUE_JOB_ATTEMPTS".into(), "6".into());
     })
     .await;
-    let to = format!(
-        "copies-{}@test.local",
-        &Uuid::new_v4().simple().to_string()[..12]
-    );
-    let id = Uuid::new_v4();
-    sqlx::query(
-        "insert into email_outbox (id, to_email, template, payload, enqueued_at) \
-         values ($1, $2, $3, $4, now())",
-    )
-    .bind(id)
-    .bind(&to)
-    .bind("verify_email")
-    .bind(json!({"name": "Copies", "otp": "654321"}))
-    .execute(&app.state.db)
-    .await
-    .unwrap();
+    let (id, to) = insert_verify_mail(&app.state.db, "copies", Handover::ByTheTest).await;
     let data = json!({"outboxId": id, "to": to, "template": "verify_email"});
     let adds = (0..6).map(|copy| {
         app.state.queues.add(
