@@ -6,6 +6,8 @@ pub mod email;
 pub mod kpi;
 pub mod resume;
 
+use std::sync::Arc;
+
 use bullmq::Job;
 use serde_json::Value;
 
@@ -17,7 +19,7 @@ use crate::state::AppState;
 pub async fn process(
     queue: QueueName,
     state: &AppState,
-    mailer: &Mailer,
+    mailer: &Arc<Mailer>,
     job: &Job,
 ) -> Result<Value, JobError> {
     match queue {
