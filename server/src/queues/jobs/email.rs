@@ -20,7 +20,6 @@
 //! [`DELIVERY_DEADLINE`] after the server took the data, or Redis and PostgreSQL both
 //! failing the bookkeeping writes.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bullmq::Job;
@@ -97,7 +96,7 @@ async fn mark_delivered(state: &AppState, key: &str) {
     }
 }
 
-pub async fn process(state: &AppState, mailer: &Arc<Mailer>, job: &Job) -> Result<Value, JobError> {
+pub async fn process(state: &AppState, mailer: &Mailer, job: &Job) -> Result<Value, JobError> {
     let mut email: EmailJob = serde_json::from_value(job.data().clone())
         .map_err(|e| JobError::permanent(format!("invalid email job data: {e}")))?;
     let key = idempotency_key(&email, job);
@@ -128,44 +127,20 @@ pub async fn process(state: &AppState, mailer: &Arc<Mailer>, job: &Job) -> Resul
             }
         }
     }
-    // The queue library may drop a job's future while it runs (its worker loop starts
-    // over when Redis fails). Once SMTP has the message its bookkeeping must still be
-    // written, or a retry sends it again after the claim lapses: the delivery and what
-    // follows it run in a task of their own, which completes even if this one is dropped.
-    let delivery = tokio::spawn(deliver_and_settle(
-        state.clone(),
-        mailer.clone(),
-        job.clone(),
-        email,
-        key,
-    ));
-    delivery
-        .await
-        .map_err(|e| JobError::retry(format!("the delivery task failed: {e}")))?
-}
-
-/// Sends the claimed message and records the outcome (Redis record, outbox row, job data).
-async fn deliver_and_settle(
-    state: AppState,
-    mailer: Arc<Mailer>,
-    job: Job,
-    email: EmailJob,
-    key: String,
-) -> Result<Value, JobError> {
-    let outcome = deliver(&mailer, &email, &key).await;
+    let outcome = deliver(mailer, &email, &key).await;
     if outcome.is_ok() {
-        mark_delivered(&state, &key).await;
+        mark_delivered(state, &key).await;
         tracing::info!(key, job_id = %job.id(), attempt = job.attempts_made() + 1, "mail accepted by SMTP");
     }
     if let Some(outbox_id) = email.outbox_id {
-        record(&state, outbox_id, &job, &outcome).await?;
+        record(state, outbox_id, job, &outcome).await?;
     }
     let settled = match &outcome {
         Ok(()) => true,
-        Err(err) => is_last_attempt(&job, err),
+        Err(err) => is_last_attempt(job, err),
     };
     if settled {
-        scrub_job_data(&job).await;
+        scrub_job_data(job).await;
     }
     outcome.map(|()| json!({"delivered": true, "to": email.to}))
 }

@@ -6,8 +6,6 @@ pub mod email;
 pub mod kpi;
 pub mod resume;
 
-use std::sync::Arc;
-
 use bullmq::Job;
 use serde_json::Value;
 
@@ -19,7 +17,7 @@ use crate::state::AppState;
 pub async fn process(
     queue: QueueName,
     state: &AppState,
-    mailer: &Arc<Mailer>,
+    mailer: &Mailer,
     job: &Job,
 ) -> Result<Value, JobError> {
     match queue {
