@@ -285,8 +285,9 @@ fn mails_by_recipient() -> HashMap<String, Vec<String>> {
 
 // Gated again: the row claim stops concurrent copies from sending twice, but in two of the
 // last seven runs (both under a full `scripts/test`) two or three mails went out twice with
-// the same Message-ID. Their first copies left no "mail accepted" log and coincide with
-// replica B's SIGKILL: B died between SMTP's acceptance and the delivery record, the
+// the same Message-ID. Their first copies left no "mail accepted" log; in the run whose
+// timeline was traced they coincide with replica B's SIGKILL, so B most likely died
+// between SMTP's acceptance and the delivery record, the
 // documented at-least-once window, and the survivor sent them again once the claim
 // lapsed. This test's "never twice" cannot hold for mails in flight at a SIGKILL; what it
 // should count instead (one distinct Message-ID per row, copies only from the killed
