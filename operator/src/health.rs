@@ -39,16 +39,19 @@ pub fn evaluate(status: u16, body: &[u8], field: &str) -> Result<(), String> {
     }
 }
 
-/// HTTP client for probes: no proxy (pod IPs are never behind one), per-request timeout.
-pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+/// HTTP client for probes, shared by every gate (building one per round cost a TLS setup
+/// each time): no proxy (pod IPs are never behind one), no idle connections kept, so every
+/// probe connects afresh as a new client would. Timeouts are per request.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .no_proxy()
-        .timeout(timeout)
+        .pool_max_idle_per_host(0)
         .build()
 }
 
 /// Probes every target once; passes only if `expected` targets exist and all pass.
 pub async fn probe_targets(
+    http: &reqwest::Client,
     targets: &[Target],
     expected: usize,
     port: i32,
@@ -60,19 +63,11 @@ pub async fn probe_targets(
         };
     }
     let timeout = Duration::from_secs(u64::try_from(health.timeout_seconds).unwrap_or(2).max(1));
-    let http = match http_client(timeout) {
-        Ok(h) => h,
-        Err(e) => {
-            return GateResult::Pending {
-                reason: format!("cannot build HTTP client: {e}"),
-            };
-        }
-    };
     let checks = targets.iter().map(|t| {
         let http = http.clone();
         let url = format!("http://{}{}", host_port(&t.ip, port), health.path);
         async move {
-            let res = match http.get(&url).send().await {
+            let res = match http.get(&url).timeout(timeout).send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     match resp.bytes().await {
@@ -149,9 +144,15 @@ pub fn targets_from_pods(pods: &[Pod], revision: i64) -> Vec<Target> {
 }
 
 /// One probe round over the pods of `color` running `revision`.
-pub async fn probe_color(pods: &[Pod], revision: i64, spec: &MasBackendSpec) -> GateResult {
+pub async fn probe_color(
+    http: &reqwest::Client,
+    pods: &[Pod],
+    revision: i64,
+    spec: &MasBackendSpec,
+) -> GateResult {
     let expected = usize::try_from(spec.replicas).unwrap_or(0);
     probe_targets(
+        http,
         &targets_from_pods(pods, revision),
         expected,
         spec.port,
@@ -191,6 +192,10 @@ mod tests {
         assert_eq!(evaluate(200, br#"{"ready":true}"#, "ready"), Ok(()));
     }
 
+    fn client() -> reqwest::Client {
+        http_client().unwrap()
+    }
+
     async fn serve(status: StatusCode, body: &'static str) -> std::net::SocketAddr {
         let app = Router::new().route("/api/health", get(move || async move { (status, body) }));
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -212,9 +217,9 @@ mod tests {
             pod: pod.into(),
             ip: "127.0.0.1".into(),
         };
-        let pass = probe_targets(&[t("a")], 1, i32::from(good.port()), &health).await;
+        let pass = probe_targets(&client(), &[t("a")], 1, i32::from(good.port()), &health).await;
         assert_eq!(pass, GateResult::Pass);
-        match probe_targets(&[t("b")], 1, i32::from(bad.port()), &health).await {
+        match probe_targets(&client(), &[t("b")], 1, i32::from(bad.port()), &health).await {
             GateResult::Fail { detail } => {
                 assert!(detail.contains("pod b (127.0.0.1)"), "{detail}");
                 assert!(detail.contains("HTTP 503"), "{detail}");
@@ -223,7 +228,7 @@ mod tests {
             other => panic!("expected failure, got {other:?}"),
         }
         assert!(matches!(
-            probe_targets(&[t("a")], 2, i32::from(good.port()), &health).await,
+            probe_targets(&client(), &[t("a")], 2, i32::from(good.port()), &health).await,
             GateResult::Pending { .. }
         ));
     }
@@ -238,7 +243,7 @@ mod tests {
             ip: "127.0.0.1".into(),
         };
         assert!(matches!(
-            probe_targets(&[t], 1, i32::from(port), &HealthCheck::default()).await,
+            probe_targets(&client(), &[t], 1, i32::from(port), &HealthCheck::default()).await,
             GateResult::Fail { .. }
         ));
     }

@@ -37,6 +37,16 @@ impl ProcessRole {
     }
 }
 
+/// How Socket.IO rooms reach other replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketIoAdapter {
+    /// Redis pub/sub: replicas act as one (the default).
+    Redis,
+    /// This process only: for a single replica (benchmarks, a laptop); a broadcast never
+    /// leaves the process.
+    Memory,
+}
+
 /// A string that must never be printed.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
@@ -175,6 +185,7 @@ pub struct RealtimeConfig {
     /// Packets buffered per socket before an emit to it fails: a burst (a room of
     /// hundreds joining at once, each announced to all) must fit.
     pub socketio_max_buffered: usize,
+    pub socketio_adapter: SocketIoAdapter,
     /// Largest Socket.IO / relay WebSocket message.
     pub ws_max_message: usize,
     /// A replica that misses heartbeats this long is considered dead and its
@@ -1594,6 +1605,20 @@ impl Config {
                     env.parse("SOCKETIO_MAX_BUFFERED_PACKETS", 2048)?,
                     "SOCKETIO_MAX_BUFFERED_PACKETS",
                 )?,
+                socketio_adapter: match env
+                    .opt("SOCKETIO_ADAPTER")
+                    .map(str::to_ascii_lowercase)
+                    .as_deref()
+                {
+                    None | Some("redis") => SocketIoAdapter::Redis,
+                    Some("memory") => SocketIoAdapter::Memory,
+                    Some(other) => {
+                        return Err(invalid(
+                            "SOCKETIO_ADAPTER",
+                            format!("expected redis or memory, got {other:?}"),
+                        ));
+                    }
+                },
                 ws_max_message: env.parse("WS_MAX_MESSAGE_BYTES", 1024 * 1024)?,
                 presence_ttl: env.seconds("PRESENCE_TTL_SECONDS", 30)?,
                 terminal_pairing_ttl: env.seconds("TERMINAL_PAIRING_TTL_SECONDS", 300)?,

@@ -3,6 +3,7 @@
 //! them with server-side apply under one field manager → write the status.
 
 mod apply;
+mod caches;
 mod connections;
 mod diagnostics;
 pub mod leader;
@@ -14,22 +15,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
-use serde::de::DeserializeOwned;
 
 use crate::crd::MasBackend;
-use crate::desired::{BuildError, MANAGED_BY_LABEL, MANAGER};
+use crate::desired::BuildError;
 use crate::metrics::Metrics;
 
+pub use caches::Stores;
 pub use reconcile::reconcile;
 pub use secrets_cache::SecretsCache;
 
@@ -77,18 +78,6 @@ impl Error {
     }
 }
 
-/// Watch caches of what the operator owns (and the pods of it), so observing costs no API
-/// call. They may lag behind the operator's own writes; every step tolerates that.
-#[derive(Clone)]
-pub struct Stores {
-    pub deployments: Store<Deployment>,
-    pub pods: Store<Pod>,
-    pub jobs: Store<Job>,
-    pub revisions: Store<ControllerRevision>,
-    pub services: Store<Service>,
-    pub ingresses: Store<Ingress>,
-}
-
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
@@ -103,6 +92,8 @@ pub struct Context {
     pub applied: apply::Applied,
     /// HTTP client for the drain calls to pods.
     pub http: reqwest::Client,
+    /// HTTP client for the health gates' probes (see `health::http_client`).
+    pub probes: reqwest::Client,
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -112,56 +103,6 @@ where
     match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
-    }
-}
-
-fn owned() -> watcher::Config {
-    watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"))
-}
-
-/// Starts a watch cache of `K` (what this operator manages) and returns its reader.
-fn cache<K>(client: &Client, ns: Option<&str>) -> Store<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        watcher(api::<K>(client, ns), owned())
-            .default_backoff()
-            // managedFields are never read; dropping them halves the cache.
-            .modify(|o: &mut K| o.meta_mut().managed_fields = None),
-    );
-    tokio::spawn(stream.for_each(|_| async {}));
-    reader
-}
-
-impl Stores {
-    pub fn start(client: &Client, ns: Option<&str>) -> Self {
-        Self {
-            deployments: cache(client, ns),
-            pods: cache(client, ns),
-            jobs: cache(client, ns),
-            revisions: cache(client, ns),
-            services: cache(client, ns),
-            ingresses: cache(client, ns),
-        }
-    }
-
-    pub async fn ready(&self) -> anyhow::Result<()> {
-        self.deployments.wait_until_ready().await?;
-        self.pods.wait_until_ready().await?;
-        self.jobs.wait_until_ready().await?;
-        self.revisions.wait_until_ready().await?;
-        self.services.wait_until_ready().await?;
-        self.ingresses.wait_until_ready().await?;
-        Ok(())
     }
 }
 
@@ -193,6 +134,7 @@ impl Context {
                 .timeout(Duration::from_secs(3))
                 .build()
                 .unwrap_or_default(),
+            probes: crate::health::http_client().unwrap_or_default(),
         }
     }
 }
@@ -239,11 +181,18 @@ pub async fn run(
     let ns = namespace.as_deref();
     let mbs: Api<MasBackend> = api(&client, ns);
     tracing::info!(namespace = ns.unwrap_or("<all>"), "controller starting");
-    Controller::new(mbs, watcher::Config::default())
-        .owns(api::<Deployment>(&client, ns), owned())
-        .owns(api::<Service>(&client, ns), owned())
-        .owns(api::<Ingress>(&client, ns), owned())
-        .owns(api::<Job>(&client, ns), owned())
+    // The MasBackend cache, like the others, without managedFields (see `caches`).
+    let (reader, writer) = reflector::store();
+    let masbackends = watcher(mbs, watcher::Config::default())
+        .default_backoff()
+        .modify(|mb: &mut MasBackend| mb.metadata.managed_fields = None)
+        .reflect(writer)
+        .applied_objects();
+    Controller::for_stream(masbackends, reader)
+        .owns(api::<Deployment>(&client, ns), caches::owned())
+        .owns(api::<Service>(&client, ns), caches::owned())
+        .owns(api::<Ingress>(&client, ns), caches::owned())
+        .owns(api::<Job>(&client, ns), caches::owned())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|res| {

@@ -140,7 +140,7 @@ async fn probe(
 ) -> Option<GateResult> {
     let (color, revision) = target?;
     let pods = color_pods(ctx, owner, color);
-    let result = health::probe_color(&pods, revision, &mb.spec).await;
+    let result = health::probe_color(&ctx.probes, &pods, revision, &mb.spec).await;
     if matches!(result, GateResult::Fail { .. }) {
         ctx.metrics.gate_failure(&owner.namespace, &owner.name);
     }

@@ -324,6 +324,11 @@ const REALTIME: &[Variable] = &[
         "Packets buffered per socket before an emit to it fails (a slow client); a join burst of a large room must fit.",
     ),
     var(
+        "SOCKETIO_ADAPTER",
+        "redis",
+        "`redis`: rooms span every replica (Redis pub/sub); `memory`: this process only, for a single replica.",
+    ),
+    var(
         "WS_MAX_MESSAGE_BYTES",
         "1048576",
         "Largest Socket.IO or terminal relay WebSocket message.",

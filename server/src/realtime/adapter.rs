@@ -116,3 +116,48 @@ impl Driver for ReconnectingDriver {
         Ok(count)
     }
 }
+
+/// The adapter's pub/sub: across replicas through Redis, or none.
+#[derive(Clone)]
+pub enum PubSub {
+    Redis(ReconnectingDriver),
+    Local,
+}
+
+impl Driver for PubSub {
+    type Error = DriverError;
+
+    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
+        match self {
+            PubSub::Redis(d) => d.publish(chan, val).await,
+            PubSub::Local => Ok(()),
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        chan: String,
+        size: usize,
+    ) -> Result<MessageStream<ChanItem>, Self::Error> {
+        match self {
+            PubSub::Redis(d) => d.subscribe(chan, size).await,
+            PubSub::Local => Ok(MessageStream::new_empty()),
+        }
+    }
+
+    async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
+        match self {
+            PubSub::Redis(d) => d.unsubscribe(chan).await,
+            PubSub::Local => Ok(()),
+        }
+    }
+
+    /// Alone, this process is the only server: requests that await the other servers'
+    /// answers (fetching sockets, broadcasts with acks) expect none.
+    async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
+        match self {
+            PubSub::Redis(d) => d.num_serv(chan).await,
+            PubSub::Local => Ok(1),
+        }
+    }
+}

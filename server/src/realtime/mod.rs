@@ -25,16 +25,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::config::SocketIoAdapter;
 use crate::net::ConnectionHandle;
 use crate::services::realtime::members::MeetingMembers;
 use crate::services::realtime::presence::{InstancePresence, PresenceStore};
 use crate::state::AppState;
 
-/// The Socket.IO adapter: rooms and broadcasts span every replica on the Redis.
-pub type SioAdapter = socketioxide_redis::CustomRedisAdapter<
-    socketioxide::adapter::Emitter,
-    adapter::ReconnectingDriver,
->;
+/// The Socket.IO adapter: rooms and broadcasts span every replica on the Redis (or, with
+/// `SOCKETIO_ADAPTER=memory`, stay in this process).
+pub type SioAdapter =
+    socketioxide_redis::CustomRedisAdapter<socketioxide::adapter::Emitter, adapter::PubSub>;
 
 /// Time between a client's `server:draining` notice and closing its transport: a
 /// long-polling client only sees the event on its next poll round-trip.
@@ -90,11 +90,18 @@ impl Realtime {
     /// presence heartbeat (stopped by `state.shutdown`).
     pub async fn start(state: &AppState) -> anyhow::Result<Realtime> {
         let cfg = &state.config.realtime;
-        let client = crate::startup::redis_client(&state.config, true)
-            .context("Redis client for the Socket.IO adapter")?;
-        let driver = adapter::ReconnectingDriver::new(client)
-            .await
-            .context("connecting the Socket.IO Redis adapter")?;
+        let driver = match cfg.socketio_adapter {
+            SocketIoAdapter::Redis => {
+                let client = crate::startup::redis_client(&state.config, true)
+                    .context("Redis client for the Socket.IO adapter")?;
+                adapter::PubSub::Redis(
+                    adapter::ReconnectingDriver::new(client)
+                        .await
+                        .context("connecting the Socket.IO Redis adapter")?,
+                )
+            }
+            SocketIoAdapter::Memory => adapter::PubSub::Local,
+        };
         let adapter = RedisAdapterCtr::new_with_driver(
             driver,
             RedisAdapterConfig::new().with_prefix(format!("{}-sio", cfg.redis_prefix)),

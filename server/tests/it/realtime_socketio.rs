@@ -728,3 +728,60 @@ async fn a_separate_server_process_behaves_as_one_with_this_one(db: PgPool) {
     mentor.exit().await;
     student.exit().await;
 }
+
+/// `SOCKETIO_ADAPTER=memory`: one replica's rooms work as before, and nothing crosses to
+/// another replica on the same Redis and prefix (no pub/sub at all).
+#[sqlx::test(migrations = false)]
+async fn memory_adapter_keeps_rooms_in_one_process(db: PgPool) {
+    let prefix = unique_prefix("memory");
+    let db_b = sqlx::postgres::PgPoolOptions::new()
+        .connect_with((*db.connect_options()).clone())
+        .await
+        .expect("second pool");
+    let memory = |env: &mut std::collections::HashMap<String, String>| {
+        realtime_env(&prefix, env);
+        env.insert("SOCKETIO_ADAPTER".into(), "memory".into());
+    };
+    let a = TestApp::spawn_with(db, memory).await;
+    let b = TestApp::spawn_with(db_b, memory).await;
+    let f = meeting(&a).await;
+    let m = f.meeting_id.to_string();
+
+    let mut mentor = Agent::node("mentor-mem").await;
+    mentor
+        .connect_ok(&a.base, &f.mentor.token, &["websocket"])
+        .await;
+    let mut student = Agent::python("student-mem").await;
+    student
+        .connect_ok(&a.base, &f.student.token, &["polling", "websocket"])
+        .await;
+    let mut admin = Agent::node("admin-mem").await;
+    admin
+        .connect_ok(&b.base, &f.admin.token, &["websocket"])
+        .await;
+    for agent in [&mut mentor, &mut student, &mut admin] {
+        let joined = agent.emit("meeting:join", json!({ "meetingId": m })).await;
+        assert_eq!(joined["ok"], true, "{joined}");
+    }
+
+    let ack = mentor
+        .emit(
+            "chat:send",
+            json!({ "meetingId": m, "body": "same process" }),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let live = student.event("chat:message").await;
+    assert_eq!(live["body"], "same process");
+    // The admin's replica never hears of it: the message stays in the process.
+    let crossed = admin
+        .sees(Duration::from_secs(2), |v| {
+            v["type"] == "event" && v["event"] == "chat:message"
+        })
+        .await;
+    assert!(!crossed, "a broadcast left the process in memory mode");
+
+    mentor.exit().await;
+    student.exit().await;
+    admin.exit().await;
+}

@@ -39,6 +39,43 @@ struct Cli {
     /// Seconds of idle CPU measurement.
     #[arg(long, default_value_t = 30)]
     idle_seconds: u64,
+    /// Append the figures as JSON lines to this file (`BENCH_OUT`, for scripts/plot-benchmarks).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Build profile the operator runs (recorded in the JSON lines).
+    #[arg(long, default_value = "release")]
+    profile: String,
+    /// A seconds-long smoke run (recorded in the JSON lines, so plots can tell).
+    #[arg(long)]
+    smoke: bool,
+}
+
+/// Appends one JSON line to `--out`, when given.
+fn record(cli: &Cli, mut line: serde_json::Value) -> anyhow::Result<()> {
+    let Some(path) = &cli.out else {
+        return Ok(());
+    };
+    line["bench"] = "operator".into();
+    line["profile"] = cli.profile.clone().into();
+    line["smoke"] = cli.smoke.into();
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    writeln!(f, "{line}")?;
+    Ok(())
+}
+
+/// MasBackend counts at which the scale part samples the operator's RSS: about a quarter,
+/// a half and all of `scale` (each once every MasBackend so far is released).
+fn checkpoints(scale: usize) -> Vec<usize> {
+    let mut c: Vec<usize> = [scale / 4, scale / 2, scale]
+        .into_iter()
+        .filter(|n| *n > 0)
+        .collect();
+    c.dedup();
+    c
 }
 
 const COLOR_LABEL: &str = "platform.myanalyticsschool.com/color";
@@ -308,13 +345,37 @@ async fn main() -> anyhow::Result<()> {
         rss as f64 / 1024.0
     );
 
+    record(
+        &cli,
+        json!({"masBackends": 1, "rssMiB": rss as f64 / 1024.0,
+               "bumpSeconds": mean(&bumps), "rollbackSeconds": mean(&rollbacks),
+               "requestsPerRelease": mean(&requests)}),
+    )?;
+
     if cli.scale > 0 {
         let started = Instant::now();
-        for i in 0..cli.scale {
-            apply(&mbs, &format!("svc-{i:04}"), spec("svc:1", port)).await?;
-        }
-        for i in 0..cli.scale {
-            ready(&mbs, &format!("svc-{i:04}"), Duration::from_secs(600)).await?;
+        let mut created = 0;
+        for checkpoint in checkpoints(cli.scale) {
+            for i in created..checkpoint {
+                apply(&mbs, &format!("svc-{i:04}"), spec("svc:1", port)).await?;
+            }
+            for i in created..checkpoint {
+                ready(&mbs, &format!("svc-{i:04}"), Duration::from_secs(600)).await?;
+            }
+            created = checkpoint;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let (rss, _) = proc_stat(cli.operator_pid);
+            println!(
+                "FIGURE {} MasBackends released: operator RSS {:.1} MiB",
+                checkpoint + 1,
+                rss as f64 / 1024.0
+            );
+            if checkpoint < cli.scale {
+                record(
+                    &cli,
+                    json!({"masBackends": checkpoint + 1, "rssMiB": rss as f64 / 1024.0}),
+                )?;
+            }
         }
         println!(
             "FIGURE {} MasBackends created and released in {:.1}s",
@@ -353,6 +414,12 @@ async fn main() -> anyhow::Result<()> {
             cli.scale + 1,
             mean(&bumps)
         );
+        record(
+            &cli,
+            json!({"masBackends": cli.scale + 1, "rssMiB": rss.max(rss_after) as f64 / 1024.0,
+                   "idleCpuPct": cpu, "idleRequests": idle_requests,
+                   "bumpSeconds": s, "requestsPerRelease": r}),
+        )?;
     }
     Ok(())
 }
