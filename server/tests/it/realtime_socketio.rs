@@ -9,7 +9,9 @@ use sqlx::PgPool;
 
 use crate::support::agent::Agent;
 use crate::support::app::ServerProcess;
-use crate::support::realtime::{meeting, realtime_env, two_instances, unique_prefix};
+use crate::support::realtime::{
+    meeting, realtime_env, two_instances, two_instances_with, unique_prefix,
+};
 use crate::support::{TestApp, create_user};
 
 #[sqlx::test(migrations = false)]
@@ -733,17 +735,10 @@ async fn a_separate_server_process_behaves_as_one_with_this_one(db: PgPool) {
 /// another replica on the same Redis and prefix (no pub/sub at all).
 #[sqlx::test(migrations = false)]
 async fn memory_adapter_keeps_rooms_in_one_process(db: PgPool) {
-    let prefix = unique_prefix("memory");
-    let db_b = sqlx::postgres::PgPoolOptions::new()
-        .connect_with((*db.connect_options()).clone())
-        .await
-        .expect("second pool");
-    let memory = |env: &mut std::collections::HashMap<String, String>| {
-        realtime_env(&prefix, env);
+    let (a, b, _) = two_instances_with(db, "memory", |env| {
         env.insert("SOCKETIO_ADAPTER".into(), "memory".into());
-    };
-    let a = TestApp::spawn_with(db, memory).await;
-    let b = TestApp::spawn_with(db_b, memory).await;
+    })
+    .await;
     let f = meeting(&a).await;
     let m = f.meeting_id.to_string();
 

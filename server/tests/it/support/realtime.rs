@@ -29,6 +29,15 @@ pub fn realtime_env(prefix: &str, env: &mut HashMap<String, String>) {
 
 /// Two replicas sharing the database, Redis and prefix.
 pub async fn two_instances(db: PgPool, test: &str) -> (TestApp, TestApp, String) {
+    two_instances_with(db, test, |_| {}).await
+}
+
+/// [`two_instances`], with `adjust` applied to both replicas' environment.
+pub async fn two_instances_with(
+    db: PgPool,
+    test: &str,
+    adjust: impl Fn(&mut HashMap<String, String>),
+) -> (TestApp, TestApp, String) {
     let prefix = unique_prefix(test);
     // Each replica gets its own pool on the same database, as in production:
     // shutting one down closes its pool, which must not break the other.
@@ -36,8 +45,12 @@ pub async fn two_instances(db: PgPool, test: &str) -> (TestApp, TestApp, String)
         .connect_with((*db.connect_options()).clone())
         .await
         .expect("second pool");
-    let a = TestApp::spawn_with(db, |env| realtime_env(&prefix, env)).await;
-    let b = TestApp::spawn_with(db_b, |env| realtime_env(&prefix, env)).await;
+    let env = |env: &mut HashMap<String, String>| {
+        realtime_env(&prefix, env);
+        adjust(env);
+    };
+    let a = TestApp::spawn_with(db, env).await;
+    let b = TestApp::spawn_with(db_b, env).await;
     (a, b, prefix)
 }
 
